@@ -1,0 +1,39 @@
+"""The lab's exceptions: each says what went wrong and what to do about it.
+
+Taught in notebooks/00_setup_and_first_request.ipynb.
+"""
+
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """Base class of every error the lab raises on purpose."""
+
+
+class StackError(LabError):
+    """The embedded Llama Stack could not be started, stopped or reached."""
+
+
+class ConnectionFailed(LabError):
+    """Nothing answered at the Llama Stack URL."""
+
+
+class ModelNotFound(LabError):
+    """The requested model is not registered with the distribution."""
+
+
+class ParameterError(LabError, ValueError):
+    """A generation parameter or message is invalid; raised before any request is sent."""
+
+
+class RequestFailed(LabError):
+    """The server refused or failed a request; the message carries its explanation."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class TooManyCalls(LabError, ValueError):
+    """A sweep would send more requests than `max_calls` allows."""
