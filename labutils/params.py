@@ -115,7 +115,7 @@ def messages_from(prompt_or_messages: str | list[dict], system: str | None = Non
     """
     if isinstance(prompt_or_messages, str):
         if not prompt_or_messages.strip():
-            raise ParameterError("prompt='' is not allowed: the prompt must be a non-empty string")
+            raise ParameterError(f"prompt={prompt_or_messages!r} is not allowed: the prompt must be a non-empty string")
         messages = [{"role": "user", "content": prompt_or_messages}]
     elif isinstance(prompt_or_messages, (list, tuple)) and prompt_or_messages:
         messages = [dict(m) if isinstance(m, dict) else m for m in prompt_or_messages]

@@ -1,0 +1,36 @@
+"""Small test helpers shared by several test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from llama_stack_client import LlamaStackClient
+
+from labutils import Lab
+
+
+def counting_lab(lab: Lab) -> tuple[Lab, list[str]]:
+    """A copy of `lab` whose client records every HTTP request it sends (method and path)."""
+    sent: list[str] = []
+    http = httpx.Client(event_hooks={"request": [lambda r: sent.append(f"{r.method} {r.url.path}")]})
+    client = LlamaStackClient(base_url=lab.base_url, http_client=http, max_retries=0)
+    return Lab(client, lab.model, lab.base_url, context_length=lab.context_length, embedded=lab.embedded), sent
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket LISTENing on `port`, read from /proc/net/tcp{,6}."""
+    found = set()
+    for name, width in (("tcp", 8), ("tcp6", 32)):
+        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port:
+                found.add(_addr(addr, width))
+    return found
+
+
+def _addr(hexaddr: str, width: int) -> str:
+    if width == 8:
+        return ".".join(str(int(hexaddr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+    return "::1" if hexaddr == "00000000000000000000000001000000" else hexaddr  # v6: only loopback is named

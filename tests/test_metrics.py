@@ -1,0 +1,61 @@
+"""Text metrics and summarize, on hand-computed examples. Pure logic, no server."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from labutils import metrics
+
+
+def test_text_metrics_by_hand():
+    m = metrics.text_metrics("the cat saw the cat")
+    # words: the cat saw the cat -> 5 words, 3 unique; bigrams: (the cat)(cat saw)(saw the)(the cat) -> 3/4
+    assert m["words"] == 5 and m["chars"] == 19
+    assert m["distinct_1"] == pytest.approx(3 / 5)
+    assert m["distinct_2"] == pytest.approx(3 / 4)
+    assert m["repetition"] == pytest.approx(2 / 5)
+
+
+def test_empty_text():
+    assert metrics.text_metrics("") == {"words": 0, "chars": 0, "distinct_1": 0.0, "distinct_2": 0.0,
+                                        "repetition": 0.0}
+
+
+def test_similarity_by_hand():
+    assert metrics.similarity("a b c", "a b c") == 1.0
+    # bigrams {ab, bc} vs {ab, bd}: 1 shared of 3
+    assert metrics.similarity("a b c", "a b d") == pytest.approx(1 / 3)
+    assert metrics.similarity("x y", "z w") == 0.0
+    assert metrics.pairwise_similarity(["a b c", "a b c", "a b d"]) == pytest.approx((1 + 1 / 3 + 1 / 3) / 3)
+    assert math.isnan(metrics.pairwise_similarity(["only one"]))
+
+
+def _runs():
+    rows = []
+    for t, texts in ((0.0, ["a b c", "a b c"]), (1.0, ["a b c", "x y z w"])):
+        for i, text in enumerate(texts):
+            rows.append({"temperature": t, "top_p": 1.0, "max_tokens": 4, "sample": i, "seed": i, "text": text,
+                         "finish_reason": "length" if len(text.split()) == 4 else "stop", "prompt_tokens": 5,
+                         "completion_tokens": len(text.split()), "latency_s": 0.5, "tokens_per_s": 2.0,
+                         "cached": False, "error": None})
+    rows.append({**rows[-1], "sample": 2, "seed": 2, "text": None, "error": "boom"})
+    return pd.DataFrame(rows)
+
+
+def test_summarize_one_row_per_cell():
+    summary = metrics.summarize(_runs()).set_index("temperature")
+    assert list(summary.index) == [0.0, 1.0]
+    assert summary.loc[0.0, "unique_frac"] == 0.5 and summary.loc[1.0, "unique_frac"] == 1.0
+    assert summary.loc[0.0, "similarity"] == 1.0 and summary.loc[1.0, "similarity"] == 0.0
+    assert summary.loc[1.0, "words_mean"] == 3.5 and summary.loc[1.0, "words_std"] == 0.5
+    assert summary.loc[1.0, "length_frac"] == 0.5
+    assert summary.loc[1.0, "n"] == 2 and summary.loc[1.0, "errors"] == 1
+    assert summary.loc[0.0, "tokens_per_s_mean"] == 2.0
+
+
+def test_summarize_bad_input():
+    with pytest.raises(ValueError, match="runs is empty"):
+        metrics.summarize(_runs().iloc[:0])
+    with pytest.raises(ValueError, match=r"no column \['text'\]"):
+        metrics.summarize(_runs().drop(columns="text"))

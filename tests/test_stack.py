@@ -1,0 +1,101 @@
+"""The embedded stack's lifecycle, on ports of its own so the shared stack is left alone."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+import labutils
+from labutils import stack
+from labutils.errors import StackError
+
+from .helpers import listening_addresses
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    with socket.socket() as a, socket.socket() as b:  # two free ports
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        ports = a.getsockname()[1], b.getsockname()[1]
+    s = stack.Settings(stack_port=ports[0], llama_port=ports[1], state=tmp_path / "stack", start_timeout=120)
+    yield s
+    stack.down(s, quiet=True)
+
+
+def _alive(pid: int) -> bool:
+    return stack._start_time(pid) is not None and not stack._is_zombie(pid)
+
+
+def test_up_status_reuse_down(settings):
+    stack.up(settings, quiet=True)
+    rows = {r["server"]: r for r in stack.status(settings)}
+    assert all(r["running"] and r["listening"] for r in rows.values())
+    pids = {name: r["pid"] for name, r in rows.items()}
+    assert stack.is_up(settings)
+    # both servers listen on 127.0.0.1 only
+    for port in (settings.stack_port, settings.llama_port):
+        assert listening_addresses(port) == {"127.0.0.1"}
+    # a second up reuses the running stack
+    stack.up(settings, quiet=True)
+    assert {r["server"]: r["pid"] for r in stack.status(settings)} == pids
+    stack.down(settings, quiet=True)
+    assert not any(_alive(pid) for pid in pids.values())
+    assert not stack.port_in_use(settings.stack_port) and not stack.port_in_use(settings.llama_port)
+    assert not list(settings.state.glob("*.pid"))
+    assert "llama-cpp.log" in stack.logs(settings) and "llama-stack.log" in stack.logs(settings)
+
+
+def test_port_taken_is_named_and_leaves_nothing(settings):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", settings.stack_port))
+        squatter.listen()
+        with pytest.raises(StackError, match=f"port {settings.stack_port} .* already taken.*LAB_STACK_PORT"):
+            stack.up(settings, quiet=True)
+    assert not stack.port_in_use(settings.llama_port), "no orphan llama.cpp server"
+    assert not list(settings.state.glob("*.pid"))
+
+
+def test_missing_model_file(settings):
+    broken = stack.Settings(**{**settings.__dict__, "gguf": "/nonexistent/model.gguf"})
+    with pytest.raises(StackError, match=r"model file not found: /nonexistent/model\.gguf"):
+        stack.up(broken, quiet=True)
+
+
+def test_server_dying_during_start_names_its_log(settings, tmp_path):
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"GGUF but not really" * 10)
+    broken = stack.Settings(**{**settings.__dict__, "gguf": str(fake)})
+    with pytest.raises(StackError) as err:
+        stack.up(broken, quiet=True)
+    assert "llama-cpp exited with code" in str(err.value) and str(broken.state / "llama-cpp.log") in str(err.value)
+    assert not list(broken.state.glob("*.pid")) and not stack.port_in_use(settings.llama_port)
+
+
+def test_connect_starts_the_embedded_stack_itself(settings, monkeypatch, capsys):
+    monkeypatch.delenv("LLAMA_STACK_URL", raising=False)
+    monkeypatch.delenv("LAB_MODEL", raising=False)
+    monkeypatch.setenv("LAB_STACK_PORT", str(settings.stack_port))
+    monkeypatch.setenv("LAB_LLAMA_PORT", str(settings.llama_port))
+    monkeypatch.setenv("LAB_HOME", str(settings.state.parent))
+    lab = labutils.connect()
+    assert "starting the embedded one" in capsys.readouterr().err
+    assert lab.embedded and lab.model == settings.model_id
+    assert lab.chat("Say hi.", max_tokens=4, temperature=0).completion_tokens >= 1
+
+
+def test_cli_status_and_down(settings):
+    env = {**os.environ, "LAB_STACK_PORT": str(settings.stack_port), "LAB_LLAMA_PORT": str(settings.llama_port),
+           "LAB_HOME": str(settings.state.parent)}
+    out = subprocess.run([sys.executable, "-m", "labutils.stack", "status"], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert "not running" in out and f"127.0.0.1:{settings.stack_port}" in out
+    bad = subprocess.run([sys.executable, "-m", "labutils.stack", "up"], capture_output=True, text=True,
+                         env={**env, "LAB_GGUF": "/nope.gguf"})
+    assert bad.returncode == 1 and "model file not found" in bad.stderr
