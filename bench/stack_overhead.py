@@ -1,0 +1,77 @@
+"""What Llama Stack costs on top of llama.cpp, and how long a cold start takes. Ratios from one run.
+
+Starts a fresh embedded stack on free ports (its cold start is timed), then sends the same seeded chat
+requests alternately straight to llama-cpp-python's OpenAI-compatible server and through Llama Stack,
+and prints completion tokens/s of each and their ratio (1.0 = no overhead).
+
+    .venv/bin/python bench/stack_overhead.py [--requests 12] [--max-tokens 96]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from llama_stack_client import LlamaStackClient
+
+from labutils import stack
+from labutils.client import quiet_http_logs
+
+PROMPT = "Write a short story about a lighthouse keeper."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=12)
+    ap.add_argument("--max-tokens", type=int, default=96)
+    args = ap.parse_args()
+    quiet_http_logs()
+    with tempfile.TemporaryDirectory() as tmp:
+        s = stack.Settings(stack_port=free_port(), llama_port=free_port(), state=Path(tmp) / "stack")
+        t0 = time.perf_counter()
+        stack.up(s, quiet=True)
+        cold = time.perf_counter() - t0
+        try:
+            run(s, args, cold)
+        finally:
+            stack.down(s, quiet=True)
+
+
+def run(s: stack.Settings, args: argparse.Namespace, cold: float) -> None:
+    direct = httpx.Client(base_url=s.llama_url, timeout=120)
+    client = LlamaStackClient(base_url=s.url, timeout=120, max_retries=0)
+    messages = [{"role": "user", "content": PROMPT}]
+    totals = {"llama.cpp": [0, 0.0], "Llama Stack": [0, 0.0]}
+    same = 0
+    for i in range(args.requests):
+        params = {"temperature": 0.8, "seed": i, "max_tokens": args.max_tokens}
+        t = time.perf_counter()
+        r = direct.post("/chat/completions", json={"model": s.model_alias, "messages": messages, **params}).json()
+        totals["llama.cpp"][1] += time.perf_counter() - t
+        totals["llama.cpp"][0] += r["usage"]["completion_tokens"]
+        t = time.perf_counter()
+        v = client.chat.completions.create(model=s.model_id, messages=messages, **params)
+        totals["Llama Stack"][1] += time.perf_counter() - t
+        totals["Llama Stack"][0] += v.usage.completion_tokens
+        same += r["choices"][0]["message"]["content"] == v.choices[0].message.content
+    rate = {k: tokens / secs for k, (tokens, secs) in totals.items()}
+    print(f"cold start (llama.cpp + Llama Stack, until the model is listed): {cold:.1f} s")
+    print(f"{args.requests} seeded requests each way, max_tokens={args.max_tokens}; identical answers: "
+          f"{same}/{args.requests}")
+    for name, (tokens, secs) in totals.items():
+        print(f"  {name:<12} {tokens:5d} completion tokens in {secs:6.2f} s = {rate[name]:6.1f} tokens/s")
+    print(f"ratio Llama Stack / llama.cpp tokens/s: {rate['Llama Stack'] / rate['llama.cpp']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

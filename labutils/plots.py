@@ -1,0 +1,333 @@
+"""Plots of `summary`, `runs` and next-token distributions; each returns a matplotlib Figure.
+
+Nothing here sends a request, calls plt.show() or touches rcParams. The figures are closed in pyplot
+before they are returned, so a notebook shows each exactly once (leave it last in a cell or `display(fig)`),
+and `fig.savefig(...)` works as usual. Taught in notebooks/05_parameter_grid.ipynb (grid plots) and
+03_top_p.ipynb (`token_distribution`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from . import sampling
+from .tables import label, require
+
+WIDTH = 9.5  # inches: fits a notebook cell
+KEPT_COLOUR, CUT_COLOUR, BEFORE_COLOUR = "#1f77b4", "#bbbbbb", "#7f7f7f"
+STOP_COLOUR, LENGTH_COLOUR = "#1f77b4", "#d62728"
+
+AXIS_LABELS = {
+    "temperature": "temperature (unitless)",
+    "top_p": "top_p (probability mass)",
+    "max_tokens": "max_tokens (tokens)",
+}
+METRIC_LABELS = {
+    "words": "words per answer",
+    "chars": "characters per answer",
+    "distinct_1": "distinct-1 (0-1)",
+    "distinct_2": "distinct-2 (0-1)",
+    "repetition": "repetition (0-1)",
+    "similarity": "similarity of samples (0-1)",
+    "unique_frac": "share of distinct answers (0-1)",
+    "length_frac": "share cut by max_tokens (0-1)",
+    "completion_tokens": "completion tokens (tokens)",
+    "latency_s": "latency (s)",
+    "tokens_per_s": "speed (tokens/s)",
+    "n": "successful calls",
+    "errors": "failed calls",
+}
+
+
+def metric_label(metric: str) -> str:
+    """A readable axis label with units, e.g. 'words_mean' -> 'words per answer, mean'."""
+    for suffix, what in (("_mean", ", mean"), ("_std", ", std")):
+        if metric.endswith(suffix) and metric[: -len(suffix)] in METRIC_LABELS:
+            return METRIC_LABELS[metric[: -len(suffix)]] + what
+    return METRIC_LABELS.get(metric, metric)
+
+
+def _axis_label(name: str) -> str:
+    return AXIS_LABELS.get(name, name)
+
+
+def _numeric_columns(frame: pd.DataFrame, exclude: tuple = ()) -> list[str]:
+    return [c for c in frame.columns if c not in exclude and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])]
+
+
+def _check_metric(summary: pd.DataFrame, metric: str, axes: list[str]) -> None:
+    require(summary, axes, "summary")
+    available = _numeric_columns(summary, exclude=("temperature", "top_p", "max_tokens", "sample", "seed"))
+    if metric not in summary.columns or metric not in available:
+        raise ValueError(f"metric={metric!r} is not a numeric column of summary; available metrics: "
+                         f"{', '.join(available)}")
+
+
+def _values(series: pd.Series) -> list:
+    """Sorted distinct values; a missing value (the server's default) comes last."""
+    vals = [v.item() if hasattr(v, "item") else v for v in pd.unique(series)]
+    present = sorted(v for v in vals if not _missing(v))
+    return present + ([math.nan] if len(present) < len(vals) else [])
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _select(frame: pd.DataFrame, name: str, value: Any) -> pd.DataFrame:
+    return frame[frame[name].isna()] if _missing(value) else frame[frame[name] == value]
+
+
+def _tick(v: Any) -> str:
+    return "default" if _missing(v) else f"{v:g}"
+
+
+def _facets(frame: pd.DataFrame, used: tuple[str, ...]) -> tuple[str | None, list]:
+    """The axis that splits the figure into panels: max_tokens when it varies and is not already used."""
+    if "max_tokens" in frame.columns and "max_tokens" not in used and frame["max_tokens"].nunique(dropna=False) > 1:
+        return "max_tokens", _values(frame["max_tokens"])
+    return None, [None]
+
+
+def _new(ncols: int, height: float, width: float | None = None, sharey: bool = False) -> tuple[Figure, list]:
+    fig, axes = plt.subplots(1, ncols, figsize=(width or min(WIDTH, 1.5 + 3.6 * ncols), height),
+                             layout="constrained", sharey=sharey, squeeze=False)
+    plt.close(fig)  # the caller gets it; pyplot forgets it (no double display, no figure pile-up)
+    return fig, list(axes[0])
+
+
+def pivot(summary: pd.DataFrame, metric: str, x: str, y: str) -> tuple[np.ndarray, list, list]:
+    """The metric as a matrix: rows = sorted `y` values, columns = sorted `x` values (NaN where missing)."""
+    xs, ys = _values(summary[x]), _values(summary[y])
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for i, yv in enumerate(ys):
+        for j, xv in enumerate(xs):
+            hit = _select(_select(summary, y, yv), x, xv)
+            if len(hit) > 1:
+                raise ValueError(f"summary has {len(hit)} rows for {label(x, xv)}, {label(y, yv)}: split it first "
+                                 "(e.g. one max_tokens value) or choose x/y among the columns that vary")
+            if len(hit):
+                grid[i, j] = float(hit[metric].iloc[0])
+    return grid, xs, ys
+
+
+def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str = "top_p") -> Figure:
+    """One coloured cell per (x, y) value pair showing `metric`, with the values written in; one panel per
+    max_tokens value when there are several, all on one colour scale.
+
+    >>> fig = heatmap(summary, "distinct_1_mean")  # doctest: +SKIP
+
+    Taught in notebooks/05_parameter_grid.ipynb.
+    """
+    _check_metric(summary, metric, [x, y])
+    facet, values = _facets(summary, (x, y))
+    parts = [(v, summary if facet is None else _select(summary, facet, v)) for v in values]
+    mats = [(v, *pivot(part, metric, x, y)) for v, part in parts]
+    finite = np.concatenate([m[1][np.isfinite(m[1])] for m in mats]) if mats else np.array([])
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if vmin == vmax:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    fig, axes = _new(len(mats), height=3.6)
+    image = None
+    for ax, (v, grid, xs, ys) in zip(axes, mats):
+        image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
+                          aspect="auto")
+        ax.set_xticks(range(len(xs)), [_tick(a) for a in xs])
+        ax.set_yticks(range(len(ys)), [_tick(b) for b in ys])
+        ax.set_xlabel(_axis_label(x))
+        ax.set_ylabel(_axis_label(y))
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                val = grid[i, j]
+                text = "n/a" if np.isnan(val) else f"{val:.3g}"
+                dark = np.isnan(val) or (val - vmin) / (vmax - vmin) < 0.6
+                ax.text(j, i, text, ha="center", va="center", fontsize=10, color="white" if dark else "black")
+        if facet is not None:
+            ax.set_title(label(facet, v), fontsize=11)
+    fig.colorbar(image, ax=axes, label=metric_label(metric), shrink=0.9)
+    where = f"; one panel per {facet}" if facet else ""
+    fig.suptitle(f"{metric_label(metric)} by {x} and {y}{where}", fontsize=12)
+    return fig
+
+
+def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue: str = "top_p") -> Figure:
+    """`metric` against `x`, one line per `hue` value, error bars = the metric's `_std` column (spread
+    over samples) when summary has one; one panel per max_tokens value when there are several.
+
+    Taught in notebooks/05_parameter_grid.ipynb.
+    """
+    _check_metric(summary, metric, [x, hue])
+    if summary[x].isna().any():
+        raise ValueError(f"summary[{x!r}] has missing values (the server's default): a line needs numbers on "
+                         f"the x axis, so set {x} explicitly in the Grid or choose another x")
+    std_col = metric[: -len("_mean")] + "_std" if metric.endswith("_mean") else None
+    has_std = std_col is not None and std_col in summary.columns
+    facet, values = _facets(summary, (x, hue))
+    fig, axes = _new(len(values), height=3.8, sharey=True)
+    colours = plt.get_cmap("viridis")
+    hues = _values(summary[hue])
+    for ax, v in zip(axes, values):
+        part = summary if facet is None else _select(summary, facet, v)
+        for k, h in enumerate(hues):
+            line = _select(part, hue, h).sort_values(x)
+            if line.empty:
+                continue
+            err = line[std_col].to_numpy(float) if has_std else None
+            ax.errorbar(line[x].to_numpy(float), line[metric].to_numpy(float), yerr=err, marker="o", capsize=3,
+                        color=colours(k / max(1, len(hues) - 1) * 0.85), label=label(hue, h))
+        ax.set_xlabel(_axis_label(x))
+        ax.grid(alpha=0.3)
+        if facet is not None:
+            ax.set_title(label(facet, v), fontsize=11)
+    axes[0].set_ylabel(metric_label(metric))
+    axes[-1].legend(title=hue, fontsize=9, loc="best")
+    bars = "\nerror bars: ± one std over the samples of each cell" if has_std else ""
+    where = f"; one panel per {facet}" if facet else ""
+    fig.suptitle(f"{metric_label(metric)} against {x}, one line per {hue}{where}{bars}", fontsize=11)
+    return fig
+
+
+def _ok_runs(runs: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
+    require(runs, columns)
+    ok = runs[runs["error"].isna()] if "error" in runs.columns else runs
+    ok = ok.dropna(subset=columns)
+    if ok.empty:
+        raise ValueError(f"runs has no successful call with {', '.join(columns)} set ({len(runs)} rows, "
+                         f"{len(runs) - len(ok)} failed or missing): nothing to plot")
+    return ok, len(runs) - len(ok)
+
+
+def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
+    """Completion tokens of every answer against its max_tokens, with the y = x limit line: answers on the
+    line were cut (finish_reason "length"), answers below it stopped on their own.
+
+    Taught in notebooks/04_max_tokens_and_stop.ipynb.
+    """
+    ok, dropped = _ok_runs(runs, ["max_tokens", "completion_tokens", "finish_reason"])
+    fig, (ax,) = _new(1, height=4.2, width=7.5)
+    limits = np.array(sorted(ok["max_tokens"].unique()), dtype=float)
+    top = float(max(limits.max(), ok["completion_tokens"].max()))
+    ax.plot([0, top * 1.05], [0, top * 1.05], color="#444444", linestyle="--", linewidth=1,
+            label="the limit: completion tokens = max_tokens")
+    cut = ok["finish_reason"] == "length"
+    for mask, colour, marker, name in ((~cut, STOP_COLOUR, "o", "stopped on its own"),
+                                       (cut, LENGTH_COLOUR, "X", "cut by max_tokens (finish_reason 'length')")):
+        sel = ok[mask]
+        points = sel.groupby(["max_tokens", "completion_tokens"]).size().reset_index(name="count")
+        ax.scatter(points["max_tokens"].to_numpy(float), points["completion_tokens"].to_numpy(float), color=colour,
+                   marker=marker, s=(30 + 20 * points["count"]).to_numpy(float), alpha=0.75,
+                   label=f"{name}: {len(sel)}", zorder=3)
+        for _, pt in points[points["count"] > 1].iterrows():
+            ax.annotate(f"×{pt['count']}", (pt["max_tokens"], pt["completion_tokens"]), textcoords="offset points",
+                        xytext=(9, -4), fontsize=8, color=colour)
+    for m in limits:
+        group = ok[ok["max_tokens"] == m]
+        n_cut = int((group["finish_reason"] == "length").sum())
+        ax.annotate(f"{n_cut}/{len(group)} cut", (m, m), textcoords="offset points", xytext=(0, 14),
+                    ha="center", fontsize=9, color=LENGTH_COLOUR if n_cut else "#333333")
+    ax.set_xlim(0, top * 1.12)
+    ax.set_ylim(0, top * 1.18)
+    ax.set_xlabel(_axis_label("max_tokens"))
+    ax.set_ylabel("completion tokens (tokens)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left")
+    note = f" ({dropped} failed calls not shown)" if dropped else ""
+    ax.set_title(f"Answer length against the max_tokens limit (marker size = number of answers){note}",
+                 fontsize=11)
+    return fig
+
+
+def cell_labels(frame: pd.DataFrame) -> pd.Series:
+    """One short label per row naming its cell, e.g. 'T=0.7 p=0.9 max=64' (only the axes present)."""
+    short = {"temperature": "T", "top_p": "p", "max_tokens": "max"}
+    cols = [c for c in short if c in frame.columns]
+    return frame[cols].apply(lambda r: " ".join(f"{short[c]}={_tick(r[c])}" for c in cols), axis=1)
+
+
+def latency(runs: pd.DataFrame) -> Figure:
+    """Latency (s) and generation speed (tokens/s) per cell: bars = mean over samples, dots = each call.
+
+    Cached rows carry the latency measured when they were first computed. Taught in notebooks/05_parameter_grid.ipynb.
+    """
+    ok, dropped = _ok_runs(runs, ["latency_s"])
+    cells = [c for c in ("temperature", "top_p", "max_tokens") if c in ok.columns]
+    ok = ok.assign(_cell=cell_labels(ok)).sort_values([*cells], na_position="last")
+    order = list(dict.fromkeys(ok["_cell"]))
+    fig, axes = _new(2, height=max(3.0, 0.9 + 0.32 * len(order)), width=WIDTH, sharey=True)
+    pos = {c: i for i, c in enumerate(order)}
+    for ax, col, colour, xlabel in ((axes[0], "latency_s", "#1f77b4", "latency (s)"),
+                                    (axes[1], "tokens_per_s", "#2ca02c", "generation speed (tokens/s)")):
+        if col not in ok.columns:
+            ax.text(0.5, 0.5, f"runs has no {col} column", ha="center", transform=ax.transAxes)
+            continue
+        vals = ok[["_cell", col]].dropna()
+        means = vals.groupby("_cell", sort=False)[col].mean().reindex(order)
+        ax.barh(range(len(order)), means.to_numpy(float), color=colour, alpha=0.45, label="mean over samples")
+        ax.scatter(vals[col].to_numpy(float), vals["_cell"].map(pos).to_numpy(float), color=colour, s=16,
+                   zorder=3, label="one call")
+        ax.set_xlabel(xlabel)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].set_yticks(range(len(order)), order)
+    axes[0].invert_yaxis()
+    axes[0].set_ylabel("cell")
+    note = f" ({dropped} failed calls not shown)" if dropped else ""
+    fig.suptitle(f"Latency and speed per cell{note}\nT = temperature, p = top_p, max = max_tokens; "
+                 "bars = mean over samples, dots = single calls", fontsize=11)
+    return fig
+
+
+def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.0, top_p: float = 1.0,
+                       order: str = "temperature_first") -> Figure:
+    """The next-token candidates before (temperature 1) and after temperature and top_p.
+
+    Right panel: kept tokens in blue at their renormalised probability; tokens that top_p cuts away in
+    grey, drawn at the probability they had before the cut. See `labutils.sampling` for the formulas and
+    `order`. Taught in notebooks/03_top_p.ipynb.
+    """
+    if not isinstance(dist, sampling.TokenDistribution):
+        raise TypeError(f"dist must be a TokenDistribution (from sampling.next_token_distribution), "
+                        f"got {type(dist).__name__}")
+    s = sampling.apply_sampling(dist, temperature, top_p, order=order)
+    n = len(dist)
+    fig, axes = _new(2, height=max(3.2, 1.2 + 0.26 * n), width=WIDTH, sharey=True)
+    ypos = np.arange(n)
+    axes[0].barh(ypos, s.before, color=BEFORE_COLOUR)
+    axes[0].set_title("before: the model's probabilities (temperature 1)", fontsize=10)
+    shown = np.where(s.kept, s.after, s.tempered)
+    colours = [KEPT_COLOUR if k else CUT_COLOUR for k in s.kept]
+    axes[1].barh(ypos, shown, color=colours)
+    axes[1].set_title(f"after: temperature={s.temperature:g}, top_p={s.top_p:g}", fontsize=10)
+    for ax, probs in ((axes[0], s.before), (axes[1], shown)):
+        for y, p in zip(ypos, probs):
+            if p >= 0.005:
+                ax.text(p, y, f" {p:.0%}", va="center", fontsize=8)
+        ax.set_xlim(0, min(1.0, max(float(probs.max()), 0.01) * 1.25))
+        ax.set_xlabel("probability (renormalised over the top tokens)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ypos, [sampling.show_token(t) for t in dist.tokens])
+    axes[0].invert_yaxis()
+    axes[0].set_ylabel("next token (␣ = space)")
+    from matplotlib.patches import Patch
+
+    axes[1].legend(handles=[Patch(color=KEPT_COLOUR, label="kept: probability it is sampled"),
+                            Patch(color=CUT_COLOUR, label="cut by top_p (probability before the cut)")],
+                   fontsize=8, loc="lower right")
+    how = "temperature, then top_p" if order == "temperature_first" else "top_p, then temperature (llama.cpp)"
+    fig.suptitle(f"Next-token candidates: {int(s.kept.sum())} of {n} kept ({how}); the top {n} tokens hold "
+                 f"{dist.coverage:.0%} of the model's probability", fontsize=11)
+    return fig
+
+
+__all__ = ["cell_labels", "heatmap", "latency", "length_vs_max_tokens", "metric_label", "metric_lines", "pivot",
+           "token_distribution"]

@@ -1,0 +1,306 @@
+"""Trust but verify: does the connected distribution honour each generation parameter?
+
+`probe(lab)` sends a few cheap, seeded requests per parameter and returns one row per check with
+what was sent, what came back and a verdict:
+
+- "honoured": the parameter had the effect it should;
+- "ignored": the server accepted it, but the answer is what it would be without it;
+- "rejected": the server (or the lab, before sending) refused the request; the message is the evidence;
+- "not supported": the server said it does not implement it (HTTP 501, "not supported/implemented"),
+  or the check could not run at all.
+
+A failing check never raises: it becomes a verdict with its evidence. Seeded answers go through the
+response cache like a sweep's (`labutils.cache`), so a second probe of the same distribution is fast;
+the one call that checks a repeat (same seed twice) is always sent fresh.
+Taught in notebooks/09_trust_but_verify.ipynb.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from . import cache as cache_mod
+from .client import Completion, translate
+from .errors import LabError, ParameterError, RequestFailed
+from .params import check, messages_from
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
+    from .client import Lab
+
+PROMPT = "Write one sentence about a cat."
+COLUMNS = ["parameter", "test", "sent", "observed", "verdict", "explanation"]
+VERDICTS = ("honoured", "ignored", "rejected", "not supported")
+MAX_TOKENS = 24  # the length of every probe answer: short, so the probe stays cheap
+CUT = 5  # max_tokens of the truncation check
+HIGH_T = 1.5
+TINY_TOP_P = 0.01  # tiny enough that only the most likely token survives; params allows any top_p > 0
+TOP_LOGPROBS = 3
+COLOURS = {"honoured": "#d4edda", "ignored": "#fff3cd", "rejected": "#f8d7da", "not supported": "#e2e3e5"}
+
+
+def cached_chat(lab: Lab, messages: list[dict], params: dict[str, Any],
+                store: cache_mod.Cache | None) -> Completion:
+    """`lab.chat(messages, **params)` through the response cache, with the grid's rules.
+
+    Only reproducible requests (seeded, or temperature 0) are looked up and stored, under the same key
+    a sweep uses, so probe and sweeps share answers. Taught in notebooks/09_trust_but_verify.ipynb.
+    """
+    messages, sent = lab.prepare(messages, **params)
+    k = cache_mod.key(lab.base_url, lab.model, messages, sent)
+    use = store is not None and cache_mod.cacheable(sent)
+    if use and (record := store.get(k)) is not None:
+        return Completion(**record, cached=True)
+    done = lab.chat(messages, **params)
+    if use:
+        store.put(k, done.to_record())
+    return done
+
+
+@dataclass
+class _Context:
+    lab: Lab
+    messages: list[dict]
+    seeds: list[int]
+    store: cache_mod.Cache | None
+    memo: dict = field(default_factory=dict)
+
+    def chat(self, **params: Any) -> Completion:
+        params = {"max_tokens": MAX_TOKENS, **params}
+        k = repr(sorted(params.items()))
+        if k not in self.memo:
+            self.memo[k] = cached_chat(self.lab, self.messages, params, self.store)
+        return self.memo[k]
+
+    def texts(self, **params: Any) -> list[str]:
+        """One answer per probe seed."""
+        return [self.chat(seed=s, **params).text for s in self.seeds]
+
+
+def _short(text: str | None, width: int = 40) -> str:
+    text = " ".join((text or "").split())
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _distinct(texts: list[str]) -> int:
+    return len(set(texts))
+
+
+# Each check returns (observed, verdict, explanation) and may raise: `probe` turns errors into verdicts.
+
+def _temperature(ctx: _Context):
+    zero, high = ctx.texts(temperature=0), ctx.texts(temperature=HIGH_T)
+    n = len(ctx.seeds)
+    observed = f"T=0: {_distinct(zero)} distinct of {n}; T={HIGH_T}: {_distinct(high)} distinct of {n}"
+    if _distinct(zero) > 1:
+        return observed, "ignored", (f"temperature=0 gave {_distinct(zero)} different answers for {n} seeds, so "
+                                     "0 was not treated as greedy (perhaps dropped as 'unset' and replaced "
+                                     "by a default).")
+    if _distinct(high) == 1 and high[0] == zero[0]:
+        return observed, "ignored", (f"temperature={HIGH_T} gave the greedy answer for every seed, so the "
+                                     "server seems to decode greedily whatever temperature says.")
+    return observed, "honoured", (f"temperature=0 repeated the same answer for every seed while "
+                                  f"temperature={HIGH_T} changed it, as it should.")
+
+
+def _seed(ctx: _Context):
+    high = ctx.texts(temperature=HIGH_T)
+    first = ctx.chat(temperature=HIGH_T, seed=ctx.seeds[0])
+    # the repeat is sent fresh (never from the cache), otherwise it would trivially match
+    again = ctx.lab.chat(ctx.messages, temperature=HIGH_T, seed=ctx.seeds[0], max_tokens=MAX_TOKENS)
+    same, differ = again.text == first.text, _distinct(high) > 1
+    observed = (f"seed {ctx.seeds[0]} twice: {'same' if same else 'different'}; "
+                f"{len(ctx.seeds)} seeds: {_distinct(high)} distinct")
+    if same and differ:
+        return observed, "honoured", (f"the same seed gave the same answer twice and different seeds gave "
+                                      f"{_distinct(high)} different answers at temperature {HIGH_T}.")
+    if not same:
+        return observed, "ignored", (f"the same seed gave two different answers ({_short(first.text, 25)} then "
+                                     f"{_short(again.text, 25)}), so answers cannot be reproduced.")
+    return observed, "ignored", (f"every seed gave the same answer at temperature {HIGH_T}, so the seed makes "
+                                 "no difference.")
+
+
+def _max_tokens(ctx: _Context):
+    full = ctx.chat(temperature=0, seed=ctx.seeds[0])
+    cut = ctx.chat(temperature=0, seed=ctx.seeds[0], max_tokens=CUT)
+    tokens = cut.completion_tokens
+    observed = f"{tokens} tokens, finish_reason={cut.finish_reason!r}: {_short(cut.text, 30)}"
+    if tokens is None:
+        return observed, "not supported", ("the server reported no completion token count, so the limit "
+                                           "cannot be checked.")
+    if tokens > CUT:
+        return observed, "ignored", f"the answer has {tokens} tokens, more than max_tokens={CUT}."
+    longer = (full.completion_tokens or 0) > CUT
+    if longer and cut.finish_reason != "length":
+        return observed, "ignored", (f"the answer was cut to {tokens} tokens but finish_reason is "
+                                     f"{cut.finish_reason!r}, not 'length', so a cut answer looks finished.")
+    return observed, "honoured", (f"the answer stopped at {tokens} tokens (at most {CUT}) with finish_reason "
+                                  f"{cut.finish_reason!r}.")
+
+
+def stop_word(text: str) -> str | None:
+    """The probe's stop string for an answer: its 3rd word (else its last), first seen at that word."""
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    for w in words[2:] + words[1:2]:
+        i = text.find(w)
+        if i > 0 and text[:i].strip():
+            return w
+    return None
+
+
+def _stop(ctx: _Context):
+    full = ctx.chat(temperature=0, seed=ctx.seeds[0])
+    word = stop_word(full.text)
+    if word is None:
+        return (f"unconstrained: {_short(full.text)}", "not supported",
+                "the unconstrained answer has too few words to pick a stop string from, so this was not tested.")
+    cut = ctx.chat(temperature=0, seed=ctx.seeds[0], stop=[word])
+    observed = f"stop={word!r} -> {_short(cut.text, 30)}"
+    if word not in cut.text and full.text.startswith(cut.text.rstrip()):
+        return observed, "honoured", (f"the answer ended just before {word!r}, which the unconstrained "
+                                      "answer contains.")
+    if word in cut.text:
+        return observed, "ignored", f"the answer still contains the stop string {word!r}."
+    return observed, "ignored", ("the answer with the stop string is not the start of the unconstrained one, "
+                                 "so something else changed it.")
+
+
+def _top_p(ctx: _Context):
+    greedy = ctx.chat(temperature=0, seed=ctx.seeds[0]).text
+    tiny = ctx.texts(temperature=1.0, top_p=TINY_TOP_P)
+    n = len(ctx.seeds)
+    observed = f"{_distinct(tiny)} distinct of {n}; greedy answer: {'same' if tiny[0] == greedy else 'different'}"
+    if _distinct(tiny) == 1:
+        return observed, "honoured", (f"top_p={TINY_TOP_P} gave the same answer for all {n} seeds at temperature 1, "
+                                      "as greedy decoding does.")
+    return observed, "ignored", (f"top_p={TINY_TOP_P} gave {_distinct(tiny)} different answers for {n} seeds at "
+                                 "temperature 1, so the nucleus was not applied.")
+
+
+def _n(ctx: _Context):
+    lab = ctx.lab
+    # n is not a Lab.chat parameter (the lab draws samples as separate seeded requests), so this one
+    # check sends it with the raw client; errors are translated like Lab.chat's.
+    try:
+        raw = lab.client.chat.completions.create(model=lab.model, messages=ctx.messages, n=2, temperature=1.0,
+                                                 seed=ctx.seeds[0], max_tokens=MAX_TOKENS)
+    except Exception as e:
+        raise _translated(e, lab) from None
+    count = len(raw.choices or [])
+    observed = f"{count} choice(s)"
+    if count == 2:
+        return observed, "honoured", "n=2 returned two choices in one response."
+    return observed, "ignored", (f"n=2 returned {count} choice(s), so the server ignores n; Lab.sweep draws "
+                                 "samples as separate seeded requests instead.")
+
+
+def _translated(exc: Exception, lab: Lab) -> Exception:
+    import llama_stack_client
+
+    if isinstance(exc, llama_stack_client.APIError):
+        return translate(exc, base_url=lab.base_url, model=lab.model)
+    return exc
+
+
+def _top_logprobs(ctx: _Context):
+    done = ctx.chat(temperature=0, seed=ctx.seeds[0], logprobs=True, top_logprobs=TOP_LOGPROBS)
+    lp = done.logprobs
+    if not lp:
+        return ("no logprobs", "ignored", "the answer came back without logprobs although logprobs=True was sent.")
+    counts = sorted({len(t["top"]) for t in lp})
+    observed = f"{len(lp)} tokens, alternatives per token: {', '.join(map(str, counts))}"
+    if counts == [TOP_LOGPROBS]:
+        return observed, "honoured", f"every token came back with its {TOP_LOGPROBS} most likely alternatives."
+    return observed, "ignored", (f"tokens came back with {', '.join(map(str, counts))} alternatives instead of "
+                                 f"the {TOP_LOGPROBS} requested.")
+
+
+def _checks(samples: int) -> list[tuple[str, str, str, Callable]]:
+    seeds = f"seeds 1-{samples}"
+    return [
+        ("temperature", f"0 repeats across seeds; {HIGH_T} varies", f"temperature=0 and {HIGH_T}, {seeds}",
+         _temperature),
+        ("seed", "same seed, same answer; other seeds differ", f"temperature={HIGH_T}, seed 1 twice, {seeds}",
+         _seed),
+        ("max_tokens", f"at most {CUT} tokens, finish_reason 'length'", f"temperature=0, max_tokens={CUT}",
+         _max_tokens),
+        ("stop", "ends before a word of the unconstrained answer", "temperature=0, stop=[3rd word]", _stop),
+        ("top_p", "a tiny nucleus decodes greedily", f"temperature=1, top_p={TINY_TOP_P}, {seeds}", _top_p),
+        ("n", "n=2 returns two choices", "n=2, temperature=1 (raw client)", _n),
+        ("top_logprobs", f"{TOP_LOGPROBS} alternatives per token", f"logprobs=True, top_logprobs={TOP_LOGPROBS}",
+         _top_logprobs),
+    ]
+
+
+def _failure(exc: Exception) -> tuple[str, str, str]:
+    """A check's exception as (observed, verdict, explanation)."""
+    message = " ".join(str(exc).split())
+    lowered = message.lower()
+    unsupported = any(s in lowered for s in ("not supported", "not implemented", "unsupported"))
+    if isinstance(exc, RequestFailed) and (exc.status == 501 or unsupported):
+        return message, "not supported", f"the server says it does not implement this: {message}"
+    if isinstance(exc, RequestFailed) and exc.status is not None and 400 <= exc.status < 500:
+        return message, "rejected", f"the server refused the request with HTTP {exc.status}: {message}"
+    if isinstance(exc, ParameterError):
+        return message, "rejected", f"the lab refused the value before sending it: {message}"
+    if isinstance(exc, LabError):
+        return message, "rejected", f"the request failed, so the parameter could not be checked: {message}"
+    return repr(exc), "not supported", f"the check could not run: {exc!r}"
+
+
+def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool = True) -> pd.DataFrame:
+    """Check, with a few short seeded requests, whether `lab`'s distribution honours each parameter.
+
+    Returns one row per check: parameter, test, sent, observed, verdict (honoured, ignored, rejected or
+    not supported) and a one-sentence explanation. `samples` seeds are compared where randomness
+    matters; `prompt` should have an answer that varies at high temperature. Never raises on a failing
+    check. Taught in notebooks/09_trust_but_verify.ipynb.
+
+    >>> labutils.probe(lab)[["parameter", "verdict"]]  # doctest: +SKIP
+    """
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
+        raise ParameterError(f"samples={samples!r} is not allowed: samples must be an integer >= 2 "
+                             "(answers are compared across seeds)")
+    messages = messages_from(PROMPT if prompt is None else prompt)
+    check("top_p", TINY_TOP_P)
+    check("max_tokens", MAX_TOKENS, max_tokens_limit=lab.context_length)
+    store = cache_mod.Cache() if cache else None
+    ctx = _Context(lab, messages, list(range(1, samples + 1)), store)
+    rows = []
+    try:
+        for parameter, test, sent, run in _checks(samples):
+            try:
+                observed, verdict, explanation = run(ctx)
+            except Exception as e:  # a failed check is a verdict with its evidence, never an exception
+                observed, verdict, explanation = _failure(e)
+            rows.append({"parameter": parameter, "test": test, "sent": sent, "observed": observed,
+                         "verdict": verdict, "explanation": explanation})
+    finally:
+        if store is not None:
+            store.close()
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df.attrs.update(model=lab.model, base_url=lab.base_url, messages=messages, samples=samples)
+    return df
+
+
+def probe_table(df: pd.DataFrame) -> Styler:
+    """The probe's table for reading: verdicts coloured, text left-aligned, no index.
+
+    Taught in notebooks/09_trust_but_verify.ipynb.
+    """
+    def colour(verdict: str) -> str:
+        return f"background-color: {COLOURS.get(verdict, '')}; font-weight: bold" if verdict in COLOURS else ""
+
+    where = df.attrs.get("base_url")
+    styler = (df.style.map(colour, subset=["verdict"]).hide(axis="index")
+              .set_properties(**{"text-align": "left", "white-space": "normal"}))
+    if where:
+        styler = styler.set_caption(f"Probe of {df.attrs.get('model')} at {where}")
+    return styler

@@ -1,0 +1,142 @@
+"""The probe: verdicts on the real embedded stack, and a fake distribution that breaks parameters."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from llama_stack_client import LlamaStackClient
+
+import labutils
+from labutils import Lab
+from labutils.errors import ParameterError, RequestFailed
+from labutils.probe import COLOURS, COLUMNS, VERDICTS, _failure, probe, probe_table, stop_word
+
+REAL = "http://127.0.0.1:8321"
+
+
+# --- pure logic ---
+
+def test_stop_word_is_the_third_word_first_seen_there():
+    assert stop_word("The cat, a majestic feline.") == "majestic"
+    assert stop_word("Cats nap. Cats purr a lot.") == "purr"  # 'Cats' also starts the text: skipped
+    assert stop_word("Meow.") is None
+
+
+def test_failures_become_verdicts_with_the_server_message():
+    observed, verdict, why = _failure(RequestFailed("the server answered HTTP 400: top_p must be > 0", status=400))
+    assert verdict == "rejected" and "top_p must be > 0" in observed and "HTTP 400" in why
+    assert _failure(RequestFailed("HTTP 501: not implemented", status=501))[1] == "not supported"
+    assert _failure(ParameterError("top_p=0 is not allowed"))[1] == "rejected"
+    assert _failure(KeyError("choices"))[1] == "not supported"
+
+
+def test_bad_samples_raise_before_any_request():
+    with pytest.raises(ParameterError, match="samples=1"):
+        probe(object(), samples=1)  # type: ignore[arg-type]  # no lab needed: nothing is sent
+
+
+def test_probe_table_colours_each_verdict():
+    import pandas as pd
+
+    df = pd.DataFrame([{"parameter": v, "test": "t", "sent": "s", "observed": "o", "verdict": v,
+                        "explanation": "e"} for v in VERDICTS], columns=COLUMNS)
+    html = probe_table(df).to_html()
+    for colour in COLOURS.values():
+        assert colour in html
+
+
+# --- the real embedded stack ---
+
+def _counting(lab: Lab) -> tuple[Lab, list[str]]:
+    sent: list[str] = []
+    http = httpx.Client(event_hooks={"request": [lambda r: sent.append(f"{r.method} {r.url.path}")]})
+    client = LlamaStackClient(base_url=lab.base_url, http_client=http, max_retries=0)
+    return Lab(client, lab.model, lab.base_url, context_length=lab.context_length, embedded=lab.embedded), sent
+
+
+@pytest.mark.integration
+def test_probe_of_the_embedded_stack(lab, tmp_cache):
+    counted, sent = _counting(lab)
+    df = probe(counted, samples=3)
+    assert list(df.columns) == COLUMNS
+    assert list(df.parameter) == ["temperature", "seed", "max_tokens", "stop", "top_p", "n", "top_logprobs"]
+    assert set(df.verdict) <= set(VERDICTS)
+    assert (df.observed.str.len() > 0).all() and (df.explanation.str.len() > 0).all()
+    verdict = dict(zip(df.parameter, df.verdict))
+    assert verdict["temperature"] == "honoured"
+    assert verdict["seed"] == "honoured"
+    assert verdict["max_tokens"] == "honoured"
+    assert verdict["n"] == "ignored"
+    n_row = df.set_index("parameter").loc["n"]
+    assert n_row.observed == "1 choice(s)" and "Lab.sweep" in n_row.explanation
+    first = sent.count("POST /v1/chat/completions")
+
+    sent.clear()
+    again = probe(counted, samples=3)
+    # only the fresh repeat of the seed check and the raw n=2 call are sent again; the rest is cached
+    assert sent.count("POST /v1/chat/completions") == 2 < first
+    assert list(again.verdict) == list(df.verdict)
+
+
+# --- a fake distribution that drops temperature and rejects top_p ---
+
+class _Forwarder(BaseHTTPRequestHandler):
+    """Speaks the two routes the lab calls and forwards them to the real stack, breaking parameters."""
+
+    def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path.split("?")[0] != "/v1/models":
+            return self._reply(404, b'{"error": {"message": "not found"}}')
+        r = httpx.get(REAL + self.path, timeout=60)
+        self._reply(r.status_code, r.content)
+
+    def do_POST(self):
+        if self.path != "/v1/chat/completions":
+            return self._reply(404, b'{"error": {"message": "not found"}}')
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.seen.append(dict(body))
+        if "top_p" in body:
+            return self._reply(400, json.dumps({"error": {"message": "top_p is not accepted here"}}).encode())
+        if "temperature" in body:
+            body["temperature"] = 1.0  # the bug under test: whatever the user sent, the model gets 1.0
+        r = httpx.post(REAL + self.path, json=body, timeout=120)
+        self._reply(r.status_code, r.content)
+
+    def log_message(self, *args):  # keep the test output quiet
+        pass
+
+
+@pytest.fixture
+def fake_url(embedded_stack):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Forwarder)
+    server.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", server.seen
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.mark.integration
+def test_probe_catches_a_distribution_that_drops_temperature(fake_url, tmp_cache):
+    url, seen = fake_url
+    fake = labutils.connect(base_url=url)
+    assert not fake.embedded
+    df = probe(fake, samples=3).set_index("parameter")
+    assert df.loc["temperature", "verdict"] == "ignored"
+    assert "temperature=0" in df.loc["temperature", "explanation"]
+    assert df.loc["top_p", "verdict"] == "rejected"
+    assert "top_p is not accepted here" in df.loc["top_p", "observed"]
+    assert df.loc["seed", "verdict"] == "honoured"  # the fake keeps seeds: only the broken parameters fail
+    assert any(body.get("temperature") == 0 for body in seen)  # the lab did send 0, the fake dropped it
