@@ -8,9 +8,11 @@
 Importing it has no side effects: nothing starts and nothing is configured until a function is called.
 """
 
+from .chat import Chat
 from .client import Completion, Lab, connect
 from .errors import (
     ConnectionFailed,
+    ContextTooLong,
     LabError,
     ModelNotFound,
     ParameterError,
@@ -20,8 +22,20 @@ from .errors import (
 )
 from .grid import Grid
 from .metrics import summarize
+from .probe import probe
 
 __all__ = [
-    "Completion", "ConnectionFailed", "Grid", "Lab", "LabError", "ModelNotFound", "ParameterError",
-    "RequestFailed", "StackError", "TooManyCalls", "connect", "summarize",
+    "Chat", "Completion", "ConnectionFailed", "ContextTooLong", "Grid", "Lab", "LabError", "ModelNotFound",
+    "ParameterError", "RequestFailed", "StackError", "TooManyCalls", "connect", "probe", "summarize",
 ]
+
+_LAZY_SUBMODULES = ("tables", "plots", "sampling", "export")
+
+
+def __getattr__(name: str):
+    """`labutils.plots` and friends load on first use, so `import labutils` does not import matplotlib."""
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'labutils' has no attribute {name!r}")

@@ -37,3 +37,7 @@ class RequestFailed(LabError):
 
 class TooManyCalls(LabError, ValueError):
     """A sweep would send more requests than `max_calls` allows."""
+
+
+class ContextTooLong(LabError, ValueError):
+    """A conversation cannot fit the model's context or the chat's token budget; raised before sending."""

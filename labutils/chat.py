@@ -1,0 +1,199 @@
+"""`Chat`: a chatbot whose memory is nothing but the message list it sends with every request.
+
+The model remembers nothing between requests: each `send` re-sends the conversation so far. The
+memory strategy decides which earlier turns go along:
+
+- "full":   every earlier turn (the request grows until the context is full);
+- "window": the last `max_turns` exchanges (user + assistant pairs);
+- "tokens": as many of the newest exchanges as fit a token budget (oldest dropped first);
+- "none":   no earlier turns, only the latest user message (the model "forgets" at once).
+
+The system message is always sent and never dropped. Taught in notebooks/08_chatbot_with_memory.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import ContextTooLong, ParameterError
+from .params import check_all, messages_from
+
+if TYPE_CHECKING:
+    from .client import Completion, Lab
+
+MEMORIES = ("full", "window", "tokens", "none")
+CHARS_PER_TOKEN = 4.0  # rule of thumb for English text with BPE tokenizers
+TOKENS_PER_MESSAGE = 4  # role markers the chat template wraps around each message
+TOKENS_PER_REQUEST = 3  # the assistant header that primes the reply
+DEFAULT_WINDOW = 3  # exchanges kept by memory="window" when max_turns is not given
+DEFAULT_REPLY_RESERVE = 256  # tokens kept free for the reply by memory="tokens" when max_tokens is not set
+CONTEXT_MARGIN = 0.05  # share of the context memory="tokens" leaves free for estimation error
+EMPTY_REPLY = "(empty reply)"  # stored instead of "" (the API rejects empty message content)
+
+
+def estimate_tokens(messages: list[dict]) -> int:
+    """A rough, tokenizer-free estimate of the prompt tokens of `messages`.
+
+    ceil(len(content) / 4) per message plus 4 tokens of template markers per message plus 3 for the
+    reply header. It is an approximation (real counts depend on the tokenizer and the chat template);
+    `Chat` corrects it with the `prompt_tokens` the server reports.
+    """
+    return TOKENS_PER_REQUEST + sum(
+        TOKENS_PER_MESSAGE + math.ceil(len(m["content"]) / CHARS_PER_TOKEN) for m in messages)
+
+
+def _check_memory(memory: Any) -> str:
+    if memory not in MEMORIES:
+        raise ParameterError(f"memory={memory!r} is not allowed: memory must be one of {', '.join(MEMORIES)}")
+    return memory
+
+
+def _check_count(name: str, value: Any, low: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ParameterError(f"{name}={value!r} is not allowed: {name} must be an integer >= {low} or None")
+    return value
+
+
+class Chat:
+    """A conversation with memory: `send(text)` sends the kept history plus `text` and records the reply.
+
+    >>> chat = Chat(lab, system="Answer in one sentence.", memory="window", max_turns=2)  # doctest: +SKIP
+    >>> chat.send("My name is Ada.", max_tokens=30).text                                  # doctest: +SKIP
+
+    `history` holds every message (system first, then user/assistant turns; replies are stored with
+    role "assistant", never "user"). `last_sent` is the exact message list of the last request, so a
+    lesson can show what the memory kept. `**params` (temperature, top_p, max_tokens, seed, stop) are
+    defaults for every `send`, validated by labutils.params.
+
+    Token counts: before sending, the prompt size is *estimated* with `estimate_tokens` (chars / 4 plus
+    template overhead) and then *calibrated*: after each reply that reports usage (non-streamed
+    requests do; streamed ones from llama.cpp do not), the gap between the server's `prompt_tokens`
+    and the estimate of the same messages is stored in `calibration` and added to later estimates.
+    Estimates can still be off by a few tokens, so "tokens" memory leaves 5% of the context free;
+    "full" and "window" refuse only requests whose estimate already exceeds the context.
+    Taught in notebooks/08_chatbot_with_memory.ipynb.
+    """
+
+    def __init__(self, lab: Lab, system: str | None = None, memory: str = "full", max_turns: int | None = None,
+                 max_tokens_history: int | None = None, **params: Any):
+        self.lab = lab
+        self.system = messages_from("x", system)[0]["content"] if system is not None else None
+        self.memory = memory
+        self.max_turns = _check_count("max_turns", max_turns, 0)
+        self.max_tokens_history = _check_count("max_tokens_history", max_tokens_history, 1)
+        self.params = check_all(params, max_tokens_limit=lab.context_length)
+        self.calibration = 0  # server prompt_tokens minus our estimate, from the last reply with usage
+        self.last: Completion | None = None
+        self.last_sent: list[dict] | None = None
+        self._turns: list[dict] = []
+        if memory == "tokens":
+            self._budget(self.params)  # fail now, not at the first send, when no budget is known
+
+    @property
+    def memory(self) -> str:
+        return self._memory
+
+    @memory.setter
+    def memory(self, value: str) -> None:
+        self._memory = _check_memory(value)
+
+    def __repr__(self) -> str:
+        return (f"Chat(memory={self.memory!r}, {len(self._turns) // 2} exchanges, "
+                f"~{self.token_count()} tokens of history)")
+
+    @property
+    def history(self) -> list[dict]:
+        """Every message so far (a copy): the system message, then alternating user/assistant turns."""
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return head + [dict(m) for m in self._turns]
+
+    @property
+    def exchanges(self) -> list[tuple[dict, dict]]:
+        """The finished (user, assistant) pairs, oldest first."""
+        return [(self._turns[i], self._turns[i + 1]) for i in range(0, len(self._turns) - 1, 2)]
+
+    def reset(self) -> None:
+        """Forget every turn; the system message, the defaults and the calibration stay."""
+        self._turns.clear()
+        self.last = None
+        self.last_sent = None
+
+    def estimate(self, messages: list[dict]) -> int:
+        """Estimated prompt tokens of `messages`: `estimate_tokens` plus the calibration from usage."""
+        return max(1, estimate_tokens(messages) + self.calibration)
+
+    def token_count(self) -> int:
+        """Estimated tokens the whole history would take as a prompt (what memory="full" sends next)."""
+        history = self.history
+        return self.estimate(history) if history else 0
+
+    def _budget(self, params: dict) -> int | None:
+        """Most prompt tokens a request may use: max_tokens_history, and the context minus the reply
+        (max_tokens, else up to 256 tokens) minus a 5% margin for the estimate's error."""
+        context = self.lab.context_length
+        limits = [self.max_tokens_history] if self.max_tokens_history else []
+        if context:
+            reply = params.get("max_tokens") or min(DEFAULT_REPLY_RESERVE, context // 4)
+            limits.append(context - reply - int(context * CONTEXT_MARGIN))
+        if self.memory == "tokens" and not limits:
+            raise ParameterError("memory='tokens' needs max_tokens_history=... because the model's context "
+                                 "length is unknown (set LAB_CONTEXT_LENGTH or pass max_tokens_history)")
+        return min(limits) if limits else None
+
+    def messages_for(self, text: str, **params: Any) -> list[dict]:
+        """The messages `send(text, **params)` would send, after the memory strategy; nothing is sent.
+
+        Raises ContextTooLong when even the system message plus `text` cannot fit.
+        """
+        sent = check_all({**self.params, **params}, max_tokens_limit=self.lab.context_length)
+        new = messages_from(text)
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        pairs = self.exchanges
+        if self.memory == "none":
+            pairs = []
+        elif self.memory == "window":
+            keep = DEFAULT_WINDOW if self.max_turns is None else self.max_turns
+            pairs = pairs[len(pairs) - keep:] if keep else []
+        context = self.lab.context_length
+        if self.memory == "tokens":
+            budget = self._budget(sent)
+            kept: list[tuple[dict, dict]] = []
+            for pair in reversed(pairs):  # newest first; stop at the first exchange that does not fit
+                if self.estimate([*head, *pair, *(m for p in kept for m in p), *new]) > budget:
+                    break
+                kept.insert(0, pair)
+            pairs = kept
+            messages = [*head, *(m for p in pairs for m in p), *new]
+            need = self.estimate(messages)
+            if need > budget:
+                raise ContextTooLong(f"this message needs ~{need} prompt tokens with the system message alone, "
+                                     f"more than the budget of {budget} tokens (max_tokens_history="
+                                     f"{self.max_tokens_history}, context {context}, minus room for the "
+                                     "reply). Shorten the message or the system prompt, or raise the budget.")
+            return [dict(m) for m in messages]
+        messages = [*head, *(m for p in pairs for m in p), *new]
+        need = self.estimate(messages) + (sent.get("max_tokens") or 1)
+        if context and need > context:
+            raise ContextTooLong(f"memory={self.memory!r} would send ~{self.estimate(messages)} prompt tokens "
+                                 f"(+ {sent.get('max_tokens') or 1} for the reply) but the model's context "
+                                 f"holds {context}. Use memory='tokens' or 'window', call reset(), or send "
+                                 "a shorter message.")
+        return [dict(m) for m in messages]
+
+    def send(self, text: str, *, on_token: Callable[[str], None] | None = None, **params: Any) -> Completion:
+        """Send `text` with the remembered turns; record both turns and return the reply (a Completion).
+
+        If the request fails, nothing is recorded, so the conversation can simply be retried.
+        """
+        messages = self.messages_for(text, **params)
+        reply = self.lab.chat(messages, on_token=on_token, **{**self.params, **params})
+        if reply.prompt_tokens:
+            self.calibration += reply.prompt_tokens - self.estimate(messages)
+        self._turns.append({"role": "user", "content": messages[-1]["content"]})
+        self._turns.append({"role": "assistant", "content": reply.text if reply.text.strip() else EMPTY_REPLY})
+        self.last, self.last_sent = reply, messages
+        return reply

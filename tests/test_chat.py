@@ -1,0 +1,201 @@
+"""Chat and its memory strategies: pure trimming logic on a fake lab, then a real conversation."""
+
+from __future__ import annotations
+
+import pytest
+
+import labutils
+from labutils import Chat, Completion, ContextTooLong, ParameterError, RequestFailed
+from labutils.chat import EMPTY_REPLY, estimate_tokens
+
+from .helpers import counting_lab
+
+SYSTEM = "S" * 8  # 2 tokens of content + 4 of markers = 6 estimated tokens
+
+
+class FakeLab:
+    """Records the messages of every request and answers "reply N" (pure logic only: no server)."""
+
+    model, base_url = "fake", "http://fake"
+
+    def __init__(self, context_length: int | None = 2048, prompt_tokens=None, fail: bool = False, text=None):
+        self.context_length = context_length
+        self.sent: list[list[dict]] = []
+        self.prompt_tokens, self.fail, self.text = prompt_tokens, fail, text
+
+    def chat(self, messages, *, on_token=None, **params):
+        if self.fail:
+            raise RequestFailed("request to http://fake could not connect", retryable=True)
+        labutils.params.check_all(params)
+        self.sent.append(messages)
+        text = self.text if self.text is not None else f"reply {len(self.sent)}"
+        tokens = self.prompt_tokens(messages) if self.prompt_tokens else None
+        return Completion(text=text, finish_reason="stop", prompt_tokens=tokens, completion_tokens=2,
+                          latency_s=0.1, model="fake", messages=messages, params=params)
+
+
+def msg(i: int) -> str:
+    """A 40-character user message: 10 + 4 = 14 estimated tokens."""
+    return f"message {i:02d} ".ljust(40, ".")
+
+
+def talk(chat: Chat, n: int) -> None:
+    for i in range(1, n + 1):
+        chat.send(msg(i))
+
+
+def contents(messages: list[dict]) -> list[str]:
+    return [m["content"] for m in messages]
+
+
+def test_replies_are_stored_with_the_assistant_role():
+    chat = Chat(FakeLab(), system=SYSTEM)
+    talk(chat, 2)
+    assert [m["role"] for m in chat.history] == ["system", "user", "assistant", "user", "assistant"]
+    assert chat.history[2] == {"role": "assistant", "content": "reply 1"}
+    # and the reply goes back to the model as an assistant turn (not as if the user had said it)
+    assert chat.last_sent[2] == {"role": "assistant", "content": "reply 1"}
+    assert [m["role"] for m in chat.last_sent if m["content"].startswith("reply")] == ["assistant"]
+
+
+def test_full_memory_sends_everything():
+    lab = FakeLab()
+    chat = Chat(lab, system=SYSTEM)
+    talk(chat, 3)
+    assert contents(lab.sent[-1]) == [SYSTEM, msg(1), "reply 1", msg(2), "reply 2", msg(3)]
+    assert [len(s) for s in lab.sent] == [2, 4, 6]
+
+
+def test_window_keeps_the_last_max_turns_exchanges():
+    lab = FakeLab()
+    chat = Chat(lab, system=SYSTEM, memory="window", max_turns=2)
+    talk(chat, 5)
+    assert contents(lab.sent[-1]) == [SYSTEM, msg(3), "reply 3", msg(4), "reply 4", msg(5)]
+    assert len(chat.history) == 11  # the history keeps everything; only the request is trimmed
+    chat.max_turns = 0
+    assert contents(chat.messages_for("next")) == [SYSTEM, "next"]
+
+
+def test_none_sends_only_the_latest_message():
+    lab = FakeLab()
+    chat = Chat(lab, system=SYSTEM, memory="none")
+    talk(chat, 3)
+    assert contents(lab.sent[-1]) == [SYSTEM, msg(3)]
+    assert len(chat.history) == 7
+
+
+def test_tokens_memory_drops_the_oldest_exchanges_to_fit_the_budget():
+    # request 3 + system 6 + new message 14 = 23; each exchange adds 14 + ("reply N": 2 + 4) = 20
+    assert estimate_tokens([{"role": "system", "content": SYSTEM}, {"role": "user", "content": msg(1)}]) == 23
+    lab = FakeLab()
+    chat = Chat(lab, system=SYSTEM, memory="tokens", max_tokens_history=23 + 2 * 20)
+    talk(chat, 3)
+    assert len(lab.sent[-1]) == 6  # both earlier exchanges fit exactly
+    chat.send(msg(4))
+    assert contents(lab.sent[-1]) == [SYSTEM, msg(2), "reply 2", msg(3), "reply 3", msg(4)]
+    assert chat.estimate(lab.sent[-1]) == 63
+    chat.max_tokens_history = 23 + 2 * 20 - 1  # one token less: the oldest kept exchange goes
+    assert contents(chat.messages_for(msg(5))) == [SYSTEM, msg(4), "reply 4", msg(5)]
+    chat.max_tokens_history = 23  # only the system message and the new one fit; the system is never dropped
+    assert contents(chat.messages_for(msg(5))) == [SYSTEM, msg(5)]
+
+
+def test_tokens_memory_uses_the_context_length_minus_the_reply():
+    lab = FakeLab(context_length=77)  # 77 - 30 for the reply - 3 (5% margin) = 44: room for one exchange
+    chat = Chat(lab, system=SYSTEM, memory="tokens", max_tokens=30)
+    talk(chat, 3)
+    assert contents(lab.sent[-1]) == [SYSTEM, msg(2), "reply 2", msg(3)]
+
+
+def test_a_message_that_cannot_fit_raises_before_sending():
+    lab = FakeLab()
+    chat = Chat(lab, system=SYSTEM, memory="tokens", max_tokens_history=22)
+    with pytest.raises(ContextTooLong, match="budget of 22 tokens"):
+        chat.send(msg(1))
+    assert lab.sent == [] and chat.history == [{"role": "system", "content": SYSTEM}]
+    full = Chat(FakeLab(context_length=60), system=SYSTEM)
+    full.send(msg(1))  # 23 estimated tokens + 1 for the reply
+    full.send(msg(2))  # 43 + 1 still fits
+    with pytest.raises(ContextTooLong, match=r"memory='full'.*context holds 60.*memory='tokens'"):
+        full.send(msg(3), max_tokens=20)  # 63 + 20 does not
+    assert len(full.history) == 5
+
+
+def test_tokens_memory_needs_a_budget_when_the_context_is_unknown():
+    with pytest.raises(ParameterError, match="max_tokens_history"):
+        Chat(FakeLab(context_length=None), memory="tokens")
+    assert Chat(FakeLab(context_length=None), memory="tokens", max_tokens_history=100).memory == "tokens"
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"memory": "forever"}, "memory='forever' is not allowed: memory must be one of full, window, tokens, none"),
+    ({"memory": None}, "memory=None is not allowed"),
+    ({"max_turns": -1}, "max_turns=-1 is not allowed"),
+    ({"max_tokens_history": 0}, "max_tokens_history=0 is not allowed"),
+    ({"temperature": 3}, "temperature=3 is not allowed"),
+    ({"system": ""}, "system='' is not allowed"),
+])
+def test_bad_settings_are_refused(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        Chat(FakeLab(), **kwargs)
+
+
+def test_bad_send_params_and_empty_text_are_refused_before_sending():
+    lab = FakeLab()
+    chat = Chat(lab)
+    with pytest.raises(ParameterError, match="top_p=0 is not allowed"):
+        chat.send("hi", top_p=0)
+    with pytest.raises(ParameterError, match="prompt=''"):
+        chat.send("")
+    assert lab.sent == [] and chat.history == []
+
+
+def test_failed_request_records_nothing_and_reset_keeps_the_system():
+    lab = FakeLab()
+    chat = Chat(lab, system=SYSTEM)
+    talk(chat, 1)
+    lab.fail = True
+    with pytest.raises(RequestFailed):
+        chat.send("lost")
+    assert contents(chat.history) == [SYSTEM, msg(1), "reply 1"]
+    chat.reset()
+    assert chat.history == [{"role": "system", "content": SYSTEM}] and chat.last_sent is None
+    assert chat.token_count() == estimate_tokens(chat.history)
+
+
+def test_calibration_uses_the_prompt_tokens_the_server_reports():
+    lab = FakeLab(prompt_tokens=lambda m: estimate_tokens(m) + 25)  # e.g. a template's default system prompt
+    chat = Chat(lab)
+    before = chat.estimate([{"role": "user", "content": "x"}])
+    chat.send(msg(1))
+    assert chat.calibration == 25
+    assert chat.estimate([{"role": "user", "content": "x"}]) == before + 25
+    assert chat.token_count() == estimate_tokens(chat.history) + 25
+
+
+def test_an_empty_reply_is_stored_as_a_placeholder():
+    chat = Chat(FakeLab(text=""))
+    chat.send("hi")
+    assert chat.history[-1] == {"role": "assistant", "content": EMPTY_REPLY}
+    chat.send("again")  # an empty assistant message would be refused by the API
+    assert chat.last_sent[1]["content"] == EMPTY_REPLY
+
+
+@pytest.mark.integration
+def test_a_real_conversation_remembers_and_counts_tokens(lab):
+    counted, requests = counting_lab(lab)
+    chat = Chat(counted, system="You are a terse assistant.", temperature=0, seed=0, max_tokens=16)
+    first = chat.send("My name is Ada. Say hello.")
+    assert first.text and first.prompt_tokens > 0
+    assert chat.estimate(chat.last_sent) == first.prompt_tokens  # calibrated on the reply's usage
+    predicted = chat.estimate(chat.messages_for("What is my name?"))
+    second = chat.send("What is my name?")
+    assert [m["role"] for m in chat.last_sent] == ["system", "user", "assistant", "user"]
+    assert chat.last_sent[2] == {"role": "assistant", "content": first.text}
+    assert abs(predicted - second.prompt_tokens) <= 0.25 * second.prompt_tokens, (predicted, second.prompt_tokens)
+    assert second.prompt_tokens > first.prompt_tokens  # memory costs tokens
+    chat.memory = "none"
+    third = chat.send("What is my name?")
+    assert len(chat.last_sent) == 2 and third.prompt_tokens < second.prompt_tokens
+    assert [m["role"] for m in chat.history] == ["system"] + ["user", "assistant"] * 3
+    assert requests.count("POST /v1/chat/completions") == 3

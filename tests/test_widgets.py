@@ -1,0 +1,257 @@
+"""The playground, the A/B compare panel and the chat window, driven headless like a user would.
+
+Widgets are built against the real embedded stack; values are set on the sliders and buttons are
+clicked. The "server stopped mid-run" test starts its OWN stack on free ports in a temp dir.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import signal
+import socket
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+import labutils
+from labutils import Chat, Completion, ParameterError, stack
+from labutils.grid import COLUMNS
+from labutils.params import SPECS
+from labutils.widgets import CHAT_FALLBACK, FALLBACK, chat_ui, compare, compare_pair, playground
+
+from .helpers import counting_lab
+
+PROMPT = "Name a colour."
+
+
+class FakeLab:
+    """Enough of a Lab to build the widgets (no request is sent through it)."""
+
+    model, base_url = "fake", "http://fake"
+
+    def __init__(self, context_length=2048):
+        self.context_length = context_length
+        self.sent = []
+
+    def chat(self, messages, *, on_token=None, **params):
+        self.sent.append(messages)
+        return Completion(text=f"reply {len(self.sent)}", finish_reason="stop", prompt_tokens=None,
+                          completion_tokens=2, latency_s=0.1, model="fake", messages=messages, params=params)
+
+
+def plain_text(view) -> str:
+    return view._repr_mimebundle_()["text/plain"]
+
+
+# ---------------------------------------------------------------- pure: no server
+
+
+def test_slider_bounds_come_from_params_specs():
+    pg = playground(FakeLab(context_length=512), PROMPT)
+    assert (pg.temperature.min, pg.temperature.max) == (SPECS["temperature"].low, SPECS["temperature"].high)
+    assert (pg.top_p.min, pg.top_p.max) == (SPECS["top_p"].low, SPECS["top_p"].high)
+    assert (pg.max_tokens.min, pg.max_tokens.max) == (SPECS["max_tokens"].low, 512)
+    assert (pg.seed.min, pg.seed.max) == (SPECS["seed"].low, SPECS["seed"].high)
+    assert not any(s.continuous_update for s in (pg.temperature, pg.top_p, pg.max_tokens))
+    assert playground(FakeLab(context_length=None)).max_tokens.max == 4096  # the cap when the context is unknown
+
+
+def test_text_fallback_names_the_widget_and_its_state():
+    pg = playground(FakeLab(), PROMPT)
+    pg.temperature.value = 1.25
+    bundle = pg._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # JupyterLab still gets the widget
+    text = bundle["text/plain"]
+    assert text.startswith(FALLBACK) and "temperature=1.25" in text and PROMPT in text and "0 run(s)" in text
+    assert repr(pg) == text
+    assert plain_text(compare(FakeLab(), PROMPT)).startswith(FALLBACK)
+    chat = Chat(FakeLab(), system="Be brief.")
+    ui = chat_ui(chat)
+    ui.input.value = "hello"
+    ui.send_button.click()
+    text = plain_text(ui)
+    assert text.startswith(CHAT_FALLBACK) and "user: hello" in text and "assistant: reply 1" in text
+
+
+def test_random_seed_draws_a_new_seed_per_run_and_locks_the_box():
+    pg = playground(FakeLab(), PROMPT)
+    pg.random_seed.value = True
+    assert pg.seed.disabled
+    seeds = {pg.params.values()["seed"] for _ in range(5)}
+    assert len(seeds) > 1 and pg.seed.value in seeds
+    pg.random_seed.value = False
+    assert not pg.seed.disabled and pg.params.values()["seed"] == pg.seed.value
+
+
+def test_chat_window_greys_the_turns_the_memory_left_out():
+    chat = Chat(FakeLab(), system="Be brief.", memory="window", max_turns=1)
+    ui = chat_ui(chat)
+    for text in ("first", "second", "third"):
+        ui.input.value = text
+        ui.send_button.click()
+    html = ui.transcript.value
+    assert html.count("(not sent last time)") == 2  # "first" and its reply; "second" was still sent
+    assert html.index("first") < html.index("(not sent last time)") < html.index("second")
+    assert "last request sent 4 messages" in ui.tokens.value
+    ui.memory.value = "full"
+    assert chat.memory == "full"
+
+
+def test_chat_window_refuses_an_empty_message_and_resets():
+    chat = Chat(FakeLab())
+    ui = chat_ui(chat)
+    ui.send_button.click()
+    assert "Type a message first" in ui.status.value and chat.history == []
+    ui.input.value = "hi"
+    ui.send_button.click()
+    assert ui.input.value == "" and len(chat.history) == 2
+    ui.reset_button.click()
+    assert chat.history == [] and "no messages yet" in ui.transcript.value and "history: 0 messages" in ui.tokens.value
+
+
+# ---------------------------------------------------------------- real stack
+
+integration = pytest.mark.integration
+
+
+@integration
+def test_playground_streams_the_answer_and_records_the_run(lab):
+    pg = playground(lab, PROMPT, system="Answer with one word.")
+    pg.temperature.value, pg.max_tokens.value, pg.seed.value = 0.0, 8, 1
+    updates, disabled_while_streaming = [], []
+
+    def watch(change):
+        updates.append(change["new"])
+        disabled_while_streaming.append(pg.run_button.disabled)
+
+    pg.output.observe(watch, "outputs")
+    pg.run_button.click()
+    reply = lab.chat(PROMPT, system="Answer with one word.", temperature=0, max_tokens=8, seed=1)
+    assert pg.answer == reply.text and reply.text  # the user sees the same text a direct call gives
+    assert len(updates) > 2  # token by token, not all at once
+    assert all(disabled_while_streaming) and not pg.run_button.disabled  # Run is off while a run is in flight
+    assert "finish_reason" in pg.status.value
+    row = pg.history.iloc[-1]
+    assert (row.temperature, row.max_tokens, row.seed, row.text) == (0.0, 8, 1, reply.text)
+    assert row.finish_reason in ("stop", "length") and row.completion_tokens > 0 and row.latency_s > 0
+    assert reply.text.split()[0] in pg.history_view.value
+    pg.max_tokens.value = 4
+    pg.run()
+    runs = pg.to_runs()
+    assert list(runs.columns) == COLUMNS and len(runs) == 2 and list(runs["sample"]) == [0, 0]
+    assert runs.attrs["messages"][0] == {"role": "system", "content": "Answer with one word."}
+    summary = labutils.summarize(runs)
+    assert len(summary) == 2 and summary["errors"].sum() == 0
+
+
+@integration
+def test_a_bad_value_shows_in_plain_words_and_the_playground_stays_usable(lab):
+    counted, requests = counting_lab(lab)
+    pg = playground(counted, PROMPT)
+    pg.top_p.value = 0.0  # the slider allows 0, the API does not
+    assert pg.run() is None
+    assert "top_p=0.0 is not allowed" in pg.status.value and "(0, 1]" in pg.status.value
+    assert requests == [] and pg.history.empty and not pg.run_button.disabled
+    pg.top_p.value, pg.temperature.value, pg.max_tokens.value = 0.9, 0.0, 4
+    pg.run_button.click()
+    assert pg.answer and len(pg.history) == 1 and "⚠" not in pg.status.value
+    assert requests == ["POST /v1/chat/completions"]
+
+
+@integration
+def test_compare_shows_both_answers_metrics_and_a_word_diff(lab):
+    cmp = compare(lab, PROMPT)
+    cmp.a.set({"temperature": 0.0, "max_tokens": 8, "seed": 3})
+    cmp.b.set({"temperature": 0.0, "max_tokens": 3, "seed": 3})  # same answer, cut earlier
+    cmp.run_button.click()
+    a, b = cmp.answers
+    assert a and b and a.startswith(b) and len(a) > len(b), (a, b)
+    assert "<del" in cmp.diff_view.value and "only in the first answer" in cmp.diff_view.value
+    metrics = cmp.result["metrics"]
+    assert list(metrics.index) == ["A", "B"] and metrics.loc["A", "words"] > metrics.loc["B", "words"]
+    assert "distinct_1" in cmp.metrics_view.value and "length" in cmp.metrics_view.value
+    assert f"B: {b}" in plain_text(cmp) and "diff: " in plain_text(cmp)
+    cmp.swap_button.click()
+    assert (cmp.a.max_tokens.value, cmp.b.max_tokens.value) == (3, 8)
+    assert cmp.answers == (b, a) and "<ins" in cmp.diff_view.value
+    cmp.copy_button.click()
+    assert cmp.b.state() == cmp.a.state() and cmp.answers == (b, "") and cmp.diff_view.value == ""
+
+
+@integration
+def test_compare_validates_both_panels_before_sending_either(lab):
+    counted, requests = counting_lab(lab)
+    with pytest.raises(ParameterError, match="top_p=0"):
+        compare_pair(counted, PROMPT, {"temperature": 0.0}, {"top_p": 0})
+    assert requests == []
+    cmp = compare(counted, PROMPT)
+    cmp.b.top_p.value = 0.0
+    cmp.run()
+    assert "top_p=0.0 is not allowed" in cmp.status.value and requests == [] and not cmp.run_button.disabled
+
+
+@integration
+def test_chat_window_against_the_stack(lab):
+    chat = Chat(lab, system="You are a terse assistant.", temperature=0, seed=0)
+    ui = chat_ui(chat, max_tokens=12)
+    ui.input.value = "My name is Ada."
+    ui.send_button.click()
+    reply = chat.last.text
+    assert reply and "My name is Ada." in ui.transcript.value and html.escape(reply) in ui.transcript.value
+    assert ui.input.value == "" and "history: 3 messages" in ui.tokens.value
+    assert "prompt tokens, reported by the server" in ui.tokens.value
+    assert [m["role"] for m in chat.history] == ["system", "user", "assistant"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def own_stack(tmp_path):
+    """A private stack on free ports (never the shared one), stopped at the end."""
+    settings = stack.Settings(stack_port=_free_port(), llama_port=_free_port(), state=tmp_path / "stack")
+    stack.up(settings, quiet=True)
+    yield settings
+    stack.down(settings, quiet=True)
+
+
+@integration
+def test_a_server_stopped_mid_run_shows_an_error_and_the_next_run_works(own_stack):
+    lab = labutils.connect(base_url=own_stack.url, start=False)
+    pg = playground(lab, "Tell a long story about the sea.")
+    pg.temperature.value, pg.max_tokens.value = 0.0, 300
+    llama = stack.servers(own_stack)[0]
+
+    def stop_when_streaming():
+        deadline = time.monotonic() + 60
+        while not pg.answer and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.killpg(llama.pid(), signal.SIGKILL)  # the model server of OUR stack dies mid-answer
+
+    killer = threading.Thread(target=stop_when_streaming, daemon=True)
+    killer.start()
+    assert pg.run() is None
+    killer.join(5)
+    assert "⚠" in pg.status.value and "labutils.stack up" in pg.status.value
+    assert pg.answer  # the part that arrived stays visible
+    assert pg.history.iloc[-1]["error"] and not pg.run_button.disabled
+    chat = Chat(lab)
+    ui = chat_ui(chat, max_tokens=4)
+    ui.input.value = "Hello?"
+    ui.send_button.click()
+    assert "⚠" in ui.status.value and chat.history == [] and ui.input.value == "Hello?"  # nothing lost
+
+    stack.down(own_stack, quiet=True)
+    stack.up(own_stack, quiet=True)
+    pg.max_tokens.value = 4
+    pg.run_button.click()
+    assert pg.answer and pg.status.value.startswith("finish_reason"), pg.status.value
+    assert len(pg.history) == 2 and pd.isna(pg.history.iloc[-1]["error"])
+    ui.send_button.click()
+    assert ui.status.value == "" and len(chat.history) == 2
