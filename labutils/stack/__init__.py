@@ -12,6 +12,7 @@ Taught in notebooks/00_setup_and_first_request.ipynb.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -177,8 +178,25 @@ def _wait(server: Server, proc: subprocess.Popen, ready, deadline: float) -> Non
 
 
 def up(settings: Settings | None = None, *, quiet: bool = False) -> Settings:
-    """Start the embedded stack, or reuse it if it already runs; return its settings."""
+    """Start the embedded stack, or reuse it if it already runs; return its settings.
+
+    Two `up` calls at once (Binder's start script and a lesson's `connect()`) take turns on a lock
+    file in the state folder, so the second finds the stack the first started and reuses it.
+    """
     s = settings or Settings()
+    with _start_lock(s):
+        return _up(s, quiet=quiet)
+
+
+@contextlib.contextmanager
+def _start_lock(s: Settings):
+    s.state.mkdir(parents=True, exist_ok=True)
+    with open(s.state / "up.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        yield
+
+
+def _up(s: Settings, *, quiet: bool) -> Settings:
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     llama, stack = servers(s)
     if is_up(s) and stack.pid() and llama.pid():
