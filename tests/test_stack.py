@@ -45,6 +45,11 @@ def test_up_status_reuse_down(settings):
     # a second up reuses the running stack
     stack.up(settings, quiet=True)
     assert {r["server"]: r["pid"] for r in stack.status(settings)} == pids
+    # another checkout (other state folder) reuses it too, and its `down` leaves it running
+    elsewhere = stack.Settings(**{**settings.__dict__, "state": settings.state.parent / "other"})
+    stack.up(elsewhere, quiet=True)
+    stack.down(elsewhere, quiet=True)
+    assert stack.is_up(settings) and not list(elsewhere.state.glob("*.pid"))
     stack.down(settings, quiet=True)
     assert not any(_alive(pid) for pid in pids.values())
     assert not stack.port_in_use(settings.stack_port) and not stack.port_in_use(settings.llama_port)

@@ -199,8 +199,12 @@ def _start_lock(s: Settings):
 def _up(s: Settings, *, quiet: bool) -> Settings:
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     llama, stack = servers(s)
-    if is_up(s) and stack.pid() and llama.pid():
-        say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it.")
+    if is_up(s):
+        if stack.pid() and llama.pid():
+            say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it.")
+        else:  # e.g. another checkout's stack: use it, but `down` here will not stop it
+            say(f"A Llama Stack started elsewhere already serves {s.model_id} at {s.url}; reusing it "
+                "(stop it where it was started).")
         return s
     if stack.pid() or llama.pid():
         down(s, quiet=True)  # half-started leftovers of ours: start clean

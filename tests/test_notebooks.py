@@ -1,0 +1,198 @@
+"""The lessons: committed clean with the shared skeleton, and each one runs top to bottom under papermill.
+
+Structure tests are pure (no server). The execution tests (marker `notebooks`) run every
+notebooks/*.ipynb against the embedded stack with the small CI parameters below, in a fresh kernel,
+with an empty response cache of their own, so every request is real.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+CLEANER = ROOT / "tools" / "clean_notebooks.py"
+METADATA = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+    "language_info": {"name": "python"},
+}
+HEADINGS = ("## Goals", "## Setup", "## Exercises", "## Summary")
+
+# Small grids for CI, per notebook (by file stem). Every name must be defined in that notebook's
+# `parameters` cell: papermill only warns about unknown names, this file fails on them.
+CI_PARAMETERS: dict[str, dict] = {
+    "00_setup_and_first_request": {"MAX_TOKENS": 16},
+    "01_messages_and_roles": {"SAMPLES": 2, "MAX_TOKENS": 16},
+    "02_temperature": {"TEMPERATURES": [0.0, 1.0], "SAMPLES": 2, "MAX_TOKENS": 24},
+    "03_top_p": {"TEMPERATURES": [0.7, 1.5], "TOP_PS": [0.3, 1.0], "SAMPLES": 2, "MAX_TOKENS": 8},
+    "04_max_tokens_and_stop": {"MAX_TOKENS_VALUES": [8, 16], "SAMPLES": 1},
+    "05_parameter_grid": {"SAMPLES": 2},
+    "07_use_cases": {"SAMPLES": 2},
+    "08_chatbot_with_memory": {"MAX_TOKENS": 16},
+    "09_trust_but_verify": {"SAMPLES": 3},
+}
+
+ids = [p.stem for p in NOTEBOOKS]
+
+
+def parameters_cells(nb) -> list[int]:
+    return [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def parameter_names(nb) -> set[str]:
+    """Names assigned at top level in the notebook's `parameters` cell."""
+    (index,) = parameters_cells(nb)
+    names = set()
+    for node in ast.parse(nb.cells[index].source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def test_there_are_lessons():
+    assert len(NOTEBOOKS) >= 5, f"expected the lessons in {NOTEBOOK_DIR}, found {[p.name for p in NOTEBOOKS]}"
+
+
+def test_ci_parameters_name_existing_notebooks():
+    stale = set(CI_PARAMETERS) - set(ids)
+    assert not stale, f"CI_PARAMETERS names notebooks that do not exist: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_committed_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [f"cell {i} ({c.source.splitlines()[0] if c.source else ''!r}): "
+             f"{'outputs ' if c.get('outputs') else ''}"
+             f"{'execution_count ' if c.get('execution_count') is not None else ''}"
+             f"{'metadata ' + str(sorted(set(c.metadata) - {'tags'})) if set(c.metadata) - {'tags'} else ''}"
+             for i, c in enumerate(nb.cells)
+             if c.get("outputs") or c.get("execution_count") is not None or set(c.metadata) - {"tags"}]
+    assert not dirty, f"{path.name} is not clean (run `make clean-notebooks`): {dirty}"
+    assert nb.metadata == METADATA, f"{path.name} notebook metadata must be exactly {METADATA}, got {nb.metadata}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_skeleton(path):
+    nb = nbformat.read(path, as_version=4)
+    params = parameters_cells(nb)
+    assert len(params) == 1, f"{path.name} needs exactly one cell tagged 'parameters', has {len(params)}"
+    assert nb.cells[params[0]].cell_type == "code"
+    first = nb.cells[0]
+    number = path.stem.split("_")[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {number} · "), (
+        f"{path.name} must open with a '# {number} · Title' markdown cell")
+    lines = [ln.strip() for c in nb.cells if c.cell_type == "markdown" for ln in c.source.splitlines()]
+    missing = [h for h in HEADINGS if h not in lines]
+    assert not missing, f"{path.name} is missing the headings {missing}"
+    order = [lines.index(h) for h in HEADINGS]
+    assert order == sorted(order), f"{path.name}: headings must come in the order {HEADINGS}"
+    names = parameter_names(nb)
+    assert {"MODEL", "LLAMA_STACK_URL"} <= names, f"{path.name}: parameters cell must define MODEL, LLAMA_STACK_URL"
+    unknown = set(CI_PARAMETERS.get(path.stem, {})) - names
+    assert not unknown, (f"CI_PARAMETERS[{path.stem!r}] overrides {sorted(unknown)}, which the parameters cell of "
+                         f"{path.name} does not define (it defines {sorted(names)})")
+
+
+def test_cleaner_check_and_fix(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# x"),
+                nbformat.v4.new_code_cell("A = 1", metadata={"tags": ["parameters"], "scrolled": True},
+                                          execution_count=3,
+                                          outputs=[nbformat.v4.new_output("stream", text="hi")])]
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Py", "language": "python"},
+                   "widgets": {"state": {}}}
+    path = tmp_path / "dirty.ipynb"
+    nbformat.write(nb, path)
+    run = [sys.executable, str(CLEANER)]
+    check = subprocess.run([*run, "--check", str(path)], capture_output=True, text=True)
+    assert check.returncode == 1 and "dirty.ipynb" in check.stdout
+    assert subprocess.run([*run, str(path)], capture_output=True, text=True).returncode == 0
+    assert subprocess.run([*run, "--check", str(path)], capture_output=True, text=True).returncode == 0
+    cleaned = nbformat.read(path, as_version=4)
+    code = cleaned.cells[1]
+    assert code.outputs == [] and code.execution_count is None
+    assert code.metadata == {"tags": ["parameters"]}
+    assert cleaned.metadata == METADATA
+
+
+def test_committed_notebooks_pass_the_cleaner():
+    result = subprocess.run([sys.executable, str(CLEANER), "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def execute(path: Path, overrides: dict, out: Path) -> None:
+    """Run `path` with papermill into `out`; fail naming the notebook and the cell when a cell raises."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = nbformat.read(path, as_version=4)
+    unknown = set(overrides) - parameter_names(source)
+    if unknown:
+        pytest.fail(f"{path.name}: CI parameters {sorted(unknown)} are not defined in its parameters cell "
+                    f"(it defines {sorted(parameter_names(source))})", pytrace=False)
+    try:
+        papermill.execute_notebook(str(path), str(out), parameters=overrides, kernel_name="python3",
+                                   language="python", cwd=str(path.parent), progress_bar=False,
+                                   execution_timeout=600)
+    except PapermillExecutionError as e:
+        index = e.cell_index - (1 if e.cell_index > parameters_cells(source)[0] else 0)  # minus the injected cell
+        lines = (e.source or "").strip().splitlines()
+        pytest.fail(f"{path.name}: cell {index} ({lines[0] if lines else ''!r}) raised {e.ename}: {e.evalue}",
+                    pytrace=False)
+    executed = nbformat.read(out, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    if errors:
+        pytest.fail(f"{path.name}: error outputs {[(o.ename, o.evalue) for o in errors]}", pytrace=False)
+
+
+def _tiny_notebook(tmp_path: Path, body: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 99 · Tiny"),
+                nbformat.v4.new_code_cell("N = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("x = N + 1"),
+                nbformat.v4.new_code_cell(body)]
+    nb.metadata = METADATA
+    path = tmp_path / "99_tiny.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.notebooks
+def test_a_failing_cell_is_named(tmp_path):
+    path = _tiny_notebook(tmp_path, 'assert x == 3, "x is not 3"\nprint(x)')
+    with pytest.raises(pytest.fail.Exception) as failure:
+        execute(path, {"N": 1}, tmp_path / "out.ipynb")
+    message = str(failure.value)
+    assert "99_tiny.ipynb: cell 3 ('assert x == 3, \"x is not 3\"')" in message
+    assert "AssertionError" in message and "x is not 3" in message
+    execute(path, {"N": 2}, tmp_path / "out.ipynb")  # the override reaches the kernel: x == 3 passes
+
+
+@pytest.mark.notebooks
+def test_an_unknown_override_fails(tmp_path):
+    path = _tiny_notebook(tmp_path, "pass")
+    with pytest.raises(pytest.fail.Exception, match="SAMPLES"):
+        execute(path, {"SAMPLES": 2}, tmp_path / "out.ipynb")
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_executes(path, embedded_stack, tmp_path, monkeypatch, record_property):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))  # the kernel inherits it: real runs
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("LLAMA_STACK_URL", raising=False)
+    monkeypatch.delenv("LAB_MODEL", raising=False)
+    t0 = time.perf_counter()
+    execute(path, CI_PARAMETERS.get(path.stem, {}), tmp_path / path.name)
+    seconds = time.perf_counter() - t0
+    record_property("seconds", round(seconds, 1))
+    print(f"{path.name}: {seconds:.1f} s")
