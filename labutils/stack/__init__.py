@@ -199,15 +199,16 @@ def _start_lock(s: Settings):
 def _up(s: Settings, *, quiet: bool) -> Settings:
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     llama, stack = servers(s)
-    if is_up(s):
-        if stack.pid() and llama.pid():
-            say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it.")
-        else:  # e.g. another checkout's stack: use it, but `down` here will not stop it
-            say(f"A Llama Stack started elsewhere already serves {s.model_id} at {s.url}; reusing it "
-                "(stop it where it was started).")
+    ours = stack.pid(), llama.pid()
+    if is_up(s) and all(ours):
+        say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it.")
         return s
-    if stack.pid() or llama.pid():
-        down(s, quiet=True)  # half-started leftovers of ours: start clean
+    if is_up(s) and not any(ours):  # e.g. another checkout's stack: use it; `down` here leaves it alone
+        say(f"A Llama Stack started elsewhere already serves {s.model_id} at {s.url}; reusing it "
+            "(stop it where it was started).")
+        return s
+    if any(ours):
+        down(s, quiet=True)  # half-started or half-dead leftovers of ours: start clean
     model = s.model_path()
     for server in (llama, stack):
         if port_in_use(server.port):
@@ -223,7 +224,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     bindir = Path(sys.executable).parent
     try:
         say(f"Starting llama-cpp-python on {HOST}:{s.llama_port} with {model.name} ...")
-        proc = _spawn(llama, [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+        proc = _spawn(llama, [sys.executable, "-m", "labutils.stack.llama_server", "--model", str(model),
                               "--model_alias", s.model_alias, "--host", HOST, "--port", str(s.llama_port),
                               "--n_ctx", str(s.n_ctx), "--n_threads", str(s.threads),
                               "--interrupt_requests", "False"], env)
