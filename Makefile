@@ -1,7 +1,8 @@
 # Inference Lab. The two commands that matter:  make lab   (set up, start the stack, open JupyterLab)
 #                                                make test  (set up, then run every test)
 PY     := .venv/bin/python
-PORT   ?= 8888
+JUPYTER_PORT ?= 8888
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # Jupyter refuses root without it (containers)
 PYTEST ?=
 
 .PHONY: setup lab up down status logs test test-fast lint clean-notebooks bench browser-deps
@@ -22,7 +23,7 @@ logs:
 	@$(PY) -m labutils.stack logs
 
 lab: up                ## open JupyterLab on 127.0.0.1 with the stack answering
-	@$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(PORT) --notebook-dir=notebooks
+	@$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(JUPYTER_PORT) --notebook-dir=notebooks $(AS_ROOT)
 
 browser-deps:          ## Chromium for the browser test (Debian package; no browser download)
 	@tools/browser-deps.sh

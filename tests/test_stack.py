@@ -33,7 +33,11 @@ def _alive(pid: int) -> bool:
     return stack._start_time(pid) is not None and not stack._is_zombie(pid)
 
 
-def test_up_status_reuse_down(settings):
+def test_up_status_reuse_down(settings, monkeypatch):
+    # llama-cpp-python reads PORT, HOST, API_KEY... from the environment over its command line: a shell
+    # that has them set must not move the server off loopback or lock it
+    for var, value in (("PORT", "1"), ("HOST", "0.0.0.0"), ("API_KEY", "secret"), ("SEED", "7")):
+        monkeypatch.setenv(var, value)
     stack.up(settings, quiet=True)
     rows = {r["server"]: r for r in stack.status(settings)}
     assert all(r["running"] and r["listening"] for r in rows.values())

@@ -7,11 +7,18 @@ same seed and parameters would give a different text depending on what was asked
 that teaches reproducibility needs the same request to give the same answer whatever came before, so
 this launcher resets the context before each generation. The price is re-reading the prompt, a few
 milliseconds for a small model. Arguments are the server's own (`python -m llama_cpp.server --help`).
+
+The server also reads its settings from environment variables named like its options (PORT, HOST,
+MODEL, ...), and those win over the command line; a learner's shell often has PORT or HOST set, so the
+launcher drops them: the command line that `labutils.stack` writes is the whole configuration.
 """
 
 from __future__ import annotations
 
+import os
+
 from llama_cpp import Llama
+from llama_cpp.server.settings import ModelSettings, ServerSettings
 
 _generate = Llama.generate
 
@@ -22,6 +29,9 @@ def _fresh_generate(self: Llama, tokens, *args, **kwargs):
 
 
 def main() -> None:
+    shadowing = {name.lower() for cls in (ModelSettings, ServerSettings) for name in cls.model_fields}
+    for key in [k for k in os.environ if k.lower() in shadowing]:
+        del os.environ[key]
     Llama.generate = _fresh_generate
     from llama_cpp.server.__main__ import main as serve
 
