@@ -30,6 +30,7 @@ from ..paths import lab_home
 
 HOST = "127.0.0.1"
 RUN_CONFIG = Path(__file__).with_name("run.yaml")
+LLAMA_SERVER = Path(__file__).with_name("llama_server.py")  # run by path: the server needs none of labutils
 PROVIDER_ID = "llama-cpp"
 
 
@@ -199,11 +200,11 @@ def _start_lock(s: Settings):
 def _up(s: Settings, *, quiet: bool) -> Settings:
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     llama, stack = servers(s)
-    ours = stack.pid(), llama.pid()
-    if is_up(s) and all(ours):
+    ours, answering = (stack.pid(), llama.pid()), is_up(s)
+    if answering and all(ours):
         say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it.")
         return s
-    if is_up(s) and not any(ours):  # e.g. another checkout's stack: use it; `down` here leaves it alone
+    if answering and not any(ours):  # e.g. another checkout's stack: use it; `down` here leaves it alone
         say(f"A Llama Stack started elsewhere already serves {s.model_id} at {s.url}; reusing it "
             "(stop it where it was started).")
         return s
@@ -224,7 +225,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     bindir = Path(sys.executable).parent
     try:
         say(f"Starting llama-cpp-python on {HOST}:{s.llama_port} with {model.name} ...")
-        proc = _spawn(llama, [sys.executable, "-m", "labutils.stack.llama_server", "--model", str(model),
+        proc = _spawn(llama, [sys.executable, str(LLAMA_SERVER), "--model", str(model),
                               "--model_alias", s.model_alias, "--host", HOST, "--port", str(s.llama_port),
                               "--n_ctx", str(s.n_ctx), "--n_threads", str(s.threads),
                               "--interrupt_requests", "False"], env)
