@@ -76,7 +76,7 @@ def translate(exc: Exception, *, base_url: str, model: str) -> RequestFailed | C
     """Turn a llama_stack_client exception into a lab error that says what to do."""
     if isinstance(exc, llama_stack_client.APIConnectionError):
         kind = "timed out" if isinstance(exc, llama_stack_client.APITimeoutError) else "could not connect"
-        return RequestFailed(f"request to {base_url} {kind}: {exc}. Is the stack up? "
+        return RequestFailed(f"request to {base_url} {kind}: {str(exc).rstrip('.')}. Is the stack up? "
                              "(`python -m labutils.stack status`)", retryable=True)
     if isinstance(exc, llama_stack_client.NotFoundError):
         return ModelNotFound(f"{base_url} does not serve model {model!r}: {_server_message(exc)}")

@@ -11,8 +11,8 @@ what was sent, what came back and a verdict:
 
 A failing check never raises: it becomes a verdict with its evidence. Seeded answers go through the
 response cache like a sweep's (`labutils.cache`), so a second probe of the same distribution is fast;
-the one call that checks a repeat (same seed twice) is always sent fresh.
-Taught in notebooks/09_trust_but_verify.ipynb.
+the one call that checks a repeat (same seed twice) is always sent fresh. `labutils.tables.probe_table`
+shows the result with its verdicts coloured. Taught in notebooks/09_trust_but_verify.ipynb.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from .errors import LabError, ParameterError, RequestFailed
 from .params import check, messages_from
 
 if TYPE_CHECKING:
-    from pandas.io.formats.style import Styler
-
     from .client import Lab
 
 PROMPT = "Write one sentence about a cat."
@@ -42,7 +40,6 @@ CUT = 5  # max_tokens of the truncation check
 HIGH_T = 1.5
 TINY_TOP_P = 0.01  # tiny enough that only the most likely token survives; params allows any top_p > 0
 TOP_LOGPROBS = 3
-COLOURS = {"honoured": "#d4edda", "ignored": "#fff3cd", "rejected": "#f8d7da", "not supported": "#e2e3e5"}
 
 
 def cached_chat(lab: Lab, messages: list[dict], params: dict[str, Any],
@@ -288,19 +285,3 @@ def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool 
     df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs.update(model=lab.model, base_url=lab.base_url, messages=messages, samples=samples)
     return df
-
-
-def probe_table(df: pd.DataFrame) -> Styler:
-    """The probe's table for reading: verdicts coloured, text left-aligned, no index.
-
-    Taught in notebooks/09_trust_but_verify.ipynb.
-    """
-    def colour(verdict: str) -> str:
-        return f"background-color: {COLOURS.get(verdict, '')}; font-weight: bold" if verdict in COLOURS else ""
-
-    where = df.attrs.get("base_url")
-    styler = (df.style.map(colour, subset=["verdict"]).hide(axis="index")
-              .set_properties(**{"text-align": "left", "white-space": "normal"}))
-    if where:
-        styler = styler.set_caption(f"Probe of {df.attrs.get('model')} at {where}")
-    return styler

@@ -2,7 +2,8 @@
 
 Every view is computed from `runs` (see `labutils.grid.sweep`) and sends no request. Answers cut by
 max_tokens (finish_reason "length") end in ✂ on an amber background; failed calls show ⚠ and their
-error on a red background. Taught in notebooks/05_parameter_grid.ipynb (and 02_temperature.ipynb).
+error on a red background. Taught in notebooks/05_parameter_grid.ipynb (and 02_temperature.ipynb);
+`probe_table` shows the verdicts of `labutils.probe` (notebooks/09_trust_but_verify.ipynb).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ CUT, FAILED = "✂", "⚠"
 CUT_BG, FAILED_BG = "#fff3cd", "#f8d7da"
 LEGEND = (f"{CUT} = cut by max_tokens (finish_reason 'length', amber) · "
           f"{FAILED} = the request failed (red)")
+VERDICT_COLOURS = {"honoured": "#d4edda", "ignored": "#fff3cd", "rejected": "#f8d7da",
+                   "not supported": "#e2e3e5"}  # the verdicts of labutils.probe
 _CELL_CSS = [
     {"selector": "td", "props": "white-space: pre-wrap; max-width: 28em; min-width: 10em; text-align: left; "
                                 "vertical-align: top; font-family: inherit;"},
@@ -290,4 +293,22 @@ def _tag(a: str, b: str) -> tuple[str, str, str]:
     return ("replace" if a and b else "delete" if a else "insert"), a, b
 
 
-__all__ = ["LEGEND", "TextDiff", "diff", "label", "require", "samples", "shown_text", "side_by_side"]
+def probe_table(df: pd.DataFrame) -> Styler:
+    """The probe's table for reading: verdicts coloured, text left-aligned, no index.
+
+    Taught in notebooks/09_trust_but_verify.ipynb.
+    """
+    def colour(verdict: str) -> str:
+        bg = VERDICT_COLOURS.get(verdict)
+        return f"background-color: {bg}; font-weight: bold" if bg else ""
+
+    where = df.attrs.get("base_url")
+    styler = (df.style.map(colour, subset=["verdict"]).hide(axis="index")
+              .set_properties(**{"text-align": "left", "white-space": "normal"}))
+    if where:
+        styler = styler.set_caption(f"Probe of {df.attrs.get('model')} at {where}")
+    return styler
+
+
+__all__ = ["LEGEND", "VERDICT_COLOURS", "TextDiff", "diff", "label", "probe_table", "require", "samples",
+           "shown_text", "side_by_side"]

@@ -10,6 +10,8 @@ import pytest
 
 from labutils import stack
 
+from .helpers import free_ports
+
 
 @pytest.fixture(scope="session")
 def embedded_stack():
@@ -26,6 +28,21 @@ def lab(embedded_stack):
     import labutils
 
     return labutils.connect()
+
+
+@pytest.fixture
+def private_settings(tmp_path):
+    """Settings of a stack of the test's own: free ports, state under tmp_path; stopped at the end."""
+    stack_port, llama_port = free_ports(2)
+    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path / "stack", start_timeout=120)
+    yield s
+    stack.down(s, quiet=True)
+
+
+@pytest.fixture
+def own_stack(private_settings):
+    """A running stack of the test's own (never the shared one), for tests that break it."""
+    return stack.up(private_settings, quiet=True)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ Runs against a stack of its own (free ports, LAB_HOME in a temp folder), never t
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -32,27 +31,14 @@ print("models:", stack.listed_models(s.url))
 """
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @pytest.fixture
-def own_stack(tmp_path):
-    """Environment and Settings of a stack on free ports with its state under tmp_path."""
-    stack_port, llama_port = _free_ports(2)
-    env = {**os.environ, "LAB_STACK_PORT": str(stack_port), "LAB_LLAMA_PORT": str(llama_port),
-           "LAB_HOME": str(tmp_path)}
+def own_stack_env(private_settings):
+    """The environment that points binder/start at a stack of the test's own, and its Settings."""
+    s = private_settings
+    env = {**os.environ, "LAB_STACK_PORT": str(s.stack_port), "LAB_LLAMA_PORT": str(s.llama_port),
+           "LAB_HOME": str(s.state.parent)}
     env.pop("LAB_GGUF", None)
-    settings = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path / "stack")
-    yield env, settings
-    stack.down(settings, quiet=True)
+    return env, s
 
 
 def _wait_for(path: Path, text: str, timeout: float = 60) -> str:
@@ -75,8 +61,8 @@ def test_binder_files_are_in_place():
     assert (BINDER / "start").read_text().rstrip().endswith('exec "$@"')
 
 
-def test_start_hands_over_at_once_even_if_the_stack_cannot_start(own_stack):
-    env, settings = own_stack
+def test_start_hands_over_at_once_even_if_the_stack_cannot_start(own_stack_env):
+    env, settings = own_stack_env
     env = {**env, "LAB_GGUF": "/nonexistent/model.gguf"}  # the background start fails fast
     t0 = time.monotonic()
     done = subprocess.run([str(BINDER / "start"), "sh", "-c", 'echo "args: $0 $1"; exit 7', "a b", "c"],
@@ -88,8 +74,8 @@ def test_start_hands_over_at_once_even_if_the_stack_cannot_start(own_stack):
 
 
 @pytest.mark.integration
-def test_start_brings_up_its_own_stack(own_stack):
-    env, settings = own_stack
+def test_start_brings_up_its_own_stack(own_stack_env):
+    env, settings = own_stack_env
     shared = stack.Settings()  # the shared stack on the default ports must be left as it is
     shared_was_up = stack.is_up(shared)
     done = subprocess.run([str(BINDER / "start"), sys.executable, "-c", WAIT_AND_LIST], env=env,
@@ -104,9 +90,9 @@ def test_start_brings_up_its_own_stack(own_stack):
 
 
 @pytest.mark.integration
-def test_two_starts_at_once_share_one_stack(own_stack):
+def test_two_starts_at_once_share_one_stack(own_stack_env):
     """binder/start and a lesson's connect() may both call `up`; they take turns and reuse one stack."""
-    _env, settings = own_stack
+    _env, settings = own_stack_env
     errors: list[BaseException] = []
 
     def up() -> None:

@@ -1,8 +1,9 @@
-"""The playground in a real browser: JupyterLab on loopback, driven by headless Chromium (Playwright).
+"""The playground in a real browser: JupyterLab and the classic Notebook UI, driven by headless Chromium.
 
-The fixture notebook tests/browser/playground.ipynb is copied to a temp dir; JupyterLab serves it on
-a free 127.0.0.1 port with a token and a temp runtime/config dir; the test runs it, sets two sliders
-through their editable readouts, clicks Run and waits for the answer that a direct `lab.chat` gives.
+The fixture notebook tests/browser/playground.ipynb is copied to a temp dir; one Jupyter server serves
+it on a free 127.0.0.1 port with a token and a temp runtime/config dir, in both front ends (JupyterLab
+at /lab, Notebook 7 at /notebooks). In each, the test runs it, sets two sliders through their editable
+readouts, clicks Run and waits for the answer that a direct `lab.chat` gives.
 Chromium is Debian's (/usr/bin/chromium, `make browser-deps`); Playwright never downloads a browser.
 """
 
@@ -13,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import free_ports
+
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(150)]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,6 +31,7 @@ FIXTURE = Path(__file__).parent / "browser" / "playground.ipynb"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 VIEWS = Path("/tmp/views")
+UIS = {"jupyterlab": "/lab/tree/{name}", "notebook": "/notebooks/{name}"}  # the page that opens a notebook
 
 
 def _need_chromium() -> None:
@@ -44,12 +47,6 @@ def _need_chromium() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"browser test cannot run in CI: {missing}")
         pytest.skip(missing)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _api(url: str, token: str, method: str = "GET") -> object:
@@ -82,7 +79,7 @@ def jupyterlab(tmp_path):
     settings = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_ports(1)[0], secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
@@ -92,6 +89,7 @@ def jupyterlab(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
                              f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
                              f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+                             "--JupyterNotebookApp.expose_app_in_browser=True",
                              "--LabApp.extension_manager=readonly",  # no PyPI queries
                              "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                              *(["--allow-root"] if os.geteuid() == 0 else [])],
@@ -142,14 +140,15 @@ def _set_readout(page, label: str, value: str) -> None:
         arg=[label, value], timeout=10_000)
 
 
-def test_playground_runs_in_jupyterlab(jupyterlab, lab, tmp_path):
+@pytest.mark.parametrize("ui", UIS)
+def test_playground_runs_in_the_browser(ui, jupyterlab, lab, tmp_path):
     from playwright.sync_api import sync_playwright
 
     expected = lab.chat("Name a colour.", system="Answer with one word.", temperature=0, top_p=1.0, max_tokens=6,
                         seed=0).text
     assert expected.strip()
-    url = f"{jupyterlab['base']}/lab/tree/{FIXTURE.name}?token={jupyterlab['token']}"
-    shot = tmp_path / "browser.png"
+    url = f"{jupyterlab['base']}{UIS[ui].format(name=FIXTURE.name)}?token={jupyterlab['token']}"
+    shot = tmp_path / f"browser-{ui}.png"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -179,4 +178,4 @@ def test_playground_runs_in_jupyterlab(jupyterlab, lab, tmp_path):
                 browser.contexts[0].pages[0].screenshot(path=str(shot), full_page=True)
             browser.close()
     VIEWS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, VIEWS / "browser.png")
+    shutil.copy(shot, VIEWS / shot.name)

@@ -8,12 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from llama_stack_client import LlamaStackClient
 
 import labutils
-from labutils import Lab
 from labutils.errors import ParameterError, RequestFailed
-from labutils.probe import COLOURS, COLUMNS, VERDICTS, _failure, probe, probe_table, stop_word
+from labutils.probe import COLUMNS, VERDICTS, _failure, probe, stop_word
+from labutils.tables import VERDICT_COLOURS, probe_table
+
+from .helpers import counting_lab
 
 REAL = "http://127.0.0.1:8321"
 
@@ -45,22 +46,15 @@ def test_probe_table_colours_each_verdict():
     df = pd.DataFrame([{"parameter": v, "test": "t", "sent": "s", "observed": "o", "verdict": v,
                         "explanation": "e"} for v in VERDICTS], columns=COLUMNS)
     html = probe_table(df).to_html()
-    for colour in COLOURS.values():
+    for colour in VERDICT_COLOURS.values():
         assert colour in html
 
 
 # --- the real embedded stack ---
 
-def _counting(lab: Lab) -> tuple[Lab, list[str]]:
-    sent: list[str] = []
-    http = httpx.Client(event_hooks={"request": [lambda r: sent.append(f"{r.method} {r.url.path}")]})
-    client = LlamaStackClient(base_url=lab.base_url, http_client=http, max_retries=0)
-    return Lab(client, lab.model, lab.base_url, context_length=lab.context_length, embedded=lab.embedded), sent
-
-
 @pytest.mark.integration
 def test_probe_of_the_embedded_stack(lab, tmp_cache):
-    counted, sent = _counting(lab)
+    counted, sent = counting_lab(lab)
     df = probe(counted, samples=3)
     assert list(df.columns) == COLUMNS
     assert list(df.parameter) == ["temperature", "seed", "max_tokens", "stop", "top_p", "n", "top_logprobs"]

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -19,14 +20,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
-    with socket.socket() as a, socket.socket() as b:  # two free ports
-        a.bind(("127.0.0.1", 0))
-        b.bind(("127.0.0.1", 0))
-        ports = a.getsockname()[1], b.getsockname()[1]
-    s = stack.Settings(stack_port=ports[0], llama_port=ports[1], state=tmp_path / "stack", start_timeout=120)
-    yield s
-    stack.down(s, quiet=True)
+def settings(private_settings):
+    """The stack these tests start, break and stop: ports and state of its own (conftest)."""
+    return private_settings
 
 
 def _alive(pid: int) -> bool:
@@ -85,6 +81,19 @@ def test_server_dying_during_start_names_its_log(settings, tmp_path):
         stack.up(broken, quiet=True)
     assert "llama-cpp exited with code" in str(err.value) and str(broken.state / "llama-cpp.log") in str(err.value)
     assert not list(broken.state.glob("*.pid")) and not stack.port_in_use(settings.llama_port)
+
+
+def test_an_exited_server_is_not_taken_for_a_running_one(settings):
+    # a server that exited but was not reaped yet (a zombie) still has its /proc entry and start time:
+    # `up` once took such a model server for alive and reused a stack that could no longer answer
+    llama = stack.servers(settings)[0]
+    proc = stack._spawn(llama, [sys.executable, "-c", "pass"], dict(os.environ))
+    deadline = time.monotonic() + 10
+    while not stack._is_zombie(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stack._start_time(proc.pid) is not None, "still a zombie, not reaped by anyone yet"
+    assert llama.pid() is None
+    assert stack._start_time(proc.pid) is None, "pid() reaped our exited child"
 
 
 def test_connect_starts_the_embedded_stack_itself(settings, monkeypatch, capsys):

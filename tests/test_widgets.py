@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import os
 import signal
-import socket
 import threading
 import time
 
@@ -204,21 +203,6 @@ def test_chat_window_against_the_stack(lab):
     assert ui.input.value == "" and "history: 3 messages" in ui.tokens.value
     assert "prompt tokens, reported by the server" in ui.tokens.value
     assert [m["role"] for m in chat.history] == ["system", "user", "assistant"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def own_stack(tmp_path):
-    """A private stack on free ports (never the shared one), stopped at the end."""
-    settings = stack.Settings(stack_port=_free_port(), llama_port=_free_port(), state=tmp_path / "stack")
-    stack.up(settings, quiet=True)
-    yield settings
-    stack.down(settings, quiet=True)
 
 
 @integration

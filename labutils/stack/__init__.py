@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import signal
@@ -20,7 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,8 +99,8 @@ class Server:
         except (OSError, ValueError):
             return None
         pid = info.get("pid")
-        if not isinstance(pid, int) or _start_time(pid) != info.get("start"):
-            return None  # gone, or the pid now belongs to another process
+        if not isinstance(pid, int) or _start_time(pid) != info.get("start") or not _running(pid):
+            return None  # gone, exited but not yet reaped, or the pid now belongs to another process
         return pid
 
     def describe(self) -> dict:
@@ -122,6 +122,13 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
+def _running(pid: int) -> bool:
+    """Whether `pid` runs: not gone and not a zombie (an exited child of ours is reaped here)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    return _start_time(pid) is not None and not _is_zombie(pid)
+
+
 def port_in_use(port: int) -> bool:
     """Whether something accepts connections on 127.0.0.1:port."""
     with socket.socket() as s:
@@ -133,7 +140,7 @@ def _get_json(url: str, timeout: float = 2.0) -> dict | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return json.loads(r.read())
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError, http.client.HTTPException):  # URLError is an OSError
         return None
 
 
@@ -201,7 +208,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     llama, stack = servers(s)
     ours, answering = (stack.pid(), llama.pid()), is_up(s)
-    if answering and all(ours):
+    if answering and all(ours) and s.model_alias in listed_models(s.llama_url):
         say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it.")
         return s
     if answering and not any(ours):  # e.g. another checkout's stack: use it; `down` here leaves it alone
@@ -249,9 +256,8 @@ def _stop(pid: int, timeout: float = 10.0) -> None:
             return
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-            if _start_time(pid) is None or _is_zombie(pid):
+            if not _running(pid):
+                _running(pid)  # it may have exited between the reap and the check: reap it now
                 return
             time.sleep(0.1)
 
