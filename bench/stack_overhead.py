@@ -10,7 +10,6 @@ and prints completion tokens/s of each and their ratio (1.0 = no overhead).
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -24,12 +23,6 @@ from labutils.client import quiet_http_logs
 PROMPT = "Write a short story about a lighthouse keeper."
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=12)
@@ -37,7 +30,8 @@ def main() -> None:
     args = ap.parse_args()
     quiet_http_logs()
     with tempfile.TemporaryDirectory() as tmp:
-        s = stack.Settings(stack_port=free_port(), llama_port=free_port(), state=Path(tmp) / "stack")
+        stack_port, llama_port = stack.free_ports(2)
+        s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=Path(tmp) / "stack")
         t0 = time.perf_counter()
         stack.up(s, quiet=True)
         cold = time.perf_counter() - t0

@@ -10,8 +10,6 @@ import pytest
 
 from labutils import stack
 
-from .helpers import free_ports
-
 
 @pytest.fixture(scope="session")
 def embedded_stack():
@@ -33,7 +31,7 @@ def lab(embedded_stack):
 @pytest.fixture
 def private_settings(tmp_path):
     """Settings of a stack of the test's own: free ports, state under tmp_path; stopped at the end."""
-    stack_port, llama_port = free_ports(2)
+    stack_port, llama_port = stack.free_ports(2)
     s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path / "stack", start_timeout=120)
     yield s
     stack.down(s, quiet=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,26 +20,6 @@ def counting_lab(lab: Lab, record: Callable[[httpx.Request], Any] | None = None)
     http = httpx.Client(event_hooks={"request": [lambda r: sent.append(record(r))]})
     client = LlamaStackClient(base_url=lab.base_url, http_client=http, max_retries=0)
     return Lab(client, lab.model, lab.base_url, context_length=lab.context_length, embedded=lab.embedded), sent
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` distinct ports free on 127.0.0.1, below the kernel's ephemeral range.
-
-    A port that bind(0) hands out is ephemeral: between its release and the server's bind, any outgoing
-    connection may take it as its local port. Ports below that range are only ever taken by bind().
-    """
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports: list[int] = []
-    while len(ports) < n:
-        port = random.randrange(10000, max(low, 10001))
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def listening_addresses(port: int) -> set[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import free_ports
+from labutils.stack import free_ports
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(150)]
 

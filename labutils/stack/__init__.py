@@ -16,6 +16,7 @@ import fcntl
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -123,10 +124,32 @@ def _start_time(pid: int) -> str | None:
 
 
 def _running(pid: int) -> bool:
-    """Whether `pid` runs: not gone and not a zombie (an exited child of ours is reaped here)."""
+    """Whether `pid` runs: not gone and not a zombie. An exited child of ours is reaped here."""
+    if _start_time(pid) is not None and not _is_zombie(pid):
+        return True
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    return _start_time(pid) is not None and not _is_zombie(pid)
+    return False
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports on 127.0.0.1 for a stack of its own (the tests', bench/stack_overhead.py's).
+
+    They lie below the kernel's ephemeral range: a port that bind(0) hands out is ephemeral, and between
+    its release and the server's bind any outgoing connection may take it as its local port.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports: list[int] = []
+    while len(ports) < n:
+        port = random.randrange(10000, max(low, 10001))
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def port_in_use(port: int) -> bool:
@@ -257,7 +280,6 @@ def _stop(pid: int, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if not _running(pid):
-                _running(pid)  # it may have exited between the reap and the check: reap it now
                 return
             time.sleep(0.1)
 
