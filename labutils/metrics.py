@@ -75,10 +75,9 @@ def summarize(runs: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     if runs.empty:
         raise ValueError("runs is empty: nothing to summarize (did every call fail or was the grid empty?)")
     data = add_text_metrics(runs)
-    ok = data[data["error"].isna()] if "error" in data else data
     rows = []
     for cell, group in data.groupby(by, sort=True, dropna=False):
-        good = ok.loc[ok.index.intersection(group.index)]
+        good = group[group["error"].isna()] if "error" in group else group
         texts = [t for t in good["text"] if isinstance(t, str)]
         row = dict(zip(by, cell if isinstance(cell, tuple) else (cell,)))
         row.update({"n": len(good), "errors": len(group) - len(good)})

@@ -54,6 +54,14 @@ def test_summarize_one_row_per_cell():
     assert summary.loc[0.0, "tokens_per_s_mean"] == 2.0
 
 
+def test_summarize_runs_joined_without_a_new_index():
+    # pd.concat of two sweeps repeats index labels: each cell still counts only its own rows
+    flipped = _runs().iloc[::-1].reset_index(drop=True)  # label 0 is now a temperature-1.0 row
+    summary = metrics.summarize(pd.concat([_runs(), flipped])).set_index("temperature")
+    assert summary.loc[0.0, "n"] == 4 and summary.loc[0.0, "errors"] == 0
+    assert summary.loc[1.0, "n"] == 4 and summary.loc[1.0, "errors"] == 2
+
+
 def test_summarize_bad_input():
     with pytest.raises(ValueError, match="runs is empty"):
         metrics.summarize(_runs().iloc[:0])
