@@ -1,9 +1,9 @@
 """The playground in a real browser: JupyterLab and the classic Notebook UI, driven by headless Chromium.
 
-The fixture notebook tests/browser/playground.ipynb is copied to a temp dir; one Jupyter server serves
-it on a free 127.0.0.1 port with a token and a temp runtime/config dir, in both front ends (JupyterLab
-at /lab, Notebook 7 at /notebooks). In each, the test runs it, sets two sliders through their editable
-readouts, clicks Run and waits for the answer that a direct `lab.chat` gives.
+The fixture notebook tests/browser/playground.ipynb is copied to a temp dir; a Jupyter server (one per
+test) serves it on a free 127.0.0.1 port with a token and a temp runtime/config dir. The test opens it in
+one front end (JupyterLab at /lab, or Notebook 7 at /notebooks), runs it, sets two sliders through their
+editable readouts, clicks Run and waits for the answer that a direct `lab.chat` gives.
 Chromium is Debian's (/usr/bin/chromium, `make browser-deps`); Playwright never downloads a browser.
 """
 
