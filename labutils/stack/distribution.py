@@ -1,0 +1,142 @@
+"""Which distribution answers in front of the model server: Llama Stack 0.7 or OGX 1.5.
+
+The embedded stack runs the same `run.yaml` on either one; `LAB_DISTRIBUTION` chooses:
+
+- `llama-stack` (the default): `llama stack run CONFIG --port N` from the lab's own venv;
+- `ogx`, Llama Stack's renamed successor: `ogx run CONFIG --port N --insecure` from a second venv,
+  `.venv-ogx`, that `make setup-ogx` creates (ogx needs packages that break llama-stack 0.7, so the
+  two cannot share one venv). `--insecure` because OGX refuses plain HTTP otherwise; it listens on
+  127.0.0.1 only (run.yaml's `server.host`), so nothing leaves the machine.
+
+This module only says how to start one: `command()` is the argument list, `environment()` the
+variables to add to the lab's environment. `labutils.stack.up` spawns it and waits until
+`models_path()` lists the model. Both distributions answer the lab's client (llama-stack-client
+0.7.5) the same way. Standard library only, no side effects on import.
+
+>>> command("ogx", RUN_CONFIG, 8321, bindir)  # doctest: +SKIP
+['/lab/.venv-ogx/bin/python', '/lab/.venv-ogx/bin/ogx', 'run', '.../run.yaml', '--port', '8321', '--insecure']
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import StackError
+
+KINDS = ("llama-stack", "ogx")
+DEFAULT = "llama-stack"
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: labutils/stack/distribution.py -> repo root
+OGX_VENV = ROOT / ".venv-ogx"
+
+
+def chosen(value: str | None = None) -> str:
+    """The distribution to run: `value`, else `$LAB_DISTRIBUTION`, else "llama-stack".
+
+    Raises StackError naming the allowed values for anything else.
+    """
+    kind = (value if value is not None else os.environ.get("LAB_DISTRIBUTION", "")).strip().lower() or DEFAULT
+    if kind not in KINDS:
+        raise StackError(f"LAB_DISTRIBUTION={kind!r} is not a distribution the lab can run: "
+                         f"choose one of {', '.join(KINDS)}")
+    return kind
+
+
+def executable(kind: str, bindir: Path) -> Path | str:
+    """The program that runs `kind`: a path, or a bare name left to PATH (llama-stack only).
+
+    llama-stack: `llama` beside the lab's Python (`bindir`), else `llama` on PATH, as before.
+    ogx: `$LAB_OGX`, else `.venv-ogx/bin/ogx` of this checkout, else `ogx` on PATH; StackError when
+    none exists, naming `make setup-ogx`.
+    """
+    kind = chosen(kind)
+    if kind == "llama-stack":
+        return bindir / "llama" if (bindir / "llama").exists() else "llama"
+    override = os.environ.get("LAB_OGX")
+    if override:
+        path = Path(override).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise StackError(f"LAB_OGX={override} is not an executable file: point it to an `ogx` program, "
+                         "or unset it to use .venv-ogx (`make setup-ogx` creates it)")
+    for path in (OGX_VENV / "bin" / "ogx", Path(shutil.which("ogx") or "/nonexistent")):
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise StackError(f"OGX is not installed: {OGX_VENV / 'bin' / 'ogx'} does not exist and no `ogx` is on PATH. "
+                     "Run `make setup-ogx` (it creates .venv-ogx), set LAB_OGX=/path/to/ogx, "
+                     "or unset LAB_DISTRIBUTION to run Llama Stack")
+
+
+def command(kind: str, run_config: Path, port: int, bindir: Path) -> list[str]:
+    """The argument list that starts `kind` with `run_config` on 127.0.0.1:`port`.
+
+    A console script is started through the Python of its `#!` line, so the argument list is exactly
+    the process's /proc/PID/cmdline (the kernel shows a script as "interpreter script args" otherwise)
+    and a pid file that records it still matches the running process.
+    """
+    kind = chosen(kind)
+    program = executable(kind, bindir)
+    args = ["stack", "run", str(run_config), "--port", str(port)]
+    if kind == "ogx":
+        args = ["run", str(run_config), "--port", str(port), "--insecure"]
+    return [*_through_interpreter(program), *args]
+
+
+def environment(kind: str, *, port: int, state: Path) -> dict[str, str]:
+    """Variables to add to the lab's environment (LAB_LLAMA_CPP_URL, LAB_STATE_DIR, ...) for `kind`.
+
+    For OGX: its config folder under `state` (never ~/.ogx; left unset, OGX also moves an existing
+    ~/.llama, Llama Stack's folder, to ~/.ogx on start), its SQLite default folder and temporary files
+    there too (see `leftovers`), one worker, and every metrics exporter off whatever the learner's shell sets
+    (OTEL_EXPORTER_OTLP_ENDPOINT, OGX_METRICS_ENDPOINT_ENABLED); an empty value counts as unset.
+    """
+    kind = chosen(kind)
+    if kind == "llama-stack":
+        return {"LLAMA_STACK_PORT": str(port)}
+    home = Path(state) / "ogx"
+    return {"OGX_PORT": str(port), "OGX_WORKERS": "1", "OGX_CONFIG_DIR": str(home),
+            "SQLITE_STORE_DIR": str(home), "TMPDIR": str(state),
+            "OGX_METRICS_ENDPOINT_ENABLED": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+            "OTEL_METRICS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_SDK_DISABLED": "true"}
+
+
+def models_path(kind: str) -> str:
+    """The path under the stack's URL that lists models; both answer `/v1/models` ({"data": [{"id"}]})."""
+    chosen(kind)
+    return "/v1/models"
+
+
+def leftovers(kind: str, state: Path) -> list[Path]:
+    """Files a stopped `kind` leaves in `state` for `down` to delete: OGX writes its resolved run config to
+    a temporary `ogx-run-*.yaml` (in TMPDIR, which `environment()` points at `state`) and removes it only
+    on a clean exit, not when SIGTERM stops it."""
+    return sorted(Path(state).glob("ogx-run-*.yaml")) if chosen(kind) == "ogx" else []
+
+
+def kind_of(cmd: list[str] | None) -> str | None:
+    """Which distribution a recorded command line (a pid file's `cmd`) runs, or None."""
+    if not cmd:
+        return None
+    names = [Path(part).name for part in cmd[:2]]
+    if "ogx" in names:
+        return "ogx"
+    if "llama" in names:
+        return "llama-stack"
+    return None
+
+
+def _through_interpreter(program: Path | str) -> list[str]:
+    """[python, script] for a console script whose first line is `#!/absolute/python`, else [program]."""
+    if isinstance(program, str):
+        return [program]
+    try:
+        with open(program, "rb") as f:
+            first = f.readline(512).decode(errors="replace").strip()
+    except OSError:
+        return [str(program)]
+    interpreter = first[2:].strip() if first.startswith("#!") else ""
+    if interpreter.startswith("/") and " " not in interpreter and Path(interpreter).name.startswith("python"):
+        return [interpreter, str(program)]
+    return [str(program)]

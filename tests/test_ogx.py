@@ -1,0 +1,206 @@
+"""OGX 1.5 as the distribution in front of the model server (LAB_DISTRIBUTION=ogx), on ports of its own.
+
+The first tests check `labutils.stack.distribution` alone (no server). The others (markers `integration`
+and `ogx`) start llama-server and `ogx run run.yaml` from .venv-ogx, then drive them with the lab's own
+client, llama-stack-client 0.7: the same answers, logprobs, streaming and errors as on Llama Stack.
+Without .venv-ogx they are skipped, except under CI, where they fail: CI installs it (`make setup-ogx`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from llama_stack_client import APIStatusError, LlamaStackClient
+
+from labutils import stack
+from labutils.errors import StackError
+from labutils.stack import distribution
+
+from .helpers import listening_addresses
+
+BINDIR = Path(sys.executable).parent
+MESSAGES = [{"role": "user", "content": "Name three colors."}]
+
+
+# --- the launch recipe, no server ------------------------------------------------------------------
+
+def test_chosen_reads_lab_distribution(monkeypatch):
+    monkeypatch.delenv("LAB_DISTRIBUTION", raising=False)
+    assert distribution.chosen() == "llama-stack"
+    monkeypatch.setenv("LAB_DISTRIBUTION", " OGX ")
+    assert distribution.chosen() == "ogx"
+    assert distribution.chosen("llama-stack") == "llama-stack"
+    monkeypatch.setenv("LAB_DISTRIBUTION", "ollama")
+    with pytest.raises(StackError, match=r"LAB_DISTRIBUTION='ollama'.*llama-stack, ogx"):
+        distribution.chosen()
+
+
+def test_llama_stack_command_is_todays(tmp_path):
+    (tmp_path / "llama").write_text("#!/bin/sh\n")
+    (tmp_path / "llama").chmod(0o755)
+    run = Path("/x/run.yaml")
+    assert distribution.command("llama-stack", run, 9, tmp_path) == [
+        str(tmp_path / "llama"), "stack", "run", "/x/run.yaml", "--port", "9"]
+    assert distribution.command("llama-stack", run, 9, tmp_path / "none")[0] == "llama"  # left to PATH
+    assert distribution.environment("llama-stack", port=9, state=tmp_path) == {"LLAMA_STACK_PORT": "9"}
+
+
+def _console_script(path: Path) -> Path:
+    path.write_text(f"#!{sys.executable}\nimport sys\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_ogx_command_and_environment(tmp_path, monkeypatch):
+    ogx = _console_script(tmp_path / "ogx")
+    monkeypatch.setenv("LAB_OGX", str(ogx))
+    cmd = distribution.command("ogx", Path("/x/run.yaml"), 9, BINDIR)
+    # through the script's Python: the list is then exactly /proc/PID/cmdline, which pid files compare
+    assert cmd == [sys.executable, str(ogx), "run", "/x/run.yaml", "--port", "9", "--insecure"]
+    assert distribution.kind_of(cmd) == "ogx"
+    assert distribution.kind_of([sys.executable, str(BINDIR / "llama"), "stack", "run"]) == "llama-stack"
+    env = distribution.environment("ogx", port=9, state=tmp_path / "stack")
+    assert env["OGX_CONFIG_DIR"].startswith(str(tmp_path / "stack"))  # never ~/.ogx, and ~/.llama stays put
+    assert env["TMPDIR"] == str(tmp_path / "stack")  # its temporary run config too (see leftovers)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "" and env["OGX_METRICS_ENDPOINT_ENABLED"] == ""
+    assert env["OGX_PORT"] == "9" and env["OGX_WORKERS"] == "1"
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "ogx-run-abc.yaml").write_text("server: {}\n")
+    assert [p.name for p in distribution.leftovers("ogx", tmp_path / "stack")] == ["ogx-run-abc.yaml"]
+    assert distribution.leftovers("llama-stack", tmp_path / "stack") == []
+
+
+def test_missing_ogx_names_make_setup_ogx(tmp_path, monkeypatch):
+    monkeypatch.setattr(distribution, "OGX_VENV", tmp_path / ".venv-ogx")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("LAB_OGX", raising=False)
+    with pytest.raises(StackError, match=r"OGX is not installed.*make setup-ogx"):
+        distribution.command("ogx", Path("run.yaml"), 9, BINDIR)
+    monkeypatch.setenv("LAB_OGX", str(tmp_path / "nope"))
+    with pytest.raises(StackError, match=r"LAB_OGX=.*nope is not an executable"):
+        distribution.command("ogx", Path("run.yaml"), 9, BINDIR)
+    on_path = _console_script(tmp_path / "ogx")
+    monkeypatch.delenv("LAB_OGX")
+    assert distribution.executable("ogx", BINDIR) == on_path
+
+
+# --- the stack on OGX, live ------------------------------------------------------------------------
+
+def _require(what: str, error: Exception | str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI runs the stack on OGX too, but {what}: {error}", pytrace=False)
+    pytest.skip(f"{what} ({error})")
+
+
+def _ogx_settings(settings: stack.Settings) -> stack.Settings:
+    fields = {f.name for f in dataclasses.fields(stack.Settings)}
+    return dataclasses.replace(settings, distribution="ogx") if "distribution" in fields else settings
+
+
+def _launch(s: stack.Settings) -> None:
+    """Start llama-server, then OGX, the way `stack.up` does once Settings carries `distribution`."""
+    if not hasattr(stack, "engine_command"):
+        _require("this labutils.stack cannot start llama-server, which OGX needs (GET /props)", "no engine_command")
+    llama, front = stack.servers(s)
+    deadline = time.monotonic() + s.start_timeout
+    env = {**os.environ, "LAB_LLAMA_CPP_URL": s.llama_url, "LAB_STATE_DIR": str(s.state),
+           "LAB_MODEL_ALIAS": s.model_alias, "LAB_STACK_PORT": str(s.stack_port), "NO_COLOR": "1"}
+    cmd = distribution.command("ogx", stack.RUN_CONFIG, s.stack_port, BINDIR)
+    proc = stack._spawn(llama, stack.engine_command(s, s.model_path()), env)
+    stack._wait(llama, proc, lambda: s.model_alias in stack.listed_models(s.llama_url), deadline)
+    proc = stack._spawn(front, cmd, {**env, **distribution.environment("ogx", port=s.stack_port, state=s.state)})
+    stack._wait(front, proc, lambda: stack.is_up(s), deadline)
+
+
+@pytest.fixture
+def ogx_stack(private_settings):
+    """A stack of the test's own with OGX in front: started, yielded, stopped."""
+    try:
+        distribution.executable("ogx", BINDIR)
+    except StackError as e:
+        _require("OGX is not installed here; `make setup-ogx` installs it", e)
+    s = _ogx_settings(private_settings)
+    t0 = time.monotonic()
+    if s is not private_settings:
+        stack.up(s, quiet=True)
+    else:
+        try:
+            _launch(s)
+        except BaseException:
+            stack.down(s, quiet=True)
+            raise
+    print(f"cold start on OGX: {time.monotonic() - t0:.1f} s")
+    yield s
+    stack.down(s, quiet=True)
+    if s is private_settings:  # the local launcher cleans up what `down` will clean up
+        for path in distribution.leftovers("ogx", s.state):
+            path.unlink()
+
+
+@pytest.fixture
+def client(ogx_stack):
+    return LlamaStackClient(base_url=ogx_stack.url, max_retries=0, timeout=120)
+
+
+@pytest.mark.integration
+@pytest.mark.ogx
+def test_up_status_down_on_ogx(ogx_stack):
+    s = ogx_stack
+    home_ogx_existed = (Path.home() / ".ogx").exists()
+    rows = {r["server"]: r for r in stack.status(s)}
+    assert all(r["running"] and r["listening"] for r in rows.values()), rows
+    pids = [r["pid"] for r in rows.values()]
+    front = stack.servers(s)[1]
+    assert distribution.kind_of(json.loads(front.pidfile.read_text())["cmd"]) == "ogx"
+    assert stack.is_up(s) and s.model_id in stack.listed_models(s.url)
+    for port in (s.stack_port, s.llama_port):
+        assert listening_addresses(port) == {"127.0.0.1"}, f"port {port} must listen on loopback only"
+    assert (Path.home() / ".ogx").exists() == home_ogx_existed, "OGX must keep its config under the state folder"
+    stack.down(s, quiet=True)
+    assert not any(stack._start_time(pid) is not None and not stack._is_zombie(pid) for pid in pids)
+    assert not stack.port_in_use(s.stack_port) and not stack.port_in_use(s.llama_port)
+    assert not list(s.state.glob("*.pid"))
+    if "distribution" in {f.name for f in dataclasses.fields(stack.Settings)}:
+        assert not distribution.leftovers("ogx", s.state), "down removes the run config OGX leaves behind"
+
+
+@pytest.mark.integration
+@pytest.mark.ogx
+def test_the_labs_client_works_against_ogx(ogx_stack, client):
+    model = ogx_stack.model_id
+    assert model in [m.id for m in client.models.list()]
+
+    def text(**kw) -> str:
+        params = {"seed": 42, "temperature": 0.8, "max_tokens": 16, **kw}
+        return client.chat.completions.create(model=model, messages=MESSAGES, **params).choices[0].message.content
+
+    seeded = text()
+    assert seeded and text() == seeded, "same seed, same text"
+
+    streamed, usage = "", None
+    for chunk in client.chat.completions.create(model=model, messages=MESSAGES, seed=42, temperature=0.8,
+                                                max_tokens=16, stream=True, stream_options={"include_usage": True}):
+        if chunk.choices and chunk.choices[0].delta.content:
+            streamed += chunk.choices[0].delta.content
+        usage = chunk.usage or usage
+    assert streamed == seeded and usage and usage.completion_tokens >= 1
+
+    r = client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=3, logprobs=True, top_logprobs=5)
+    tokens = r.choices[0].logprobs.content
+    assert tokens and all(len(t.top_logprobs) == 5 and t.logprob <= 0 for t in tokens)
+
+    # top_k=1 through extra_body reaches llama-server: greedy whatever the seed, even when hot
+    assert len({text(seed=seed, temperature=1.5, extra_body={"top_k": 1}) for seed in range(3)}) == 1
+
+    with pytest.raises(APIStatusError) as bad:
+        client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=2, temperature=-1)
+    assert bad.value.status_code == 400
+    with pytest.raises(APIStatusError) as missing:
+        client.chat.completions.create(model="no-such-model", messages=MESSAGES, max_tokens=2)
+    assert missing.value.status_code == 404 and "no-such-model" in str(missing.value)
