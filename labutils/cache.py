@@ -1,15 +1,29 @@
 """The response cache: SQLite on disk, keyed by everything that decides an answer.
 
 Only reproducible requests are cached (a seed is set, or temperature is 0), and only successful
-answers are stored, so a cached answer equals what the server would return. A corrupt file is moved
-aside with a warning and rebuilt. Set `LAB_CACHE_DIR` to move it. Taught in notebooks/05_parameter_grid.ipynb.
+answers are stored, so a cached answer equals what the server would return. Set `LAB_CACHE_DIR` to
+move it. Taught in notebooks/05_parameter_grid.ipynb.
+
+The cache never costs a learner an answer. Two faults are kept apart:
+- proven corruption ("file is not a database", "database disk image is malformed", a failed
+  `PRAGMA quick_check`): the file is moved aside under a name no other file has (`*.corrupt-<time>`,
+  never over an earlier one), with a warning, and an empty cache takes its place;
+- "cannot read or write" (read-only file, full disk, I/O error, a folder without permission, a lock
+  held too long): the file is left exactly as it was, the cache warns once (per `Cache`) naming the
+  path and the cause, `get` answers None and `put` stores nothing, so a sweep simply runs uncached.
+A new cache file appears complete (it is built under a temporary name and linked into place), so a
+0-byte cache file was emptied by something else: it is used as the empty database it is, with a
+warning that its answers are gone. The cache folder and files are private (0700/0600): they hold
+every prompt and answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -17,9 +31,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .paths import lab_home
+from .paths import in_lab_home, lab_home, private_dir, private_file
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)"
+_CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+_CORRUPT_WORDS = ("file is not a database", "database disk image is malformed")
+_SIDE_FILES = ("-wal", "-shm")
 
 
 def default_path() -> Path:
@@ -40,6 +57,42 @@ def cacheable(params: dict[str, Any]) -> bool:
     return params.get("seed") is not None or params.get("temperature") == 0
 
 
+class _CorruptFile(sqlite3.DatabaseError):
+    """`PRAGMA quick_check` found damage that no statement has hit yet."""
+
+
+class _FolderUnusable(OSError):
+    """The cache folder cannot be created or entered."""
+
+
+def _is_corrupt(error: sqlite3.Error) -> bool:
+    """Only proven corruption: SQLite's own CORRUPT/NOTADB verdict or a failed quick_check."""
+    if isinstance(error, _CorruptFile):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _CORRUPT_CODES
+    return any(w in str(error) for w in _CORRUPT_WORDS)
+
+
+def _side(path: Path, suffix: str) -> Path:
+    return Path(str(path) + suffix)
+
+
+def _move_aside(src: Path, dst: Path) -> None:
+    """Move src to dst, never over an existing file (FileExistsError instead)."""
+    try:
+        os.link(src, dst)  # fails when dst exists, unlike rename
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if dst.exists():
+            raise FileExistsError(str(dst)) from None
+        src.rename(dst)
+    else:
+        src.unlink()
+
+
 class Cache:
     """A small key -> JSON record store, safe for threads and for two notebooks at once."""
 
@@ -47,80 +100,161 @@ class Cache:
         self.path = Path(path) if path else default_path()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._warned = False
+
+    # ------------------------------------------------------------ opening
 
     def _open(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._conn = self._connect()
-            except sqlite3.DatabaseError as e:
-                self._quarantine(e)
-                self._conn = self._connect()
+            self._prepare_folder()
+            if not self.path.exists():
+                self._create()
+            for p in (self.path, *(_side(self.path, s) for s in _SIDE_FILES)):
+                private_file(p, create=False)  # an older lab left them world-readable
+            truncated = self.path.stat().st_size == 0
+            self._conn = self._connect(self.path)
+            if truncated:
+                warnings.warn(f"response cache {self.path} was 0 bytes: it was emptied outside the lab and its "
+                              "answers are gone; using it as an empty cache (answers are requested again)",
+                              stacklevel=4)
         return self._conn
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+    def _prepare_folder(self) -> None:
+        folder = self.path.parent
+        try:
+            if in_lab_home(folder):
+                private_dir(lab_home())
+                private_dir(folder)
+            elif not folder.is_dir():
+                private_dir(folder)  # a folder of the learner's choosing is created private, not changed
+        except OSError as e:
+            raise _FolderUnusable(f"response cache folder {folder} cannot be used ({e})") from e
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+            if rows != [("ok",)]:
+                found = " ".join(str(r[0]) for r in rows).replace("\n", " ")
+                raise _CorruptFile(f"database disk image is malformed (PRAGMA quick_check: {found[:200]})")
             conn.execute(_SCHEMA)
-            conn.execute("SELECT count(*) FROM responses").fetchone()
-        except sqlite3.DatabaseError:
+        except sqlite3.Error:
             conn.close()
             raise
         return conn
 
-    def _quarantine(self, error: Exception) -> None:
+    def _create(self) -> None:
+        """Build an empty cache under a temporary name and link it into place, so no process ever sees
+        a half-made (0-byte) file; a cache another process made first is kept."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.new")
+        try:
+            private_file(tmp)
+            self._connect(tmp).close()
+            with contextlib.suppress(FileExistsError):  # another process made it first: keep theirs
+                _move_aside(tmp, self.path)
+        finally:
+            for p in (tmp, *(_side(tmp, s) for s in _SIDE_FILES)):
+                p.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ faults
+
+    def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        for suffix in ("", "-wal", "-shm"):
-            p = Path(str(self.path) + suffix)
-            if p.exists():
-                p.replace(Path(str(aside) + suffix))
-        warnings.warn(f"response cache {self.path} was unreadable ({error}); moved it to {aside} and "
-                      "started an empty one", stacklevel=3)
 
-    def _run(self, sql: str, args: tuple = ()) -> list:
+    def _quarantine(self, error: Exception) -> None:
+        """Move a proven-corrupt file (and its -wal/-shm) aside under a name no file has yet."""
+        self._close()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for n in range(1, 10_000):
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}" + (f"-{n}" if n > 1 else ""))
+            if any(_side(aside, s).exists() for s in ("", *_SIDE_FILES)):
+                continue
+            try:
+                _move_aside(self.path, aside)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise FileExistsError(f"no free name to move {self.path} aside")
+        for s in _SIDE_FILES:
+            if _side(self.path, s).exists():
+                _move_aside(_side(self.path, s), _side(aside, s))
+        warnings.warn(f"response cache {self.path} was unreadable ({error}): moved it to {aside} and started "
+                      "an empty one", stacklevel=4)
+
+    def _cannot(self, doing: str, error: Exception) -> None:
+        """Warn once per Cache that it cannot read or write; the file is not touched."""
+        self._close()
+        if self._warned:
+            return
+        self._warned = True
+        if isinstance(error, _FolderUnusable):
+            what = f"{error}; answers are not cached"
+        else:
+            what = f"response cache {self.path} cannot be {doing} ({error}); the file is left as it was and"
+            what += " answers are not cached" if doing == "written" else " answers are requested from the server"
+        warnings.warn(f"{what}. Free some disk space or fix the permissions, or set LAB_CACHE_DIR to another "
+                      "folder. (Warned once; the sweep goes on.)", stacklevel=4)
+
+    def _run(self, sql: str, args: tuple = (), *, doing: str, default: Any, quiet: bool = True) -> Any:
+        """Run one statement; on a fault warn (or raise when not `quiet`) and return `default`."""
         with self._lock:
             for attempt in (1, 2):
                 try:
                     return self._open().execute(sql, args).fetchall()
-                except sqlite3.OperationalError as e:
-                    if "locked" in str(e) or attempt == 2:
-                        raise
-                    self._quarantine(e)
-                except sqlite3.DatabaseError as e:
-                    if attempt == 2:
-                        raise
-                    self._quarantine(e)
-        return []
+                except sqlite3.Error as e:
+                    if attempt == 1 and _is_corrupt(e):
+                        try:
+                            self._quarantine(e)
+                            continue
+                        except OSError as moving:
+                            e = sqlite3.DatabaseError(f"{e}, and it could not be moved aside: {moving}")
+                    error: Exception = e
+                except OSError as e:
+                    error = e
+                if not quiet:
+                    self._close()
+                    raise OSError(f"could not clear the response cache {self.path} ({error})") from error
+                self._cannot(doing, error)
+                return default
+        return default
+
+    # ------------------------------------------------------------ the store
 
     def get(self, k: str) -> dict | None:
-        rows = self._run("SELECT record FROM responses WHERE key = ?", (k,))
+        """The stored record of key `k`, or None (not stored, or the cache cannot be read)."""
+        rows = self._run("SELECT record FROM responses WHERE key = ?", (k,), doing="read", default=[])
         return json.loads(rows[0][0]) if rows else None
 
     def put(self, k: str, record: dict) -> None:
-        self._run("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (k, json.dumps(record), time.time()))
+        """Store `record` under `k`; when the cache cannot be written, warn once and go on."""
+        self._run("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (k, json.dumps(record), time.time()),
+                  doing="written", default=None)
 
     def __contains__(self, k: str) -> bool:
-        return bool(self._run("SELECT 1 FROM responses WHERE key = ?", (k,)))
+        return bool(self._run("SELECT 1 FROM responses WHERE key = ?", (k,), doing="read", default=[]))
 
     def __len__(self) -> int:
-        return self._run("SELECT count(*) FROM responses")[0][0]
+        rows = self._run("SELECT count(*) FROM responses", doing="read", default=[])
+        return rows[0][0] if rows else 0
 
     def clear(self) -> None:
-        self._run("DELETE FROM responses")
+        """Delete every stored answer; raises OSError naming the file when it cannot."""
+        self._run("DELETE FROM responses", doing="written", default=None, quiet=False)
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._close()
 
 
 def clear(path: str | Path | None = None) -> None:
     """Empty the response cache (the default one, or the file at `path`)."""
     c = Cache(path)
-    c.clear()
-    c.close()
+    try:
+        c.clear()
+    finally:
+        c.close()

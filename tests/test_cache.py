@@ -1,12 +1,14 @@
-"""Response cache: keys, hits, corruption recovery, concurrent writers. Pure logic, no server."""
+"""Response cache: keys, hits, corruption vs. "cannot write", private files, concurrent writers. No server."""
 
+import os
 import sqlite3
+import stat
 import threading
 import warnings
 
 import pytest
 
-from labutils import cache
+from labutils import cache, paths
 
 BASE = ("http://127.0.0.1:8321", "m", [{"role": "user", "content": "hi"}],
         {"temperature": 0.7, "top_p": 0.9, "max_tokens": 16, "seed": 1, "stop": ["\n"]})
@@ -83,3 +85,231 @@ def test_concurrent_writers_do_not_corrupt(tmp_path):
         t.join()
     assert len(cache.Cache(path)) == 200
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# ---------------------------------------------------------------- faults: corruption vs "cannot write"
+
+def filled(path, n=12):
+    """A cache file at `path` holding `n` answers, closed again."""
+    store = cache.Cache(path)
+    for i in range(n):
+        store.put(f"k{i}", {"text": f"answer {i}"})
+    store.close()
+    return path
+
+
+def recorded(fn):
+    """Run fn(); return (its result, the warnings it gave)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn()
+    return out, [str(w.message) for w in caught]
+
+
+def patch_connections(monkeypatch, setup=None, factory=None):
+    """Every sqlite connection the cache opens from now on gets `setup(conn)` run on it / uses `factory`."""
+    real = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        if factory is not None:
+            kwargs["factory"] = factory
+        conn = real(*args, **kwargs)
+        if setup is not None:
+            setup(conn)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+
+
+def full_disk(conn):
+    """A real SQLITE_FULL: the file may not grow by one more page."""
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {max(pages, 1)}")
+
+
+def test_full_disk_keeps_the_cache_warns_once_and_answers(tmp_path, monkeypatch):
+    path = filled(tmp_path / "c.sqlite")
+    patch_connections(monkeypatch, setup=full_disk)
+    store = cache.Cache(path)
+
+    def sweep():
+        for i in range(3):  # three failed writes in one second (the issue's repro)
+            store.put(f"new{i}", {"text": "x" * 20_000})
+        return [store.get(f"k{i}") for i in range(12)]
+
+    answers, said = recorded(sweep)
+    assert answers == [{"text": f"answer {i}"} for i in range(12)], "the cache still answers"
+    assert len(said) == 1, said
+    assert str(path) in said[0] and "full" in said[0]
+    assert not list(tmp_path.glob("*corrupt*")), "a full disk is not corruption"
+    store.close()
+    monkeypatch.undo()
+    assert len(cache.Cache(path)) == 12
+
+
+def test_read_only_file_is_read_not_quarantined(tmp_path, monkeypatch):
+    path = filled(tmp_path / "c.sqlite")
+    before = path.read_bytes()
+    real = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect",  # root ignores chmod, so open the file read-only instead
+                        lambda p, *a, **kw: real(f"file:{p}?mode=ro", *a, uri=True, **kw))
+    store = cache.Cache(path)
+    out, said = recorded(lambda: (store.put("new", {"text": "n"}), store.put("new2", {"text": "n"}),
+                                  store.get("k3"), "new" in store))
+    assert out == (None, None, {"text": "answer 3"}, False)
+    assert len(said) == 1 and str(path) in said[0] and "readonly" in said[0], said
+    assert path.read_bytes() == before and not list(tmp_path.glob("*corrupt*"))
+
+
+class FailingIO(sqlite3.Connection):
+    """Every statement fails like a dying disk."""
+
+    def execute(self, *args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+def test_io_error_gives_no_answer_and_leaves_the_file(tmp_path, monkeypatch):
+    path = filled(tmp_path / "c.sqlite")
+    before = path.read_bytes()
+    patch_connections(monkeypatch, factory=FailingIO)
+    store = cache.Cache(path)
+    out, said = recorded(lambda: (store.get("k1"), "k1" in store, len(store), store.put("k1", {"text": "z"})))
+    assert out == (None, False, 0, None)
+    assert len(said) == 1 and str(path) in said[0] and "disk I/O error" in said[0], said
+    assert path.read_bytes() == before and not list(tmp_path.glob("*corrupt*"))
+
+
+def test_clear_that_cannot_write_says_so(tmp_path, monkeypatch):
+    path = filled(tmp_path / "c.sqlite")
+    patch_connections(monkeypatch, factory=FailingIO)
+    with pytest.raises(OSError, match=r"could not clear the response cache .*disk I/O error"):
+        cache.clear(path)
+
+
+def test_quarantines_never_overwrite_each_other(tmp_path):
+    path = tmp_path / "c.sqlite"
+    for i in range(3):  # three corrupt files in the same second
+        path.write_bytes(f"not a database, take {i} ".encode() * 100)
+        store = cache.Cache(path)
+        _, said = recorded(lambda: store.put("k", {"text": "ok"}))  # noqa: B023
+        assert len(said) == 1 and "moved it to" in said[0]
+        store.close()
+    asides = sorted(tmp_path.glob("c.sqlite.corrupt-*"))
+    assert len(asides) == 3, asides
+    assert {p.read_bytes()[:23] for p in asides} == {f"not a database, take {i} ".encode() for i in range(3)}
+
+
+def test_malformed_database_is_moved_aside(tmp_path):
+    path = filled(tmp_path / "c.sqlite", n=40)
+    data = bytearray(path.read_bytes())
+    data[4096 + 100:] = b"\xab" * (len(data) - 4096 - 100)  # header intact, pages garbage
+    path.write_bytes(bytes(data))
+    store = cache.Cache(path)
+    out, said = recorded(lambda: (store.get("k1"), store.put("k1", {"text": "new"}), store.get("k1")))
+    assert out == (None, None, {"text": "new"})
+    assert len(said) == 1 and "malformed" in said[0] and "moved it to" in said[0], said
+    (aside,) = tmp_path.glob("c.sqlite.corrupt-*")
+    assert aside.read_bytes() == bytes(data), "the bad file is kept as it was, for inspection"
+
+
+def test_a_truncated_cache_warns_and_starts_empty(tmp_path):
+    path = filled(tmp_path / "c.sqlite")
+    path.write_bytes(b"")  # truncated to 0 bytes: a valid empty database, but its answers are gone
+    store = cache.Cache(path)
+    out, said = recorded(lambda: (store.get("k1"), store.put("k1", {"text": "again"}), store.get("k1")))
+    assert out == (None, None, {"text": "again"})
+    assert len(said) == 1 and str(path) in said[0] and "0 bytes" in said[0], said
+    store.close()
+    assert recorded(lambda: cache.Cache(path).get("k1"))[1] == [], "a cache with content again is quiet"
+
+
+def test_new_caches_opened_at_once_do_not_warn(tmp_path):
+    path = tmp_path / "fresh" / "c.sqlite"
+    stores = [cache.Cache(path) for _ in range(6)]
+    said: list[str] = []
+
+    def first_put(i):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stores[i].put(f"k{i}", {"text": str(i)})
+        said.extend(str(w.message) for w in caught)
+
+    threads = [threading.Thread(target=first_put, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert said == [] and len(cache.Cache(path)) == 6
+
+
+def test_a_folder_without_permission_warns_and_runs_uncached(tmp_path, monkeypatch):
+    folder = tmp_path / "locked" / "cache"
+    real_mkdir = os.mkdir
+
+    def mkdir(p, *args, **kwargs):
+        if str(p).startswith(str(tmp_path / "locked")):
+            raise PermissionError(13, "Permission denied", str(p))
+        return real_mkdir(p, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    store = cache.Cache(folder / "c.sqlite")
+    out, said = recorded(lambda: (store.get("k"), store.put("k", {"text": "t"}), store.get("k"), len(store)))
+    assert out == (None, None, None, 0)
+    assert len(said) == 1 and str(folder) in said[0] and "Permission denied" in said[0], said
+
+
+def test_a_cache_folder_that_is_a_file_warns_and_runs_uncached(tmp_path):
+    (tmp_path / "taken").write_text("a file where the cache folder should be")
+    store = cache.Cache(tmp_path / "taken" / "c.sqlite")
+    out, said = recorded(lambda: (store.put("k", {"text": "t"}), store.get("k")))
+    assert out == (None, None)
+    assert len(said) == 1 and str(tmp_path / "taken") in said[0], said
+
+
+# ---------------------------------------------------------------- privacy: prompts and answers are the learner's
+
+def mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_default_cache_is_private(tmp_path, monkeypatch):
+    home = tmp_path / ".lab"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)  # an old checkout's world-readable .lab/
+    monkeypatch.setenv("LAB_HOME", str(home))
+    monkeypatch.delenv("LAB_CACHE_DIR", raising=False)
+    store = cache.Cache()
+    store.put("k", {"text": "a private answer"})
+    assert store.path == home / "cache" / "responses.sqlite"
+    assert mode(home) == 0o700 and mode(home / "cache") == 0o700
+    files = list((home / "cache").iterdir())
+    assert store.path in files and all(mode(p) == 0o600 for p in files), {p.name: oct(mode(p)) for p in files}
+
+
+def test_an_existing_cache_file_is_tightened(tmp_path):
+    path = filled(tmp_path / "c.sqlite")
+    path.chmod(0o644)
+    cache.Cache(path).get("k1")
+    assert mode(path) == 0o600
+
+
+def test_private_dir_creates_and_tightens(tmp_path):
+    made = paths.private_dir(tmp_path / "a" / "b")
+    assert made == tmp_path / "a" / "b" and made.is_dir()
+    assert mode(tmp_path / "a") == 0o700 and mode(made) == 0o700
+    made.chmod(0o755)
+    assert mode(paths.private_dir(made)) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # a sticky, shared folder like /tmp is never tightened
+    paths.private_dir(shared)
+    assert mode(shared) == 0o1777
+
+
+def test_private_file_creates_and_tightens_without_truncating(tmp_path):
+    made = paths.private_file(tmp_path / "d" / "f.txt")
+    assert made.read_bytes() == b"" and mode(made) == 0o600 and mode(tmp_path / "d") == 0o700
+    made.write_text("kept")
+    made.chmod(0o644)
+    paths.private_file(made)
+    assert mode(made) == 0o600 and made.read_text() == "kept"
