@@ -14,6 +14,10 @@ class StackError(LabError):
     """The embedded Llama Stack could not be started, stopped or reached."""
 
 
+class ConfigError(LabError, ValueError):
+    """An environment variable holds a value the lab cannot use; the message names it and what is allowed."""
+
+
 class ConnectionFailed(LabError):
     """Nothing answered at the Llama Stack URL."""
 

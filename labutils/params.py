@@ -1,7 +1,11 @@
-"""Generation parameters: their names, allowed ranges and validation, defined once.
+"""Generation parameters: every one declared once, with its type, range, label, unit and help.
 
-Everything that accepts a parameter (Lab.chat, Grid, Chat, the widgets' sliders, the probe) reads
-the ranges from here, so a bad value gets the same message everywhere, before any request is sent.
+`PARAMS` is the one registry. Everything that accepts or shows a parameter reads it from here:
+`Lab.chat`'s keywords, `Grid`'s axes (any entry with `axis=True`), the widgets' slider bounds, the
+plots' axis labels, the cache key (every validated value is part of it) and the probe. A bad value gets
+the same message everywhere, before any request is sent. Adding a sampler is one `Param` entry below.
+`extra=True` marks a field the OpenAI schema lacks: it is sent in `extra_body`, which Llama Stack
+forwards to the engine (llama.cpp's llama-server; see its tools/server/README.md for the semantics).
 Taught in notebooks/02_temperature.ipynb, 03_top_p.ipynb and 04_max_tokens_and_stop.ipynb.
 """
 
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 from .errors import ParameterError
@@ -18,72 +23,191 @@ DEFAULT_MAX_TOKENS_LIMIT = 1_000_000  # when the model's context length is unkno
 
 
 @dataclass(frozen=True)
-class Spec:
-    """One parameter: its type and range. `low_open` excludes the lower bound."""
+class Param:
+    """One parameter. `kind` is float, int, bool or "stop"; `low_open`/`high_open` exclude a bound.
+
+    `axis`: a Grid may vary it; `core`: always a column of `runs` (None = the server's default);
+    `extra`: sent via `extra_body`, not as an OpenAI field; `default`: the engine's own default
+    (llama.cpp), which the playground leaves unsent; `step`: the slider step; `short`: a tick label.
+    """
 
     name: str
-    kind: type
-    low: float
-    high: float | None
+    kind: Any
+    low: float | None = None
+    high: float | None = None
     low_open: bool = False
+    high_open: bool = False
+    label: str = ""
+    unit: str = "unitless"
     help: str = ""
+    axis: bool = False
+    core: bool = False
+    extra: bool = False
+    default: Any = None
+    step: float | None = None
+    short: str = ""
+    advanced: bool = False
 
     def allowed(self, high: float | None = None) -> str:
+        """The allowed values in words, e.g. 'a number in (0, 1]'."""
         high = self.high if high is None else high
         kind = "a number" if self.kind is float else "an integer"
+        if self.low is None:
+            return kind
         left = "(" if self.low_open else "["
-        right = f"{high:g}]" if high is not None else "inf)"
+        right = (f"{high:g})" if self.high_open else f"{high:g}]") if high is not None else "inf)"
         return f"{kind} in {left}{self.low:g}, {right}"
 
+    @property
+    def axis_label(self) -> str:
+        """The plot label with its unit, e.g. 'top_p (probability mass)'."""
+        return f"{self.name} ({self.unit})"
 
-SPECS: dict[str, Spec] = {
-    "temperature": Spec("temperature", float, 0.0, 2.0, help="0 = greedy, higher = more random"),
-    "top_p": Spec("top_p", float, 0.0, 1.0, low_open=True,
-                  help="nucleus: sample from the smallest set of tokens holding this much probability"),
-    "max_tokens": Spec("max_tokens", int, 1, None, help="the most tokens the answer may have"),
-    "seed": Spec("seed", int, 0, 2**32 - 1, help="same seed + same params = same answer"),
-    "top_logprobs": Spec("top_logprobs", int, 0, 20, help="alternatives returned per token"),
-}
-SAMPLING = ("temperature", "top_p", "max_tokens", "seed", "stop", "logprobs", "top_logprobs")
+    def slider_bounds(self, high: float | None = None) -> tuple[float, float]:
+        """(min, max) of a slider holding exactly the allowed values: an open bound moves in by one step."""
+        step = self.step or (1 if self.kind is int else 0.01)
+        low = self.low + step if self.low_open else self.low
+        top = self.high if high is None else high
+        return low, (top - step if self.high_open else top)
+
+
+def _p(name: str, kind: Any, low: float | None = None, high: float | None = None, **kw: Any) -> Param:
+    return Param(name, kind, low, high, **kw)
+
+
+_ENTRIES = [
+    _p("temperature", float, 0.0, 2.0, axis=True, core=True, step=0.05, short="T", default=0.8,
+       label="temperature", help="0 = greedy, higher = more random"),
+    _p("top_p", float, 0.0, 1.0, low_open=True, axis=True, core=True, step=0.05, short="p", default=0.95,
+       unit="probability mass", help="nucleus: sample from the smallest set of tokens holding this much probability"),
+    _p("max_tokens", int, 1, None, axis=True, core=True, short="max", unit="tokens",
+       help="the most tokens the answer may have"),
+    _p("seed", int, 0, 2**32 - 1, help="same seed + same params = same answer"),
+    _p("stop", "stop", help="up to 4 strings; the answer ends just before the first one"),
+    _p("logprobs", bool, help="return the log-probability of every token"),
+    _p("top_logprobs", int, 0, 20, help="alternatives returned per token (needs logprobs=True)"),
+    _p("n", int, 1, 8, help="answers per request (the lab draws samples as seeded requests instead)"),
+    # llama.cpp's sampler chain (tools/server/README.md); presence/frequency_penalty are OpenAI fields
+    _p("presence_penalty", float, -2.0, 2.0, axis=True, advanced=True, step=0.1, default=0.0,
+       help="penalise tokens that appeared at all (0 = off)"),
+    _p("frequency_penalty", float, -2.0, 2.0, axis=True, advanced=True, step=0.1, default=0.0,
+       help="penalise tokens by how often they appeared (0 = off)"),
+    _p("top_k", int, 0, 200, axis=True, advanced=True, extra=True, default=40, unit="tokens",
+       help="sample from the k most likely tokens only (0 = off)"),
+    _p("min_p", float, 0.0, 1.0, axis=True, advanced=True, extra=True, default=0.05, unit="share of the top token",
+       help="drop tokens less likely than min_p x the most likely one (0 = off)"),
+    _p("typical_p", float, 0.0, 1.0, low_open=True, axis=True, advanced=True, extra=True, default=1.0,
+       unit="probability mass", help="locally typical sampling (1 = off)"),
+    _p("repeat_penalty", float, 0.0, 2.0, axis=True, advanced=True, extra=True, step=0.05, default=1.0,
+       help="divide the logits of recently seen tokens by this (1 = off)"),
+    _p("repeat_last_n", int, -1, 4096, axis=True, advanced=True, extra=True, default=64, unit="tokens",
+       help="how many recent tokens repeat_penalty looks at (0 = off, -1 = the whole context)"),
+    _p("dry_multiplier", float, 0.0, 5.0, axis=True, advanced=True, extra=True, step=0.05, default=0.0,
+       help="DRY penalty on repeated sequences (0 = off)"),
+    _p("xtc_probability", float, 0.0, 1.0, axis=True, advanced=True, extra=True, default=0.0,
+       unit="probability", help="chance that XTC removes the top tokens (0 = off)"),
+    _p("xtc_threshold", float, 0.0, 0.5, axis=True, advanced=True, extra=True, default=0.1,
+       unit="probability", help="XTC removes tokens above this probability (all but the least likely)"),
+]
+PARAMS: dict[str, Param] = {p.name: p for p in _ENTRIES}
+
+
+def names() -> tuple[str, ...]:
+    """Every parameter name, in the registry's order (the order requests and keys list them)."""
+    return tuple(PARAMS)
+
+
+def axes() -> tuple[str, ...]:
+    """The parameters a Grid may vary."""
+    return tuple(n for n, p in PARAMS.items() if p.axis)
+
+
+def core_axes() -> tuple[str, ...]:
+    """The axes that are always columns of `runs` (None there = the server's default)."""
+    return tuple(n for n, p in PARAMS.items() if p.core)
+
+
+def cell_columns(columns: Any) -> list[str]:
+    """The axis columns among `columns` (a frame's), in registry order: what names a cell."""
+    present = set(columns)
+    return [n for n in axes() if n in present]
+
+
+def axis_label(name: str) -> str:
+    """A plot label with unit for a parameter column; other names come back unchanged."""
+    return PARAMS[name].axis_label if name in PARAMS else name
+
+
+def _bad(name: str, value: Any, allowed: str) -> ParameterError:
+    return ParameterError(f"{name}={value!r} is not allowed: {name} must be {allowed}")
+
+
+def _number(name: str, value: Any, kind: Any, allowed: str) -> int | float:
+    """`value` as int or float (numpy scalars included); bools, strings and fractional ints are refused."""
+    if isinstance(value, bool) or not isinstance(value, Real) or (hasattr(value, "dtype") and value.dtype == bool):
+        raise _bad(name, value, allowed)
+    if kind is int:
+        if not isinstance(value, Integral) and not float(value).is_integer():
+            raise _bad(name, value, allowed)
+        return int(value)
+    return float(value)
+
+
+def integer(name: str, value: Any, low: int = 0, high: int | None = None, *, optional: bool = False,
+            why: str = "") -> int | None:
+    """Validate a small integer setting (samples, concurrency, retries, ...); numpy integers are accepted.
+
+    >>> integer("samples", 3, low=1)
+    3
+    """
+    if value is None and optional:
+        return None
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    allowed += " or None" if optional else ""
+    number = _number(name, value, int, allowed + why)
+    if number < low or (high is not None and number > high):
+        raise _bad(name, value, allowed + why)
+    return number
+
+
+def choice(name: str, value: Any, options: tuple | list) -> Any:
+    """Validate that `value` is one of `options`."""
+    if value not in options:
+        raise ParameterError(f"{name}={value!r} is not allowed: {name} must be one of {', '.join(map(str, options))}")
+    return value
 
 
 def check(name: str, value: Any, *, max_tokens_limit: int | None = None) -> Any:
-    """Validate one parameter value and return it normalised (int or float).
+    """Validate one parameter value and return it normalised (int, float, bool or list of stop strings).
 
     Raises ParameterError (a ValueError) naming the parameter, the value and what is allowed.
 
     >>> check("temperature", 0)
     0.0
     """
-    if name == "stop":
-        return _check_stop(value)
-    if name == "logprobs":
-        if not isinstance(value, bool):
-            raise ParameterError(f"logprobs={value!r} is not allowed: use True or False")
-        return value
-    spec = SPECS.get(name)
+    spec = PARAMS.get(name)
     if spec is None:
-        raise ParameterError(f"unknown parameter {name!r}: the lab knows {', '.join(SAMPLING)}")
+        raise ParameterError(f"unknown parameter {name!r}: the lab knows {', '.join(PARAMS)}")
+    if spec.kind == "stop":
+        return _check_stop(value)
+    if spec.kind is bool:
+        if not isinstance(value, bool):
+            raise ParameterError(f"{name}={value!r} is not allowed: use True or False")
+        return value
     high = spec.high
     if name == "max_tokens":
         high = max_tokens_limit or DEFAULT_MAX_TOKENS_LIMIT
-    bad = ParameterError(f"{name}={value!r} is not allowed: {name} must be {spec.allowed(high)}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad
-    if spec.kind is int:
-        if isinstance(value, float) and not value.is_integer():
-            raise bad
-        value = int(value)
-    else:
-        value = float(value)
-    if math.isnan(value) or value < spec.low or (spec.low_open and value == spec.low):
-        raise bad
-    if high is not None and value > high:
+    allowed = spec.allowed(high)
+    number = _number(name, value, spec.kind, allowed)
+    if (math.isnan(number) or number < spec.low or (spec.low_open and number == spec.low)
+            or (spec.high_open and number == high)):
+        raise _bad(name, value, allowed)
+    if high is not None and number > high:
         if name == "max_tokens":
             raise ParameterError(f"max_tokens={value!r} is not allowed: the model's context holds "
-                                 f"{high} tokens, so max_tokens must be {spec.allowed(high)}")
-        raise bad
-    return value
+                                 f"{high} tokens, so max_tokens must be {allowed}")
+        raise _bad(name, value, allowed)
+    return number
 
 
 def _check_stop(value: Any) -> list[str]:
@@ -97,14 +221,22 @@ def _check_stop(value: Any) -> list[str]:
 
 
 def check_all(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:
-    """Validate every parameter that is not None; return the ones to send, in a fixed order.
+    """Validate every parameter that is not None; return the ones to send, in the registry's order.
 
     Zero is a real value: temperature=0 is sent, never dropped as "unset".
     """
     out = {k: check(k, v, max_tokens_limit=max_tokens_limit) for k, v in params.items() if v is not None}
     if "top_logprobs" in out and not out.get("logprobs"):
         raise ParameterError(f"top_logprobs={out['top_logprobs']} needs logprobs=True")
-    return {k: out[k] for k in SAMPLING if k in out}
+    return {k: out[k] for k in PARAMS if k in out}
+
+
+def request_fields(params: dict[str, Any]) -> dict[str, Any]:
+    """Validated params as keyword arguments of `chat.completions.create`: OpenAI fields as they are,
+    the engine's own samplers under `extra_body`."""
+    fields = {k: v for k, v in params.items() if not PARAMS[k].extra}
+    extra = {k: v for k, v in params.items() if PARAMS[k].extra}
+    return {**fields, "extra_body": extra} if extra else fields
 
 
 def messages_from(prompt_or_messages: str | list[dict], system: str | None = None) -> list[dict]:

