@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ContextTooLong, ParameterError
-from .params import check_all, messages_from
+from .params import check_all, choice, integer, messages_from
 
 if TYPE_CHECKING:
     from .client import Completion, Lab
@@ -42,20 +42,6 @@ def estimate_tokens(messages: list[dict]) -> int:
     """
     return TOKENS_PER_REQUEST + sum(
         TOKENS_PER_MESSAGE + math.ceil(len(m["content"]) / CHARS_PER_TOKEN) for m in messages)
-
-
-def _check_memory(memory: Any) -> str:
-    if memory not in MEMORIES:
-        raise ParameterError(f"memory={memory!r} is not allowed: memory must be one of {', '.join(MEMORIES)}")
-    return memory
-
-
-def _check_count(name: str, value: Any, low: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ParameterError(f"{name}={value!r} is not allowed: {name} must be an integer >= {low} or None")
-    return value
 
 
 class Chat:
@@ -83,8 +69,8 @@ class Chat:
         self.lab = lab
         self.system = messages_from("x", system)[0]["content"] if system is not None else None
         self.memory = memory
-        self.max_turns = _check_count("max_turns", max_turns, 0)
-        self.max_tokens_history = _check_count("max_tokens_history", max_tokens_history, 1)
+        self.max_turns = integer("max_turns", max_turns, 0, optional=True)
+        self.max_tokens_history = integer("max_tokens_history", max_tokens_history, 1, optional=True)
         self.params = check_all(params, max_tokens_limit=lab.context_length)
         self.calibration = 0  # server prompt_tokens minus our estimate, from the last reply with usage
         self.last: Completion | None = None
@@ -99,7 +85,7 @@ class Chat:
 
     @memory.setter
     def memory(self, value: str) -> None:
-        self._memory = _check_memory(value)
+        self._memory = choice("memory", value, MEMORIES)
 
     def __repr__(self) -> str:
         return (f"Chat(memory={self.memory!r}, {len(self._turns) // 2} exchanges, "
@@ -115,6 +101,19 @@ class Chat:
     def exchanges(self) -> list[tuple[dict, dict]]:
         """The finished (user, assistant) pairs, oldest first."""
         return [(self._turns[i], self._turns[i + 1]) for i in range(0, len(self._turns) - 1, 2)]
+
+    def sent_last(self) -> list[bool]:
+        """For each turn of `history` after the system message: was it in the last request?
+
+        The kept turns are always the newest exchanges before the latest one, so they are counted from
+        the end of the request. All False before the first request.
+        """
+        turns = len(self._turns)
+        if self.last_sent is None:
+            return [False] * turns
+        kept_before = max(0, len(self.last_sent) - int(bool(self.system)) - 1)
+        first = turns - 2 - kept_before
+        return [i >= first for i in range(turns)]
 
     def reset(self) -> None:
         """Forget every turn; the system message, the defaults and the calibration stay."""
@@ -190,7 +189,7 @@ class Chat:
         If the request fails, nothing is recorded, so the conversation can simply be retried.
         """
         messages = self.messages_for(text, **params)
-        reply = self.lab.chat(messages, on_token=on_token, **{**self.params, **params})
+        reply = self.lab.send(messages, {**self.params, **params}, on_token=on_token)
         if reply.prompt_tokens:
             self.calibration += reply.prompt_tokens - self.estimate(messages)
         self._turns.append({"role": "user", "content": messages[-1]["content"]})

@@ -7,7 +7,6 @@ Taught in notebooks/00_setup_and_first_request.ipynb (the raw client calls come 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -18,9 +17,11 @@ import httpx
 import llama_stack_client
 from llama_stack_client import LlamaStackClient
 
-from . import stack
+from . import cache as cache_mod
+from . import config, stack
+from .cache import Cache
 from .errors import ConnectionFailed, ModelNotFound, RequestFailed
-from .params import check_all, messages_from
+from .params import check_all, messages_from, request_fields
 
 LOCAL_URL = "http://127.0.0.1:8321"
 
@@ -41,6 +42,7 @@ class Completion:
     messages: list[dict]
     params: dict[str, Any]
     logprobs: list[dict] | None = None
+    choices: int = 1
     raw: Any = field(default=None, repr=False)
     cached: bool = False
 
@@ -55,7 +57,8 @@ class Completion:
         """The JSON-safe fields (no raw response) stored in the cache and in `runs` rows."""
         return {"text": self.text, "finish_reason": self.finish_reason, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "latency_s": self.latency_s, "model": self.model,
-                "messages": self.messages, "params": self.params, "logprobs": self.logprobs}
+                "messages": self.messages, "params": self.params, "logprobs": self.logprobs,
+                "choices": self.choices}
 
     def _repr_markdown_(self) -> str:
         sent = ", ".join(f"{k}={v!r}" for k, v in self.params.items()) or "server defaults"
@@ -120,38 +123,66 @@ class Lab:
 
     def prepare(self, prompt_or_messages: str | list[dict], *, system: str | None = None,
                 **params: Any) -> tuple[list[dict], dict[str, Any]]:
-        """Validate messages and params exactly as `chat` would, without sending anything."""
+        """Validate messages and params exactly as `send` does, without sending anything."""
         return messages_from(prompt_or_messages, system), check_all(params, max_tokens_limit=self.context_length)
 
     def chat(self, prompt_or_messages: str | list[dict], *, system: str | None = None,
-             temperature: float | None = None, top_p: float | None = None, max_tokens: int | None = None,
-             seed: int | None = None, stop: str | list[str] | None = None, logprobs: bool | None = None,
-             top_logprobs: int | None = None, on_token: Callable[[str], None] | None = None) -> Completion:
+             on_token: Callable[[str], None] | None = None, cache: Cache | None = None, **params: Any) -> Completion:
         """Send one chat completion and return a `Completion`.
 
-        A string prompt becomes a user message, `system` prepends a system message; every parameter is
-        validated before sending (None means "server default"; 0 is sent as 0). With `on_token`, the
-        answer is streamed and each text piece is passed to it as it arrives.
+        A string prompt becomes a user message, `system` prepends a system message. `params` are the
+        names in `labutils.params.PARAMS` (temperature, top_p, max_tokens, seed, stop, logprobs,
+        top_logprobs, n and llama.cpp's samplers such as top_k or min_p); each is validated before
+        sending (None means "server default"; 0 is sent as 0). With `on_token`, the answer is streamed
+        and each text piece is passed to it as it arrives. With `cache` (a `labutils.cache.Cache`),
+        reproducible requests are answered from it and stored in it, as in a sweep.
 
         >>> lab.chat("Name a colour.", temperature=0, max_tokens=5).text  # doctest: +SKIP
         """
-        messages, sent = self.prepare(prompt_or_messages, system=system, temperature=temperature, top_p=top_p,
-                                      max_tokens=max_tokens, seed=seed, stop=stop, logprobs=logprobs,
-                                      top_logprobs=top_logprobs)
-        return self.send(messages, sent, on_token=on_token)
+        return self.send(prompt_or_messages, params, system=system, on_token=on_token, cache=cache)
 
-    def send(self, messages: list[dict], params: dict[str, Any], *,
-             on_token: Callable[[str], None] | None = None) -> Completion:
-        """Send already validated messages and params (see `prepare`); errors become lab errors."""
+    def send(self, prompt_or_messages: str | list[dict], params: dict[str, Any] | None = None, *,
+             system: str | None = None, on_token: Callable[[str], None] | None = None,
+             cache: Cache | None = None) -> Completion:
+        """The one request path of the lab: validate, apply the cache rule, send, translate errors.
+
+        Every live call (chat, sweep, probe, playground, compare, Chat, the sampler view) comes here.
+        Only reproducible requests (`cache.cacheable`) are looked up in and stored to `cache`.
+        """
+        messages, sent = self.prepare(prompt_or_messages, system=system, **(params or {}))
+        hit = self.cached(messages, sent, cache)
+        if hit is not None:
+            if on_token is not None and hit.text:
+                on_token(hit.text)
+            return hit
+        done = self._send(messages, sent, on_token)
+        if cache is not None and cache_mod.cacheable(sent):
+            cache.put(self.cache_key(messages, sent), done.to_record())
+        return done
+
+    def cache_key(self, messages: list[dict], params: dict[str, Any]) -> str:
+        """The response cache's key of a validated request (URL, model, messages, every param)."""
+        return cache_mod.key(self.base_url, self.model, messages, params)
+
+    def cached(self, messages: list[dict], params: dict[str, Any], cache: Cache | None) -> Completion | None:
+        """The stored answer of a validated, reproducible request, or None (no cache, not cacheable, a miss)."""
+        if cache is None or not cache_mod.cacheable(params):
+            return None
+        record = cache.get(self.cache_key(messages, params))
+        return None if record is None else Completion(**record, cached=True)
+
+    def _send(self, messages: list[dict], params: dict[str, Any],
+              on_token: Callable[[str], None] | None) -> Completion:
         t0 = time.perf_counter()
+        fields = request_fields(params)
         try:
             if on_token is None:
-                raw = self.client.chat.completions.create(model=self.model, messages=messages, **params)
+                raw = self.client.chat.completions.create(model=self.model, messages=messages, **fields)
                 choice = raw.choices[0]
                 text, finish, usage = choice.message.content or "", choice.finish_reason, raw.usage
-                lp = _logprobs(choice.logprobs)
+                lp, choices = _logprobs(choice.logprobs), len(raw.choices)
             else:
-                raw, text, finish, usage, lp = self._stream(messages, params, on_token)
+                raw, text, finish, usage, lp, choices = self._stream(messages, fields, on_token)
         except llama_stack_client.APIError as e:
             raise translate(e, base_url=self.base_url, model=self.model) from None
         except httpx.HTTPError as e:  # e.g. the server dropped a stream half-way
@@ -159,16 +190,18 @@ class Lab:
         latency = time.perf_counter() - t0
         return Completion(text=text, finish_reason=finish, prompt_tokens=getattr(usage, "prompt_tokens", None),
                           completion_tokens=getattr(usage, "completion_tokens", None), latency_s=latency,
-                          model=self.model, messages=messages, params=dict(params), logprobs=lp, raw=raw)
+                          model=self.model, messages=messages, params=dict(params), logprobs=lp, choices=choices,
+                          raw=raw)
 
-    def _stream(self, messages, params, on_token):
-        pieces, finish, usage, chunks, lp = [], None, None, [], []
+    def _stream(self, messages, fields, on_token):
+        pieces, finish, usage, chunks, lp, indices = [], None, None, [], [], set()
         stream = self.client.chat.completions.create(model=self.model, messages=messages, stream=True,
-                                                     stream_options={"include_usage": True}, **params)
+                                                     stream_options={"include_usage": True}, **fields)
         for chunk in stream:
             chunks.append(chunk)
             usage = getattr(chunk, "usage", None) or usage
             for choice in chunk.choices or []:
+                indices.add(getattr(choice, "index", 0))
                 piece = getattr(choice.delta, "content", None)
                 if piece:
                     pieces.append(piece)
@@ -177,7 +210,7 @@ class Lab:
                 lp.extend(_logprobs(getattr(choice, "logprobs", None)) or [])
         if usage is None:  # llama.cpp sends no usage when streaming: it streams one token per chunk
             usage = _Usage(None, len(pieces))
-        return chunks, "".join(pieces), finish, usage, lp or None
+        return chunks, "".join(pieces), finish, usage, lp or None, max(1, len(indices))
 
     def sweep(self, prompt_or_messages, grid, **kwargs):
         """Run `prompt_or_messages` over every cell of `grid`; see `labutils.grid.sweep`."""
@@ -224,7 +257,7 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     """
     quiet_http_logs()
     settings = stack.Settings()
-    url = (base_url or os.environ.get("LLAMA_STACK_URL") or settings.url).rstrip("/")
+    url = (base_url or config.get("LLAMA_STACK_URL") or settings.url).rstrip("/")
     embedded = url in (settings.url, f"http://localhost:{settings.stack_port}")
     client = LlamaStackClient(base_url=url, timeout=timeout, max_retries=0)
     try:
@@ -240,11 +273,11 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
         available = llm_ids(client)
     except llama_stack_client.APIStatusError as e:
         raise ConnectionFailed(f"{url} answered HTTP {e.status_code} to GET /v1/models: is it a Llama Stack?") from None
-    chosen = model or os.environ.get("LAB_MODEL") or (available[0] if available else None)
+    chosen = model or config.get("LAB_MODEL") or (available[0] if available else None)
     if chosen is None:
         raise ModelNotFound(f"{url} lists no llm model; register one with the distribution first")
     if chosen not in available:
         raise ModelNotFound(f"model {chosen!r} is not registered at {url}; available: "
                             f"{', '.join(available) or '(none)'}")
-    context = int(os.environ.get("LAB_CONTEXT_LENGTH", 0)) or (settings.n_ctx if embedded else None)
+    context = config.get("LAB_CONTEXT_LENGTH") or (settings.n_ctx if embedded else None)
     return Lab(client, chosen, url, context_length=context, embedded=embedded)

@@ -15,7 +15,8 @@ from itertools import combinations, pairwise
 
 import pandas as pd
 
-CELL = ["temperature", "top_p", "max_tokens"]
+from .params import cell_columns
+
 TEXT_METRICS = ["words", "chars", "distinct_1", "distinct_2", "repetition"]
 
 
@@ -66,9 +67,10 @@ def add_text_metrics(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(runs: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
-    """One row per parameter cell: mean/std of the text metrics over samples, pairwise similarity,
-    unique_frac, length_frac (share cut by max_tokens), mean latency and tokens/s, n and errors."""
-    by = by or [c for c in CELL if c in runs.columns]
+    """One row per parameter cell (every axis column of `runs`): mean/std of the text metrics over samples,
+    pairwise similarity, unique_frac, length_frac (share cut by max_tokens), mean latency and tokens/s, n and
+    errors."""
+    by = by or cell_columns(runs.columns)
     missing = [c for c in [*by, "text"] if c not in runs.columns]
     if missing:
         raise ValueError(f"runs has no column {missing}; it has {list(runs.columns)}")

@@ -8,9 +8,6 @@ and `fig.savefig(...)` works as usual. Taught in notebooks/05_parameter_grid.ipy
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,17 +15,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import sampling
-from .tables import label, require
+from ._frames import label, require, select, tick, values
+from .params import PARAMS, axis_label, cell_columns
 
 WIDTH = 9.5  # inches: fits a notebook cell
 KEPT_COLOUR, CUT_COLOUR, BEFORE_COLOUR = "#1f77b4", "#bbbbbb", "#7f7f7f"
 STOP_COLOUR, LENGTH_COLOUR = "#1f77b4", "#d62728"
 
-AXIS_LABELS = {
-    "temperature": "temperature (unitless)",
-    "top_p": "top_p (probability mass)",
-    "max_tokens": "max_tokens (tokens)",
-}
 METRIC_LABELS = {
     "words": "words per answer",
     "chars": "characters per answer",
@@ -54,10 +47,6 @@ def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 
 
-def _axis_label(name: str) -> str:
-    return AXIS_LABELS.get(name, name)
-
-
 def _numeric_columns(frame: pd.DataFrame, exclude: tuple = ()) -> list[str]:
     return [c for c in frame.columns if c not in exclude and pd.api.types.is_numeric_dtype(frame[c])
             and not pd.api.types.is_bool_dtype(frame[c])]
@@ -65,35 +54,16 @@ def _numeric_columns(frame: pd.DataFrame, exclude: tuple = ()) -> list[str]:
 
 def _check_metric(summary: pd.DataFrame, metric: str, axes: list[str]) -> None:
     require(summary, axes, "summary")
-    available = _numeric_columns(summary, exclude=("temperature", "top_p", "max_tokens", "sample", "seed"))
+    available = _numeric_columns(summary, exclude=(*cell_columns(summary.columns), "sample", "seed"))
     if metric not in summary.columns or metric not in available:
         raise ValueError(f"metric={metric!r} is not a numeric column of summary; available metrics: "
                          f"{', '.join(available)}")
 
 
-def _values(series: pd.Series) -> list:
-    """Sorted distinct values; a missing value (the server's default) comes last."""
-    vals = [v.item() if hasattr(v, "item") else v for v in pd.unique(series)]
-    present = sorted(v for v in vals if not _missing(v))
-    return present + ([math.nan] if len(present) < len(vals) else [])
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _select(frame: pd.DataFrame, name: str, value: Any) -> pd.DataFrame:
-    return frame[frame[name].isna()] if _missing(value) else frame[frame[name] == value]
-
-
-def _tick(v: Any) -> str:
-    return "default" if _missing(v) else f"{v:g}"
-
-
 def _facets(frame: pd.DataFrame, used: tuple[str, ...]) -> tuple[str | None, list]:
     """The axis that splits the figure into panels: max_tokens when it varies and is not already used."""
     if "max_tokens" in frame.columns and "max_tokens" not in used and frame["max_tokens"].nunique(dropna=False) > 1:
-        return "max_tokens", _values(frame["max_tokens"])
+        return "max_tokens", values(frame["max_tokens"])
     return None, [None]
 
 
@@ -106,11 +76,11 @@ def _new(ncols: int, height: float, width: float | None = None, sharey: bool = F
 
 def pivot(summary: pd.DataFrame, metric: str, x: str, y: str) -> tuple[np.ndarray, list, list]:
     """The metric as a matrix: rows = sorted `y` values, columns = sorted `x` values (NaN where missing)."""
-    xs, ys = _values(summary[x]), _values(summary[y])
+    xs, ys = values(summary[x]), values(summary[y])
     grid = np.full((len(ys), len(xs)), np.nan)
     for i, yv in enumerate(ys):
         for j, xv in enumerate(xs):
-            hit = _select(_select(summary, y, yv), x, xv)
+            hit = select(select(summary, y, yv), x, xv)
             if len(hit) > 1:
                 raise ValueError(f"summary has {len(hit)} rows for {label(x, xv)}, {label(y, yv)}: split it first "
                                  "(e.g. one max_tokens value) or choose x/y among the columns that vary")
@@ -128,8 +98,8 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
     Taught in notebooks/05_parameter_grid.ipynb.
     """
     _check_metric(summary, metric, [x, y])
-    facet, values = _facets(summary, (x, y))
-    parts = [(v, summary if facet is None else _select(summary, facet, v)) for v in values]
+    facet, panels = _facets(summary, (x, y))
+    parts = [(v, summary if facet is None else select(summary, facet, v)) for v in panels]
     mats = [(v, *pivot(part, metric, x, y)) for v, part in parts]
     finite = np.concatenate([m[1][np.isfinite(m[1])] for m in mats]) if mats else np.array([])
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -140,10 +110,10 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
     for ax, (v, grid, xs, ys) in zip(axes, mats):
         image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
                           aspect="auto")
-        ax.set_xticks(range(len(xs)), [_tick(a) for a in xs])
-        ax.set_yticks(range(len(ys)), [_tick(b) for b in ys])
-        ax.set_xlabel(_axis_label(x))
-        ax.set_ylabel(_axis_label(y))
+        ax.set_xticks(range(len(xs)), [tick(a) for a in xs])
+        ax.set_yticks(range(len(ys)), [tick(b) for b in ys])
+        ax.set_xlabel(axis_label(x))
+        ax.set_ylabel(axis_label(y))
         for i in range(len(ys)):
             for j in range(len(xs)):
                 val = grid[i, j]
@@ -170,20 +140,20 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
                          f"the x axis, so set {x} explicitly in the Grid or choose another x")
     std_col = metric[: -len("_mean")] + "_std" if metric.endswith("_mean") else None
     has_std = std_col is not None and std_col in summary.columns
-    facet, values = _facets(summary, (x, hue))
-    fig, axes = _new(len(values), height=3.8, sharey=True)
+    facet, panels = _facets(summary, (x, hue))
+    fig, axes = _new(len(panels), height=3.8, sharey=True)
     colours = plt.get_cmap("viridis")
-    hues = _values(summary[hue])
-    for ax, v in zip(axes, values):
-        part = summary if facet is None else _select(summary, facet, v)
+    hues = values(summary[hue])
+    for ax, v in zip(axes, panels):
+        part = summary if facet is None else select(summary, facet, v)
         for k, h in enumerate(hues):
-            line = _select(part, hue, h).sort_values(x)
+            line = select(part, hue, h).sort_values(x)
             if line.empty:
                 continue
             err = line[std_col].to_numpy(float) if has_std else None
             ax.errorbar(line[x].to_numpy(float), line[metric].to_numpy(float), yerr=err, marker="o", capsize=3,
                         color=colours(k / max(1, len(hues) - 1) * 0.85), label=label(hue, h))
-        ax.set_xlabel(_axis_label(x))
+        ax.set_xlabel(axis_label(x))
         ax.grid(alpha=0.3)
         if facet is not None:
             ax.set_title(label(facet, v), fontsize=11)
@@ -235,7 +205,7 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
                     ha="center", fontsize=9, color=LENGTH_COLOUR if n_cut else "#333333")
     ax.set_xlim(0, top * 1.12)
     ax.set_ylim(0, top * 1.18)
-    ax.set_xlabel(_axis_label("max_tokens"))
+    ax.set_xlabel(axis_label("max_tokens"))
     ax.set_ylabel("completion tokens (tokens)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -249,9 +219,12 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
 
 def cell_labels(frame: pd.DataFrame) -> pd.Series:
     """One short label per row naming its cell, e.g. 'T=0.7 p=0.9 max=64' (only the axes present)."""
-    short = {"temperature": "T", "top_p": "p", "max_tokens": "max"}
-    cols = [c for c in short if c in frame.columns]
-    return frame[cols].apply(lambda r: " ".join(f"{short[c]}={_tick(r[c])}" for c in cols), axis=1)
+    cols = cell_columns(frame.columns)
+    return frame[cols].apply(lambda r: " ".join(f"{_short_name(c)}={tick(r[c])}" for c in cols), axis=1)
+
+
+def _short_name(name: str) -> str:
+    return PARAMS[name].short or name
 
 
 def latency(runs: pd.DataFrame) -> Figure:
@@ -282,7 +255,8 @@ def latency(runs: pd.DataFrame) -> Figure:
     axes[0].invert_yaxis()
     axes[0].set_ylabel("cell")
     note = f" ({dropped} failed calls not shown)" if dropped else ""
-    fig.suptitle(f"Latency and speed per cell{note}\nT = temperature, p = top_p, max = max_tokens; "
+    names = ", ".join(f"{_short_name(c)} = {c}" for c in cells if _short_name(c) != c)
+    fig.suptitle(f"Latency and speed per cell{note}\n{names}; "
                  "bars = mean over samples, dots = single calls", fontsize=11)
     return fig
 

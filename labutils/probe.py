@@ -9,9 +9,10 @@ what was sent, what came back and a verdict:
 - "not supported": the server said it does not implement it (HTTP 501, "not supported/implemented"),
   or the check could not run at all.
 
-A failing check never raises: it becomes a verdict with its evidence. Seeded answers go through the
-response cache like a sweep's (`labutils.cache`), so a second probe of the same distribution is fast;
-the one call that checks a repeat (same seed twice) is always sent fresh. `labutils.tables.probe_table`
+A failing check never raises: it becomes a verdict with its evidence. Every request goes through
+`Lab.send`, the lab's one request path: seeded answers go through the response cache like a sweep's
+(`labutils.cache`), so a second probe of the same distribution is fast; the one call that checks a
+repeat (same seed twice) is always sent fresh. `labutils.tables.probe_table`
 shows the result with its verdicts coloured. Taught in notebooks/09_trust_but_verify.ipynb.
 """
 
@@ -25,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import cache as cache_mod
-from .client import Completion, translate
+from ._frames import short
 from .errors import LabError, ParameterError, RequestFailed
-from .params import check, messages_from
+from .params import check, integer, messages_from
 
 if TYPE_CHECKING:
-    from .client import Lab
+    from .client import Completion, Lab
 
 PROMPT = "Write one sentence about a cat."
 COLUMNS = ["parameter", "test", "sent", "observed", "verdict", "explanation"]
@@ -42,24 +43,6 @@ TINY_TOP_P = 0.01  # tiny enough that only the most likely token survives; param
 TOP_LOGPROBS = 3
 
 
-def cached_chat(lab: Lab, messages: list[dict], params: dict[str, Any],
-                store: cache_mod.Cache | None) -> Completion:
-    """`lab.chat(messages, **params)` through the response cache, with the grid's rules.
-
-    Only reproducible requests (seeded, or temperature 0) are looked up and stored, under the same key
-    a sweep uses, so probe and sweeps share answers. Taught in notebooks/09_trust_but_verify.ipynb.
-    """
-    messages, sent = lab.prepare(messages, **params)
-    k = cache_mod.key(lab.base_url, lab.model, messages, sent)
-    use = store is not None and cache_mod.cacheable(sent)
-    if use and (record := store.get(k)) is not None:
-        return Completion(**record, cached=True)
-    done = lab.chat(messages, **params)
-    if use:
-        store.put(k, done.to_record())
-    return done
-
-
 @dataclass
 class _Context:
     lab: Lab
@@ -69,10 +52,11 @@ class _Context:
     memo: dict = field(default_factory=dict)
 
     def chat(self, **params: Any) -> Completion:
+        """One probe request through `Lab.send` with the response cache (memoised within this probe)."""
         params = {"max_tokens": MAX_TOKENS, **params}
         k = repr(sorted(params.items()))
         if k not in self.memo:
-            self.memo[k] = cached_chat(self.lab, self.messages, params, self.store)
+            self.memo[k] = self.lab.send(self.messages, params, cache=self.store)
         return self.memo[k]
 
     def texts(self, **params: Any) -> list[str]:
@@ -80,9 +64,8 @@ class _Context:
         return [self.chat(seed=s, **params).text for s in self.seeds]
 
 
-def _short(text: str | None, width: int = 40) -> str:
-    text = " ".join((text or "").split())
-    return repr(text if len(text) <= width else text[: width - 1] + "…")
+def _quoted(text: str | None, width: int = 40) -> str:
+    return repr(short(text or "", width))
 
 
 def _distinct(texts: list[str]) -> int:
@@ -110,7 +93,7 @@ def _seed(ctx: _Context):
     high = ctx.texts(temperature=HIGH_T)
     first = ctx.chat(temperature=HIGH_T, seed=ctx.seeds[0])
     # the repeat is sent fresh (never from the cache), otherwise it would trivially match
-    again = ctx.lab.chat(ctx.messages, temperature=HIGH_T, seed=ctx.seeds[0], max_tokens=MAX_TOKENS)
+    again = ctx.lab.send(ctx.messages, {"temperature": HIGH_T, "seed": ctx.seeds[0], "max_tokens": MAX_TOKENS})
     same, differ = again.text == first.text, _distinct(high) > 1
     observed = (f"seed {ctx.seeds[0]} twice: {'same' if same else 'different'}; "
                 f"{len(ctx.seeds)} seeds: {_distinct(high)} distinct")
@@ -118,8 +101,8 @@ def _seed(ctx: _Context):
         return observed, "honoured", (f"the same seed gave the same answer twice and different seeds gave "
                                       f"{_distinct(high)} different answers at temperature {HIGH_T}.")
     if not same:
-        return observed, "ignored", (f"the same seed gave two different answers ({_short(first.text, 25)} then "
-                                     f"{_short(again.text, 25)}), so answers cannot be reproduced.")
+        return observed, "ignored", (f"the same seed gave two different answers ({_quoted(first.text, 25)} then "
+                                     f"{_quoted(again.text, 25)}), so answers cannot be reproduced.")
     return observed, "ignored", (f"every seed gave the same answer at temperature {HIGH_T}, so the seed makes "
                                  "no difference.")
 
@@ -128,7 +111,7 @@ def _max_tokens(ctx: _Context):
     full = ctx.chat(temperature=0, seed=ctx.seeds[0])
     cut = ctx.chat(temperature=0, seed=ctx.seeds[0], max_tokens=CUT)
     tokens = cut.completion_tokens
-    observed = f"{tokens} tokens, finish_reason={cut.finish_reason!r}: {_short(cut.text, 30)}"
+    observed = f"{tokens} tokens, finish_reason={cut.finish_reason!r}: {_quoted(cut.text, 30)}"
     if tokens is None:
         return observed, "not supported", ("the server reported no completion token count, so the limit "
                                            "cannot be checked.")
@@ -156,10 +139,10 @@ def _stop(ctx: _Context):
     full = ctx.chat(temperature=0, seed=ctx.seeds[0])
     word = stop_word(full.text)
     if word is None:
-        return (f"unconstrained: {_short(full.text)}", "not supported",
+        return (f"unconstrained: {_quoted(full.text)}", "not supported",
                 "the unconstrained answer has too few words to pick a stop string from, so this was not tested.")
     cut = ctx.chat(temperature=0, seed=ctx.seeds[0], stop=[word])
-    observed = f"stop={word!r} -> {_short(cut.text, 30)}"
+    observed = f"stop={word!r} -> {_quoted(cut.text, 30)}"
     if word not in cut.text and full.text.startswith(cut.text.rstrip()):
         return observed, "honoured", (f"the answer ended just before {word!r}, which the unconstrained "
                                       "answer contains.")
@@ -182,28 +165,14 @@ def _top_p(ctx: _Context):
 
 
 def _n(ctx: _Context):
-    lab = ctx.lab
-    # n is not a Lab.chat parameter (the lab draws samples as separate seeded requests), so this one
-    # check sends it with the raw client; errors are translated like Lab.chat's.
-    try:
-        raw = lab.client.chat.completions.create(model=lab.model, messages=ctx.messages, n=2, temperature=1.0,
-                                                 seed=ctx.seeds[0], max_tokens=MAX_TOKENS)
-    except Exception as e:
-        raise _translated(e, lab) from None
-    count = len(raw.choices or [])
+    # n is a parameter like any other (labutils.params), but the lab draws samples as separate seeded
+    # requests; this check only asks whether the server returns n choices in one response
+    count = ctx.chat(n=2, temperature=1.0, seed=ctx.seeds[0]).choices
     observed = f"{count} choice(s)"
     if count == 2:
         return observed, "honoured", "n=2 returned two choices in one response."
     return observed, "ignored", (f"n=2 returned {count} choice(s), so the server ignores n; Lab.sweep draws "
                                  "samples as separate seeded requests instead.")
-
-
-def _translated(exc: Exception, lab: Lab) -> Exception:
-    import llama_stack_client
-
-    if isinstance(exc, llama_stack_client.APIError):
-        return translate(exc, base_url=lab.base_url, model=lab.model)
-    return exc
 
 
 def _top_logprobs(ctx: _Context):
@@ -230,7 +199,7 @@ def _checks(samples: int) -> list[tuple[str, str, str, Callable]]:
          _max_tokens),
         ("stop", "ends before a word of the unconstrained answer", "temperature=0, stop=[3rd word]", _stop),
         ("top_p", "a tiny nucleus decodes greedily", f"temperature=1, top_p={TINY_TOP_P}, {seeds}", _top_p),
-        ("n", "n=2 returns two choices", "n=2, temperature=1 (raw client)", _n),
+        ("n", "n=2 returns two choices", "n=2, temperature=1", _n),
         ("top_logprobs", f"{TOP_LOGPROBS} alternatives per token", f"logprobs=True, top_logprobs={TOP_LOGPROBS}",
          _top_logprobs),
     ]
@@ -262,11 +231,10 @@ def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool 
 
     >>> labutils.probe(lab)[["parameter", "verdict"]]  # doctest: +SKIP
     """
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise ParameterError(f"samples={samples!r} is not allowed: samples must be an integer >= 2 "
-                             "(answers are compared across seeds)")
+    samples = integer("samples", samples, low=2, why=" (answers are compared across seeds)")
     messages = messages_from(PROMPT if prompt is None else prompt)
     check("top_p", TINY_TOP_P)
+    check("top_logprobs", TOP_LOGPROBS)
     check("max_tokens", MAX_TOKENS, max_tokens_limit=lab.context_length)
     store = cache_mod.Cache() if cache else None
     ctx = _Context(lab, messages, list(range(1, samples + 1)), store)

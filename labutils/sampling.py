@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .errors import LabError, ParameterError
-from .params import SPECS, check
+from .errors import LabError
+from .params import PARAMS, check, choice, integer
 
 if TYPE_CHECKING:
     from .client import Lab
@@ -106,10 +106,7 @@ def next_token_distribution(lab: Lab, prompt: str | list[dict], top_k: int = 20,
 
     Taught in notebooks/03_top_p.ipynb.
     """
-    high = SPECS["top_logprobs"].high
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= high:
-        raise ParameterError(f"top_k={top_k!r} is not allowed: top_k must be an integer in "
-                             f"[1, {high:g}] (the API's top_logprobs limit)")
+    top_k = integer("top_k", top_k, 1, int(PARAMS["top_logprobs"].high), why=" (the API's top_logprobs limit)")
     done = lab.chat(prompt, system=system, max_tokens=1, temperature=0, logprobs=True, top_logprobs=top_k)
     if not done.logprobs or not done.logprobs[0].get("top"):
         raise LabError(f"{lab.base_url} returned no logprobs for model {lab.model!r}: this distribution does "
@@ -211,8 +208,7 @@ def apply_sampling(logprobs: Sequence[float] | np.ndarray | TokenDistribution, t
     "top_p_first" (llama.cpp): the nucleus is cut on apply_temperature(l, 1); then temperature T is
     applied to the kept tokens only. Taught in notebooks/03_top_p.ipynb.
     """
-    if order not in ORDERS:
-        raise ParameterError(f"order={order!r} is not allowed: use one of {', '.join(ORDERS)}")
+    choice("order", order, ORDERS)
     before = apply_temperature(logprobs, 1.0)
     tempered = apply_temperature(logprobs, temperature)
     if order == "temperature_first":

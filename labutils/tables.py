@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import html
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,9 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from .metrics import CELL, TEXT_METRICS, add_text_metrics
+from ._frames import is_missing, label, match, py, require, values
+from .metrics import TEXT_METRICS, add_text_metrics
+from .params import axes, cell_columns
 
 CUT, FAILED = "✂", "⚠"
 CUT_BG, FAILED_BG = "#fff3cd", "#f8d7da"
@@ -34,40 +35,16 @@ _CELL_CSS = [
 ]
 
 
-def require(frame: Any, columns: list[str], what: str = "runs") -> pd.DataFrame:
-    """Check that `frame` is a non-empty DataFrame with `columns`; say what is missing and what it has."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame (from lab.sweep or summarize), got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} has no column {', '.join(map(repr, missing))}; it has {list(frame.columns)}")
-    if frame.empty:
-        raise ValueError(f"{what} is empty: there is nothing to show (did the sweep run, or did a filter "
-                         "remove every row?)")
-    return frame
-
-
-def label(name: str, value: Any) -> str:
-    """A header such as 'temperature=0.7'; a missing value (server default) reads 'temperature=default'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"{name}=default"
-    return f"{name}={value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{name}={value}"
-
-
-def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def shown_text(row: pd.Series) -> str:
     """What a table shows for one call: the text, + ✂ when cut by max_tokens, or ⚠ and the error."""
-    if "error" in row and not _is_missing(row["error"]):
+    if "error" in row and not is_missing(row["error"]):
         return f"{FAILED} error: {row['error']}"
-    text = "" if _is_missing(row.get("text")) else str(row["text"])
+    text = "" if is_missing(row.get("text")) else str(row["text"])
     return f"{text} {CUT}" if row.get("finish_reason") == "length" else text
 
 
 def _status(row: pd.Series) -> str:
-    if "error" in row and not _is_missing(row["error"]):
+    if "error" in row and not is_missing(row["error"]):
         return "error"
     return "length" if row.get("finish_reason") == "length" else "ok"
 
@@ -75,22 +52,6 @@ def _status(row: pd.Series) -> str:
 def _colour(status: pd.DataFrame) -> pd.DataFrame:
     css = {"error": f"background-color: {FAILED_BG}", "length": f"background-color: {CUT_BG}"}
     return status.map(lambda s: css.get(s, ""))
-
-
-def _axis_values(runs: pd.DataFrame, name: str) -> list:
-    vals = [_py(v) for v in pd.unique(runs[name])]
-    return sorted([v for v in vals if not _is_missing(v)]) + [v for v in vals if _is_missing(v)][:1]
-
-
-def _py(v: Any) -> Any:
-    """A numpy scalar as the plain Python value (so messages read [8, 16], not [np.int64(8), ...])."""
-    return v.item() if hasattr(v, "item") else v
-
-
-def _match(series: pd.Series, value: Any) -> pd.Series:
-    if _is_missing(value):
-        return series.isna()
-    return series == value
 
 
 def side_by_side(runs: pd.DataFrame, rows: str = "temperature", cols: str = "top_p", sample: int = 0,
@@ -108,36 +69,37 @@ def side_by_side(runs: pd.DataFrame, rows: str = "temperature", cols: str = "top
     if rows == cols:
         raise ValueError(f"rows and cols are both {rows!r}: choose two different columns, e.g. "
                          "rows='temperature', cols='top_p'")
-    samples = sorted(_py(v) for v in runs["sample"].unique())
+    samples = sorted(py(v) for v in runs["sample"].unique())
     if sample not in samples:
         raise ValueError(f"sample={sample!r} is not in runs: it has samples {samples}")
     data = runs[runs["sample"] == sample]
     if max_tokens is not None:
         require(runs, ["max_tokens"])
-        limits = _axis_values(runs, "max_tokens")
+        limits = values(runs["max_tokens"])
         if max_tokens not in limits:
             raise ValueError(f"max_tokens={max_tokens!r} is not in runs: it has max_tokens {limits}")
         data = data[data["max_tokens"] == max_tokens]
-    others = [a for a in CELL if a in data.columns and a not in (rows, cols) and data[a].nunique(dropna=False) > 1]
+    others = [a for a in cell_columns(data.columns) if a not in (rows, cols) and data[a].nunique(dropna=False) > 1]
     levels = [*others, rows]
     row_keys = sorted({tuple(r) for r in data[levels].itertuples(index=False)},
-                      key=lambda k: tuple((_is_missing(v), 0 if _is_missing(v) else v) for v in k))
-    col_vals = _axis_values(data, cols)
+                      key=lambda k: tuple((is_missing(v), 0 if is_missing(v) else v) for v in k))
+    col_vals = values(data[cols])
     texts, status = [], []
     for key in row_keys:
         mask = pd.Series(True, index=data.index)
         for name, v in zip(levels, key):
-            mask &= _match(data[name], v)
+            mask &= match(data[name], v)
         trow, srow = [], []
         for c in col_vals:
-            hit = data[mask & _match(data[cols], c)]
+            hit = data[mask & match(data[cols], c)]
             if hit.empty:
                 trow.append("—")
                 srow.append("ok")
             else:
                 if len(hit) > 1:
                     raise ValueError(f"runs has {len(hit)} rows for {dict(zip(levels, key))}, {cols}={c}, "
-                                     f"sample={sample}: pass max_tokens=... or choose rows/cols among {CELL}")
+                                     f"sample={sample}: pass max_tokens=... or choose rows/cols among "
+                                     f"{cell_columns(data.columns)}")
                 trow.append(shown_text(hit.iloc[0]))
                 srow.append(_status(hit.iloc[0]))
         texts.append(trow)
@@ -168,33 +130,33 @@ def samples(runs: pd.DataFrame, **cell: Any) -> Styler:
     Taught in notebooks/02_temperature.ipynb.
     """
     require(runs, ["sample", "text"])
-    unknown = [k for k in cell if k not in CELL]
+    named = cell_columns(runs.columns)
+    unknown = [k for k in cell if k not in axes()]
     if unknown:
-        raise ValueError(f"unknown cell parameter {', '.join(unknown)}: a cell is named by {', '.join(CELL)}")
-    axes = [a for a in CELL if a in runs.columns]
+        raise ValueError(f"unknown cell parameter {', '.join(unknown)}: a cell is named by {', '.join(named)}")
     mask = pd.Series(True, index=runs.index)
-    for name in axes:
-        values = _axis_values(runs, name)
+    for name in named:
+        present = values(runs[name])
         if name in cell:
             want = cell[name]
-            if not any((_is_missing(v) and _is_missing(want)) or v == want for v in values):
-                raise ValueError(f"{name}={want!r} is not in runs: it has {name} {values}")
-            mask &= _match(runs[name], want)
-        elif len(values) > 1:
-            raise ValueError(f"which cell? runs has several {name} values {values}: pass {name}=... too")
+            if not any((is_missing(v) and is_missing(want)) or v == want for v in present):
+                raise ValueError(f"{name}={want!r} is not in runs: it has {name} {present}")
+            mask &= match(runs[name], want)
+        elif len(present) > 1:
+            raise ValueError(f"which cell? runs has several {name} values {present}: pass {name}=... too")
     data = add_text_metrics(runs[mask]).sort_values("sample")
     headers = [f"sample {s} (seed {seed})" if "seed" in data else f"sample {s}"
                for s, seed in zip(data["sample"], data.get("seed", data["sample"]))]
     rows: dict[str, list] = {"answer": [shown_text(r) for _, r in data.iterrows()]}
     if "finish_reason" in data:
-        rows["finish_reason"] = ["" if _is_missing(v) else str(v) for v in data["finish_reason"]]
+        rows["finish_reason"] = ["" if is_missing(v) else str(v) for v in data["finish_reason"]]
     for col in [*TEXT_METRICS, "completion_tokens", "latency_s"]:
         if col in data:
-            rows[col] = [None if _is_missing(v) else float(v) for v in data[col]]
+            rows[col] = [None if is_missing(v) else float(v) for v in data[col]]
     shown = pd.DataFrame(rows, index=pd.Index(headers, name="sample")).T
     marks = pd.DataFrame("ok", index=shown.index, columns=shown.columns)
     marks.loc["answer"] = [_status(r) for _, r in data.iterrows()]
-    where = ", ".join(label(a, cell[a]) if a in cell else label(a, runs[a].iloc[0]) for a in axes)
+    where = ", ".join(label(a, cell[a]) if a in cell else label(a, runs[a].iloc[0]) for a in named)
     return (shown.style.format(_number, escape="html")
             .apply(lambda _: _colour(marks), axis=None)
             .set_table_styles(_CELL_CSS)
@@ -202,7 +164,7 @@ def samples(runs: pd.DataFrame, **cell: Any) -> Styler:
 
 
 def _number(v: Any) -> str:
-    if _is_missing(v):
+    if is_missing(v):
         return "—"
     if isinstance(v, str):
         return v

@@ -1,14 +1,86 @@
-"""Shared fixtures: the real embedded stack, started once per test session.
+"""Shared fixtures: the real embedded stack, started once per test session, and the offline ones.
 
 Integration tests use the `lab` fixture. If the session started the stack, it stops it at the end;
 a stack that was already running (a learner's, or another test run's) is left as it was.
+Offline tests use `FakeLab` (the one fake lab: a real `Lab` over a scripted client, so validation,
+the cache rule and the send path are the lab's own) and `runs_fixture` (a committed sweep).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
-from labutils import stack
+from labutils import Lab, RequestFailed, stack
+
+RUNS_FIXTURE = Path(__file__).parent / "data" / "runs.jsonl"
+
+
+class FakeClient:
+    """Answers `chat.completions.create` like llama-server would, from a script; records every request."""
+
+    def __init__(self, text=None, prompt_tokens=None, fail=False):
+        self.text, self.prompt_tokens, self.fail = text, prompt_tokens, fail
+        self.requests: list[dict] = []
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+
+    def create(self, *, model, messages, stream=False, stream_options=None, **fields):
+        if self.fail:
+            raise RequestFailed("request to http://fake could not connect", retryable=True)
+        self.requests.append({"model": model, "messages": messages, "stream": stream, **fields})
+        text = self.text if self.text is not None else f"reply {len(self.requests)}"
+        limit = fields.get("max_tokens")
+        words = text.split(" ")
+        cut = limit is not None and len(words) > limit
+        text = " ".join(words[:limit]) if cut else text
+        finish = "length" if cut else "stop"
+        usage = SimpleNamespace(prompt_tokens=self.prompt_tokens(messages) if self.prompt_tokens else None,
+                                completion_tokens=len(text.split(" ")))
+        n = fields.get("n", 1)
+        if not stream:
+            choices = [SimpleNamespace(message=SimpleNamespace(content=text), finish_reason=finish, logprobs=None)
+                       for _ in range(n)]
+            return SimpleNamespace(choices=choices, usage=usage)
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
+        chunks = [SimpleNamespace(usage=None, choices=[SimpleNamespace(
+            delta=SimpleNamespace(content=p), finish_reason=None, index=0, logprobs=None)]) for p in pieces]
+        chunks[-1].choices[0].finish_reason = finish
+        return iter(chunks)
+
+
+class FakeLab(Lab):
+    """A real `Lab` over `FakeClient`: no server. `sent` lists the messages of every request,
+    `client.requests` the full keyword arguments (extra_body included)."""
+
+    def __init__(self, context_length: int | None = 2048, *, text=None, prompt_tokens=None, fail=False):
+        super().__init__(FakeClient(text, prompt_tokens, fail), "fake", "http://fake", context_length=context_length)
+
+    @property
+    def sent(self) -> list[list[dict]]:
+        return [r["messages"] for r in self.client.requests]
+
+    @property
+    def fail(self) -> bool:
+        return self.client.fail
+
+    @fail.setter
+    def fail(self, value: bool) -> None:
+        self.client.fail = value
+
+
+@pytest.fixture
+def fake_lab():
+    return FakeLab()
+
+
+@pytest.fixture
+def runs_fixture():
+    """`runs` of a small sweep (2 temperatures x 2 top_p x 2 max_tokens x 2 samples), read with export.load."""
+    from labutils import export
+
+    return export.load(RUNS_FIXTURE)
 
 
 @pytest.fixture(scope="session")

@@ -4,34 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-import labutils
-from labutils import Chat, Completion, ContextTooLong, ParameterError, RequestFailed
+from labutils import Chat, ContextTooLong, ParameterError, RequestFailed
 from labutils.chat import EMPTY_REPLY, estimate_tokens
 
+from .conftest import FakeLab
 from .helpers import counting_lab
 
 SYSTEM = "S" * 8  # 2 tokens of content + 4 of markers = 6 estimated tokens
-
-
-class FakeLab:
-    """Records the messages of every request and answers "reply N" (pure logic only: no server)."""
-
-    model, base_url = "fake", "http://fake"
-
-    def __init__(self, context_length: int | None = 2048, prompt_tokens=None, fail: bool = False, text=None):
-        self.context_length = context_length
-        self.sent: list[list[dict]] = []
-        self.prompt_tokens, self.fail, self.text = prompt_tokens, fail, text
-
-    def chat(self, messages, *, on_token=None, **params):
-        if self.fail:
-            raise RequestFailed("request to http://fake could not connect", retryable=True)
-        labutils.params.check_all(params)
-        self.sent.append(messages)
-        text = self.text if self.text is not None else f"reply {len(self.sent)}"
-        tokens = self.prompt_tokens(messages) if self.prompt_tokens else None
-        return Completion(text=text, finish_reason="stop", prompt_tokens=tokens, completion_tokens=2,
-                          latency_s=0.1, model="fake", messages=messages, params=params)
 
 
 def msg(i: int) -> str:
@@ -171,6 +150,19 @@ def test_calibration_uses_the_prompt_tokens_the_server_reports():
     assert chat.calibration == 25
     assert chat.estimate([{"role": "user", "content": "x"}]) == before + 25
     assert chat.token_count() == estimate_tokens(chat.history) + 25
+
+
+def test_sent_last_marks_the_turns_the_memory_kept():
+    chat = Chat(FakeLab(), system=SYSTEM, memory="window", max_turns=1)
+    assert chat.sent_last() == []
+    talk(chat, 3)
+    # exchange 1 was left out; exchange 2 was kept; exchange 3 is the latest one
+    assert chat.sent_last() == [False, False, True, True, True, True]
+    chat.memory = "none"
+    chat.send(msg(4))
+    assert chat.sent_last() == [False] * 6 + [True, True]
+    chat.reset()
+    assert chat.sent_last() == []
 
 
 def test_an_empty_reply_is_stored_as_a_placeholder():

@@ -67,7 +67,7 @@ def test_bad_params_fail_before_any_request(lab, params, message):
 
 def test_server_rejection_is_translated(lab):
     with pytest.raises(RequestFailed, match=r"HTTP 400.*temperature") as err:
-        lab.send([{"role": "user", "content": "hi"}], {"temperature": -1})  # bypasses validation on purpose
+        lab._send([{"role": "user", "content": "hi"}], {"temperature": -1}, None)  # skips validation on purpose
     assert err.value.status == 400 and not err.value.retryable
 
 

@@ -110,7 +110,7 @@ def test_bad_values_are_refused_with_the_lab_messages():
         nucleus([0.5, 0.5], 0)
     with pytest.raises(ParameterError, match=r"top_p=1.5 is not allowed"):
         apply_sampling(LOGPROBS, 1.0, 1.5)
-    with pytest.raises(ParameterError, match="order='random' is not allowed: use one of temperature_first"):
+    with pytest.raises(ParameterError, match="order='random' is not allowed: order must be one of temperature_first"):
         apply_sampling(LOGPROBS, order="random")
     with pytest.raises(ValueError, match="logprobs is empty"):
         apply_temperature([], 1.0)

@@ -1,4 +1,6 @@
-"""Tables, plots and export, built from a REAL small sweep against the embedded stack."""
+"""Tables, plots and export, offline: built from the committed `runs` of a small sweep (tests/data/runs.jsonl,
+written by tests/data/make_runs.py with the lab's own schema and `export.save`). The next-token views and
+one check that a real sweep has the fixture's shape use the embedded stack (marker `integration`)."""
 
 from __future__ import annotations
 
@@ -19,18 +21,26 @@ import labutils
 from labutils import Grid, export, plots, sampling, tables
 from labutils.metrics import add_text_metrics
 
+from .conftest import RUNS_FIXTURE
+
 PROMPT = "Name one colour and one animal."
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def runs(lab, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        grid = Grid(temperature=[0, 1], top_p=[0.5, 1], max_tokens=[8, 16], samples=2)
-        out = lab.sweep(PROMPT, grid, progress=False)
-    assert out["error"].isna().all(), out["error"].dropna().tolist()
+def runs():
+    out = export.load(RUNS_FIXTURE)
+    assert out["error"].isna().all() and len(out) == 16
     return out
+
+
+@pytest.mark.integration
+def test_a_real_sweep_has_the_fixtures_shape(lab, runs, tmp_cache):
+    real = lab.sweep(PROMPT, Grid(temperature=[0, 1], top_p=[0.5, 1], max_tokens=[8, 16], samples=2), progress=False)
+    assert list(real.columns) == list(runs.columns) and dict(real.dtypes) == dict(runs.dtypes)
+    assert real[["temperature", "top_p", "max_tokens", "sample", "seed"]].equals(
+        runs[["temperature", "top_p", "max_tokens", "sample", "seed"]])
+    assert set(real.attrs) == set(runs.attrs) and real.attrs["messages"] == runs.attrs["messages"]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +80,6 @@ def styles(styler) -> dict:
 # ---------------------------------------------------------------- tables
 
 
-@pytest.mark.integration
 def test_side_by_side_shows_every_answer_in_its_cell(runs):
     st = tables.side_by_side(runs, rows="temperature", cols="top_p", sample=0)
     shown = st.data
@@ -90,7 +99,6 @@ def test_side_by_side_shows_every_answer_in_its_cell(runs):
     assert "cut by max_tokens" in html and "Sample 0 of 2" in html
 
 
-@pytest.mark.integration
 def test_side_by_side_marks_errors_escapes_html_and_filters(runs):
     r = with_problems(runs)
     st = tables.side_by_side(r, max_tokens=8)
@@ -110,7 +118,6 @@ def test_side_by_side_marks_errors_escapes_html_and_filters(runs):
     assert other.data.index.names == ["top_p", "temperature"]
 
 
-@pytest.mark.integration
 def test_side_by_side_bad_input(runs):
     with pytest.raises(ValueError, match=r"runs has no column 'nope'; it has \['temperature'"):
         tables.side_by_side(runs, rows="nope")
@@ -126,7 +133,6 @@ def test_side_by_side_bad_input(runs):
         tables.side_by_side([1, 2])
 
 
-@pytest.mark.integration
 def test_samples_puts_one_cell_side_by_side_with_metrics(runs):
     st = tables.samples(runs, temperature=1, top_p=1, max_tokens=16)
     shown = st.data
@@ -141,7 +147,6 @@ def test_samples_puts_one_cell_side_by_side_with_metrics(runs):
     assert "2 samples of temperature=1, top_p=1, max_tokens=16" in html
 
 
-@pytest.mark.integration
 def test_samples_bad_input(runs):
     with pytest.raises(ValueError, match=r"which cell\? runs has several max_tokens values \[8, 16\]: pass max_tokens"):
         tables.samples(runs, temperature=1, top_p=1)
@@ -163,7 +168,6 @@ def test_diff_word_level():
         tables.diff("a", 3)
 
 
-@pytest.mark.integration
 def test_diff_of_two_real_samples(runs):
     a, b = runs[(runs.temperature == 1) & (runs.top_p == 1) & (runs.max_tokens == 16)]["text"]
     d = tables.diff(a, b)
@@ -175,7 +179,6 @@ def test_diff_of_two_real_samples(runs):
 # ---------------------------------------------------------------- plots
 
 
-@pytest.mark.integration
 def test_heatmap_shows_the_pivoted_summary_per_max_tokens(summary, tmp_path):
     rc = dict(matplotlib.rcParams)
     fig = plots.heatmap(summary, "words_mean")
@@ -199,7 +202,6 @@ def test_heatmap_shows_the_pivoted_summary_per_max_tokens(summary, tmp_path):
     assert len([ax for ax in one.axes if ax.images]) == 1
 
 
-@pytest.mark.integration
 def test_heatmap_bad_input(summary, runs):
     with pytest.raises(ValueError, match=r"metric='wordz' is not a numeric column of summary; available metrics: n, "
                                          r"errors, words_mean"):
@@ -212,7 +214,6 @@ def test_heatmap_bad_input(summary, runs):
         plots.pivot(summary, "words_mean", "temperature", "top_p")  # two max_tokens in one panel
 
 
-@pytest.mark.integration
 def test_metric_lines_with_std_error_bars(summary, tmp_path):
     fig = plots.metric_lines(summary, "words_mean", x="temperature", hue="top_p")
     assert len(fig.axes) == 2
@@ -238,7 +239,6 @@ def test_metric_lines_with_std_error_bars(summary, tmp_path):
     assert_png(tmp_path / "lines.png")
 
 
-@pytest.mark.integration
 def test_length_vs_max_tokens_shows_cut_answers(runs, tmp_path):
     r = with_problems(runs)
     fig = plots.length_vs_max_tokens(r)
@@ -266,7 +266,6 @@ def test_length_vs_max_tokens_shows_cut_answers(runs, tmp_path):
         plots.length_vs_max_tokens(runs.drop(columns="completion_tokens"))
 
 
-@pytest.mark.integration
 def test_latency_per_cell(runs, tmp_path):
     fig = plots.latency(runs)
     lat, speed = fig.axes
@@ -330,7 +329,6 @@ def test_import_labutils_does_not_load_matplotlib():
 # ---------------------------------------------------------------- export
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_export_round_trip(runs, summary, suffix, tmp_path):
     r = with_problems(runs)

@@ -1,0 +1,69 @@
+"""Small helpers for frames and their values, shared by the views (tables, plots, widgets, probe).
+
+Private: the public names stay in the modules that use them. Nothing here draws or sends anything.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+
+def is_missing(v: Any) -> bool:
+    """None, pandas' NA or a float NaN: a value the server chose (or that a failed call never got)."""
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def py(v: Any) -> Any:
+    """A numpy scalar as the plain Python value (so messages read [8, 16], not [np.int64(8), ...])."""
+    return v.item() if hasattr(v, "item") and not isinstance(v, (list, dict, str)) else v
+
+
+def short(text: Any, width: int = 60) -> str:
+    """`text` on one line, cut to `width` characters with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def require(frame: Any, columns: list[str], what: str = "runs") -> pd.DataFrame:
+    """Check that `frame` is a non-empty DataFrame with `columns`; say what is missing and what it has."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame (from lab.sweep or summarize), got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} has no column {', '.join(map(repr, missing))}; it has {list(frame.columns)}")
+    if frame.empty:
+        raise ValueError(f"{what} is empty: there is nothing to show (did the sweep run, or did a filter "
+                         "remove every row?)")
+    return frame
+
+
+def label(name: str, value: Any) -> str:
+    """A header such as 'temperature=0.7'; a missing value (server default) reads 'temperature=default'."""
+    if is_missing(value):
+        return f"{name}=default"
+    return f"{name}={value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{name}={value}"
+
+
+def tick(v: Any) -> str:
+    """A tick label: the number, or 'default' for the server's default."""
+    return "default" if is_missing(v) else f"{v:g}"
+
+
+def values(series: pd.Series) -> list:
+    """Sorted distinct values as plain Python; a missing value (the server's default) comes last, as None."""
+    vals = [py(v) for v in pd.unique(series)]
+    present = sorted(v for v in vals if not is_missing(v))
+    return present + ([None] if len(present) < len(vals) else [])
+
+
+def match(series: pd.Series, value: Any) -> pd.Series:
+    """The rows of `series` equal to `value` (missing matches missing)."""
+    return series.isna() if is_missing(value) else series == value
+
+
+def select(frame: pd.DataFrame, name: str, value: Any) -> pd.DataFrame:
+    """The rows of `frame` whose column `name` equals `value` (missing matches missing)."""
+    return frame[match(frame[name], value)]
