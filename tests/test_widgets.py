@@ -1,7 +1,7 @@
 """The playground, the A/B compare panel and the chat window, driven headless like a user would.
 
-Widgets are built against the real embedded stack; values are set on the sliders and buttons are
-clicked. The "server stopped mid-run" test starts its OWN stack on free ports in a temp dir.
+Values are set on the sliders and buttons are clicked, against the fake lab (offline) or the real
+embedded stack. The "server stopped mid-run" test starts its OWN stack on free ports in a temp dir.
 """
 
 from __future__ import annotations
@@ -16,29 +16,15 @@ import pandas as pd
 import pytest
 
 import labutils
-from labutils import Chat, Completion, ParameterError, stack
-from labutils.grid import COLUMNS
-from labutils.params import SPECS
+from labutils import Chat, ParameterError, stack
+from labutils.params import PARAMS
+from labutils.runs import COLUMNS
 from labutils.widgets import CHAT_FALLBACK, FALLBACK, chat_ui, compare, compare_pair, playground
 
+from .conftest import FakeLab
 from .helpers import counting_lab
 
 PROMPT = "Name a colour."
-
-
-class FakeLab:
-    """Enough of a Lab to build the widgets (no request is sent through it)."""
-
-    model, base_url = "fake", "http://fake"
-
-    def __init__(self, context_length=2048):
-        self.context_length = context_length
-        self.sent = []
-
-    def chat(self, messages, *, on_token=None, **params):
-        self.sent.append(messages)
-        return Completion(text=f"reply {len(self.sent)}", finish_reason="stop", prompt_tokens=None,
-                          completion_tokens=2, latency_s=0.1, model="fake", messages=messages, params=params)
 
 
 def plain_text(view) -> str:
@@ -48,14 +34,86 @@ def plain_text(view) -> str:
 # ---------------------------------------------------------------- pure: no server
 
 
-def test_slider_bounds_come_from_params_specs():
+def test_slider_bounds_are_the_allowed_ranges():
     pg = playground(FakeLab(context_length=512), PROMPT)
-    assert (pg.temperature.min, pg.temperature.max) == (SPECS["temperature"].low, SPECS["temperature"].high)
-    assert (pg.top_p.min, pg.top_p.max) == (SPECS["top_p"].low, SPECS["top_p"].high)
-    assert (pg.max_tokens.min, pg.max_tokens.max) == (SPECS["max_tokens"].low, 512)
-    assert (pg.seed.min, pg.seed.max) == (SPECS["seed"].low, SPECS["seed"].high)
+    assert (pg.temperature.min, pg.temperature.max) == (PARAMS["temperature"].low, PARAMS["temperature"].high)
+    assert (pg.top_p.min, pg.top_p.max) == (0.05, 1.0)  # top_p=0 is not allowed, so the slider stops a step above
+    assert (pg.max_tokens.min, pg.max_tokens.max) == (PARAMS["max_tokens"].low, 512)
+    assert (pg.seed.min, pg.seed.max) == (PARAMS["seed"].low, PARAMS["seed"].high)
     assert not any(s.continuous_update for s in (pg.temperature, pg.top_p, pg.max_tokens))
     assert playground(FakeLab(context_length=None)).max_tokens.max == 4096  # the cap when the context is unknown
+    for name, slider in pg.params.advanced.items():
+        p = PARAMS[name]
+        assert (slider.min, slider.max) == p.slider_bounds() and slider.value == p.default, name
+        assert slider.tooltip == p.help and not slider.continuous_update
+    assert pg.params.fold.selected_index is None  # the advanced fold starts closed
+
+
+def test_advanced_samplers_are_sent_only_when_moved(fake_lab):
+    pg = playground(fake_lab, PROMPT)
+    pg.run()
+    assert "extra_body" not in fake_lab.client.requests[-1] and "presence_penalty" not in fake_lab.client.requests[-1]
+    pg.params.advanced["top_k"].value = 5
+    pg.params.advanced["presence_penalty"].value = 0.5
+    pg.run()
+    sent = fake_lab.client.requests[-1]
+    assert sent["extra_body"] == {"top_k": 5} and sent["presence_penalty"] == 0.5
+    assert "top_k=5" in pg.params.describe()
+    hist = pg.history
+    assert pd.isna(hist["top_k"].iloc[0]) and hist["top_k"].iloc[1] == 5
+    runs = pg.to_runs()
+    assert "top_k" in runs.columns and list(runs["sample"]) == [0, 0]
+
+
+def test_playground_records_runs_in_the_runs_schema(fake_lab):
+    pg = playground(fake_lab, PROMPT, system="Be brief.")
+    pg.temperature.value, pg.max_tokens.value, pg.seed.value = 0.0, 8, 1
+    reply = pg.run()
+    assert pg.answer == reply.text and "finish_reason" in pg.status.value and not pg.run_button.disabled
+    pg.run()
+    runs = pg.to_runs()
+    assert list(runs.columns) == COLUMNS and list(runs["sample"]) == [0, 1]
+    assert runs.attrs["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
+    assert runs["tokens_per_s"].iloc[0] == reply.tokens_per_s and not runs["cached"].any()
+    assert labutils.summarize(runs)["n"].tolist() == [2]
+
+
+def test_a_bad_value_shows_in_plain_words_and_sends_nothing(fake_lab):
+    pg = playground(fake_lab, "   ")
+    assert pg.run() is None
+    assert "prompt=&#x27;   &#x27; is not allowed" in pg.status.value and "Not sent" in pg.status.value
+    assert fake_lab.client.requests == [] and pg.history.empty and not pg.run_button.disabled
+    pg.prompt.value = PROMPT
+    pg.run_button.click()
+    assert pg.answer and len(pg.history) == 1 and "⚠" not in pg.status.value
+
+
+def test_a_click_while_running_is_ignored(fake_lab):
+    pg = playground(fake_lab, PROMPT)
+    pg.run_button.disabled = True  # a run is in flight
+    assert pg.run() is None and fake_lab.client.requests == []
+
+
+def test_a_failed_request_is_in_the_history_and_the_panel_stays_usable():
+    lab = FakeLab(fail=True)
+    pg = playground(lab, PROMPT)
+    assert pg.run() is None and "could not connect" in pg.status.value
+    assert pg.history["error"].iloc[0] and not pg.run_button.disabled
+    lab.fail = False
+    assert pg.run() is not None and len(pg.history) == 2
+
+
+def test_compare_offline(fake_lab):
+    with pytest.raises(ParameterError, match="top_p=0"):
+        compare_pair(fake_lab, PROMPT, {"temperature": 0.0}, {"top_p": 0})
+    assert fake_lab.client.requests == []  # both validated before either is sent
+    cmp = compare(fake_lab, PROMPT)
+    result = cmp.run()
+    assert cmp.answers == (result["a"].text, result["b"].text) and list(result["metrics"].index) == ["A", "B"]
+    cmp.swap()
+    assert cmp.answers == (result["b"].text, result["a"].text)
+    cmp.prompt.value = ""
+    assert cmp.run() is None and "Not sent" in cmp.status.value and not cmp.run_button.disabled
 
 
 def test_text_fallback_names_the_widget_and_its_state():
@@ -147,20 +205,6 @@ def test_playground_streams_the_answer_and_records_the_run(lab):
 
 
 @integration
-def test_a_bad_value_shows_in_plain_words_and_the_playground_stays_usable(lab):
-    counted, requests = counting_lab(lab)
-    pg = playground(counted, PROMPT)
-    pg.top_p.value = 0.0  # the slider allows 0, the API does not
-    assert pg.run() is None
-    assert "top_p=0.0 is not allowed" in pg.status.value and "(0, 1]" in pg.status.value
-    assert requests == [] and pg.history.empty and not pg.run_button.disabled
-    pg.top_p.value, pg.temperature.value, pg.max_tokens.value = 0.9, 0.0, 4
-    pg.run_button.click()
-    assert pg.answer and len(pg.history) == 1 and "⚠" not in pg.status.value
-    assert requests == ["POST /v1/chat/completions"]
-
-
-@integration
 def test_compare_shows_both_answers_metrics_and_a_word_diff(lab):
     cmp = compare(lab, PROMPT)
     cmp.a.set({"temperature": 0.0, "max_tokens": 8, "seed": 3})
@@ -187,9 +231,11 @@ def test_compare_validates_both_panels_before_sending_either(lab):
         compare_pair(counted, PROMPT, {"temperature": 0.0}, {"top_p": 0})
     assert requests == []
     cmp = compare(counted, PROMPT)
-    cmp.b.top_p.value = 0.0
+    cmp.b.set({"top_k": 3})
+    cmp.b.advanced["top_k"].max = 500  # a slider cannot reach a bad value: widen one to try
+    cmp.b.advanced["top_k"].value = 300
     cmp.run()
-    assert "top_p=0.0 is not allowed" in cmp.status.value and requests == [] and not cmp.run_button.disabled
+    assert "top_k=300 is not allowed" in cmp.status.value and requests == [] and not cmp.run_button.disabled
 
 
 @integration
