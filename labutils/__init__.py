@@ -29,7 +29,7 @@ __all__ = [
     "ParameterError", "RequestFailed", "StackError", "TooManyCalls", "connect", "probe", "summarize",
 ]
 
-_LAZY_SUBMODULES = ("tables", "plots", "sampling", "export")
+_LAZY_SUBMODULES = ("tables", "plots", "sampling", "export", "runs", "config", "compare", "exercises", "widgets")
 
 
 def __getattr__(name: str):

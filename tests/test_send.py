@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import llama_stack_client
 import pytest
@@ -77,3 +79,10 @@ def test_sweep_and_probe_share_the_cache(tmp_cache):
     assert list(df.columns) == COLUMNS and df.set_index("parameter").loc["n", "verdict"] == "honoured"
     probe(lab, samples=2)
     assert len(lab.client.requests) == sent + 1  # only the seed's fresh repeat is sent again
+
+
+def test_no_other_module_calls_the_client_directly():
+    root = Path(__file__).resolve().parent.parent / "labutils"
+    callers = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
+               if "completions.create(" in p.read_text() and p.name not in ("client.py", "lessons_00_04.py")]
+    assert callers == [], f"{callers} call chat.completions.create: send through Lab.send"
