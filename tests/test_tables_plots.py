@@ -348,13 +348,3 @@ def test_export_round_trip(runs, summary, suffix, tmp_path):
     export.meta_path(tmp_path / f"runs{suffix}").unlink()
     plain = export.load(tmp_path / f"runs{suffix}")
     assert plain["text"].tolist() == runs["text"].tolist() and plain["top_p"].tolist() == runs["top_p"].tolist()
-
-
-def test_export_bad_input(tmp_path):
-    df = pd.DataFrame({"a": [1]})
-    with pytest.raises(ValueError, match=r"has suffix '.xlsx': use one of .csv, .jsonl"):
-        export.save(df, tmp_path / "x.xlsx")
-    with pytest.raises(FileNotFoundError, match="no file"):
-        export.load(tmp_path / "missing.csv")
-    with pytest.raises(TypeError, match="df must be a pandas DataFrame"):
-        export.save([1], tmp_path / "x.csv")
