@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from labutils import cache, paths
+from labutils import Grid, cache, paths
 
 BASE = ("http://127.0.0.1:8321", "m", [{"role": "user", "content": "hi"}],
         {"temperature": 0.7, "top_p": 0.9, "max_tokens": 16, "seed": 1, "stop": ["\n"]})
@@ -313,3 +313,21 @@ def test_private_file_creates_and_tightens_without_truncating(tmp_path):
     made.chmod(0o644)
     paths.private_file(made)
     assert mode(made) == 0o600 and made.read_text() == "kept"
+
+
+# ---------------------------------------------------------------- a sweep never loses an answer to the cache
+
+@pytest.mark.parametrize("fault", ["full disk", "folder is a file"])
+def test_a_sweep_over_a_cache_that_cannot_write_returns_every_answer(fault, fake_lab, tmp_path, monkeypatch):
+    if fault == "full disk":
+        monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+        patch_connections(monkeypatch, setup=full_disk)
+    else:
+        (tmp_path / "file").write_text("in the way")
+        monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    grid = Grid(temperature=[0], top_p=[0.5, 1], max_tokens=[8], samples=2)
+    runs, said = recorded(lambda: fake_lab.sweep("Hi", grid, progress=False))
+    assert len(runs) == 4 and runs["error"].isna().all() and runs["text"].notna().all()
+    said = [s for s in said if "response cache" in s]
+    assert len(said) == 1, said
+    assert ("full" in said[0]) if fault == "full disk" else (str(tmp_path / "file") in said[0])
