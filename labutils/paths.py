@@ -92,6 +92,8 @@ def in_lab_home(path: str | Path) -> bool:
 
 def _tighten(path: Path, mode: int) -> None:
     """chmod `path` to `mode`, unless another user owns it or it is a shared (sticky) folder like /tmp."""
+    if not hasattr(os, "getuid"):  # Windows: no POSIX modes to tighten
+        return
     st = path.stat()
     current = st.st_mode & 0o7777
     if st.st_uid != os.getuid() or current & 0o1000 or current == mode:
