@@ -19,7 +19,7 @@ import pytest
 from llama_stack_client import APIStatusError, LlamaStackClient
 
 from labutils import stack
-from labutils.errors import StackError
+from labutils.errors import ConfigError, StackError
 from labutils.stack import distribution
 
 from .helpers import listening_addresses
@@ -33,12 +33,14 @@ MESSAGES = [{"role": "user", "content": "Name three colors."}]
 def test_chosen_reads_lab_distribution(monkeypatch):
     monkeypatch.delenv("LAB_DISTRIBUTION", raising=False)
     assert distribution.chosen() == "llama-stack"
-    monkeypatch.setenv("LAB_DISTRIBUTION", " OGX ")
+    monkeypatch.setenv("LAB_DISTRIBUTION", "ogx")
     assert distribution.chosen() == "ogx"
     assert distribution.chosen("llama-stack") == "llama-stack"
     monkeypatch.setenv("LAB_DISTRIBUTION", "ollama")
-    with pytest.raises(StackError, match=r"LAB_DISTRIBUTION='ollama'.*llama-stack, ogx"):
+    with pytest.raises(ConfigError, match=r"LAB_DISTRIBUTION='ollama'.*llama-stack or ogx"):
         distribution.chosen()
+    with pytest.raises(ConfigError, match=r"'vllm' is not one the lab can run.*llama-stack or ogx"):
+        distribution.chosen("vllm")
 
 
 def test_llama_stack_command_is_todays(tmp_path):

@@ -23,7 +23,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..errors import StackError
+from .. import config
+from ..errors import ConfigError, StackError
 
 KINDS = ("llama-stack", "ogx")
 DEFAULT = "llama-stack"
@@ -32,14 +33,14 @@ OGX_VENV = ROOT / ".venv-ogx"
 
 
 def chosen(value: str | None = None) -> str:
-    """The distribution to run: `value`, else `$LAB_DISTRIBUTION`, else "llama-stack".
+    """The distribution to run: `value`, else `$LAB_DISTRIBUTION` (labutils.config), else "llama-stack".
 
-    Raises StackError naming the allowed values for anything else.
+    Raises ConfigError naming the allowed values for anything else.
     """
-    kind = (value if value is not None else os.environ.get("LAB_DISTRIBUTION", "")).strip().lower() or DEFAULT
+    kind = config.get("LAB_DISTRIBUTION") if value is None else value
     if kind not in KINDS:
-        raise StackError(f"LAB_DISTRIBUTION={kind!r} is not a distribution the lab can run: "
-                         f"choose one of {', '.join(KINDS)}")
+        raise ConfigError(f"distribution {kind!r} is not one the lab can run: LAB_DISTRIBUTION must be "
+                          f"{' or '.join(KINDS)}")
     return kind
 
 
