@@ -63,9 +63,9 @@ def test_ogx_command_and_environment(tmp_path, monkeypatch):
     ogx = _console_script(tmp_path / "ogx")
     monkeypatch.setenv("LAB_OGX", str(ogx))
     cmd = distribution.command("ogx", Path("/x/run.yaml"), 9, BINDIR)
-    # through the script's Python: the list is then exactly /proc/PID/cmdline, which pid files compare
-    assert cmd == [sys.executable, str(ogx), "run", "/x/run.yaml", "--port", "9", "--insecure"]
+    assert cmd == [str(ogx), "run", "/x/run.yaml", "--port", "9", "--insecure"]
     assert distribution.kind_of(cmd) == "ogx"
+    assert distribution.kind_of([sys.executable, *cmd]) == "ogx"  # as /proc/PID/cmdline shows a script
     assert distribution.kind_of([sys.executable, str(BINDIR / "llama"), "stack", "run"]) == "llama-stack"
     env = distribution.environment("ogx", port=9, state=tmp_path / "stack")
     assert env["OGX_CONFIG_DIR"].startswith(str(tmp_path / "stack"))  # never ~/.ogx, and ~/.llama stays put
@@ -206,3 +206,21 @@ def test_the_labs_client_works_against_ogx(ogx_stack, client):
     with pytest.raises(APIStatusError) as missing:
         client.chat.completions.create(model="no-such-model", messages=MESSAGES, max_tokens=2)
     assert missing.value.status_code == 404 and "no-such-model" in str(missing.value)
+
+
+@pytest.mark.integration
+@pytest.mark.ogx
+def test_up_on_the_other_distribution_restarts_the_front(ogx_stack):
+    s = ogx_stack
+    if "distribution" not in {f.name for f in dataclasses.fields(stack.Settings)}:
+        pytest.skip("stack.Settings has no `distribution` field yet: `up` cannot be asked for one")
+    front = stack.servers(s)[1]
+
+    def running() -> str | None:
+        return distribution.kind_of(json.loads(front.pidfile.read_text())["cmd"])
+
+    on_llama_stack = stack.up(dataclasses.replace(s, distribution="llama-stack"), quiet=True)
+    assert running() == "llama-stack" and stack.is_up(on_llama_stack)
+    assert not distribution.leftovers("ogx", s.state), "the stopped OGX's run config is removed"
+    stack.up(s, quiet=True)
+    assert running() == "ogx" and stack.is_up(s)

@@ -10,11 +10,11 @@ The embedded stack runs the same `run.yaml` on either one; `LAB_DISTRIBUTION` ch
 
 This module only says how to start one: `command()` is the argument list, `environment()` the
 variables to add to the lab's environment. `labutils.stack.up` spawns it and waits until
-`models_path()` lists the model. Both distributions answer the lab's client (llama-stack-client
-0.7.5) the same way. Standard library only, no side effects on import.
+`/v1/models` lists the model, as both list it (`llama-cpp/<alias>`), and both answer the lab's client
+(llama-stack-client 0.7.5) the same way. Standard library only, no side effects on import.
 
 >>> command("ogx", RUN_CONFIG, 8321, bindir)  # doctest: +SKIP
-['/lab/.venv-ogx/bin/python', '/lab/.venv-ogx/bin/ogx', 'run', '.../run.yaml', '--port', '8321', '--insecure']
+['/lab/.venv-ogx/bin/ogx', 'run', '/lab/labutils/stack/run.yaml', '--port', '8321', '--insecure']
 """
 
 from __future__ import annotations
@@ -70,18 +70,13 @@ def executable(kind: str, bindir: Path) -> Path | str:
 
 
 def command(kind: str, run_config: Path, port: int, bindir: Path) -> list[str]:
-    """The argument list that starts `kind` with `run_config` on 127.0.0.1:`port`.
-
-    A console script is started through the Python of its `#!` line, so the argument list is exactly
-    the process's /proc/PID/cmdline (the kernel shows a script as "interpreter script args" otherwise)
-    and a pid file that records it still matches the running process.
-    """
+    """The argument list that starts `kind` with `run_config` on 127.0.0.1:`port`."""
     kind = chosen(kind)
     program = executable(kind, bindir)
     args = ["stack", "run", str(run_config), "--port", str(port)]
     if kind == "ogx":
         args = ["run", str(run_config), "--port", str(port), "--insecure"]
-    return [*_through_interpreter(program), *args]
+    return [str(program), *args]
 
 
 def environment(kind: str, *, port: int, state: Path) -> dict[str, str]:
@@ -103,12 +98,6 @@ def environment(kind: str, *, port: int, state: Path) -> dict[str, str]:
             "OTEL_SDK_DISABLED": "true"}
 
 
-def models_path(kind: str) -> str:
-    """The path under the stack's URL that lists models; both answer `/v1/models` ({"data": [{"id"}]})."""
-    chosen(kind)
-    return "/v1/models"
-
-
 def leftovers(kind: str, state: Path) -> list[Path]:
     """Files a stopped `kind` leaves in `state` for `down` to delete: OGX writes its resolved run config to
     a temporary `ogx-run-*.yaml` (in TMPDIR, which `environment()` points at `state`) and removes it only
@@ -117,7 +106,8 @@ def leftovers(kind: str, state: Path) -> list[Path]:
 
 
 def kind_of(cmd: list[str] | None) -> str | None:
-    """Which distribution a recorded command line (a pid file's `cmd`) runs, or None."""
+    """Which distribution a command line runs (a pid file's `cmd`, or /proc's, where the script's Python
+    comes first), or None."""
     if not cmd:
         return None
     names = [Path(part).name for part in cmd[:2]]
@@ -126,18 +116,3 @@ def kind_of(cmd: list[str] | None) -> str | None:
     if "llama" in names:
         return "llama-stack"
     return None
-
-
-def _through_interpreter(program: Path | str) -> list[str]:
-    """[python, script] for a console script whose first line is `#!/absolute/python`, else [program]."""
-    if isinstance(program, str):
-        return [program]
-    try:
-        with open(program, "rb") as f:
-            first = f.readline(512).decode(errors="replace").strip()
-    except OSError:
-        return [str(program)]
-    interpreter = first[2:].strip() if first.startswith("#!") else ""
-    if interpreter.startswith("/") and " " not in interpreter and Path(interpreter).name.startswith("python"):
-        return [interpreter, str(program)]
-    return [str(program)]
