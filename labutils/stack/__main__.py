@@ -6,7 +6,24 @@ import argparse
 import sys
 
 from ..errors import StackError
-from . import Settings, down, is_up, logs, status, up
+from . import Settings, down, engine_props, is_up, logs, status, up
+
+
+def describe_status(s: Settings) -> str:
+    """What `status` prints: each server, whose it is, and what the stack at the lab's address serves."""
+    lines = []
+    for row in status(s):
+        state = {"this checkout": f"running, pid {row['pid']}",
+                 "elsewhere": "answering, started elsewhere (reused by up; stop it where it started)",
+                 None: "not running"}[row["owner"]]
+        lines.append(f"{row['server']:<12} {row['address']:<16} {state}  log: {row['log']}")
+    props = engine_props(s) or {}
+    settings = props.get("default_generation_settings") or {}
+    if props:
+        lines.append(f"{'engine':<12} llama-server {props.get('build_info', '?')}, {props.get('total_slots', '?')} "
+                     f"slots, context {settings.get('n_ctx', '?')} per slot, model {props.get('model_path', '?')}")
+    lines.append(f"{'model':<12} {s.model_id if is_up(s) else '(not answering)'}  at {s.url}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,11 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "logs":
             print(logs(lines=args.lines))
         else:
-            s = Settings()
-            for row in status(s):
-                state = f"running, pid {row['pid']}" if row["running"] else "not running"
-                print(f"{row['server']:<12} {row['address']:<16} {state:<22} log: {row['log']}")
-            print(f"{'model':<12} {s.model_id if is_up(s) else '(not answering)'}  at {s.url}")
+            print(describe_status(Settings()))
     except StackError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

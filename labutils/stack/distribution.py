@@ -54,7 +54,7 @@ def executable(kind: str, bindir: Path) -> Path | str:
     kind = chosen(kind)
     if kind == "llama-stack":
         return bindir / "llama" if (bindir / "llama").exists() else "llama"
-    override = os.environ.get("LAB_OGX")
+    override = config.get("LAB_OGX")
     if override:
         path = Path(override).expanduser()
         if path.is_file() and os.access(path, os.X_OK):
