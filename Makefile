@@ -5,10 +5,13 @@ JUPYTER_PORT ?= 8888
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # Jupyter refuses root without it (containers)
 PYTEST ?=
 
-.PHONY: setup lab up down status logs test test-fast lint clean-notebooks bench browser-deps
+.PHONY: setup setup-ogx lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
 
-setup:                 ## create .venv with the pinned environment (idempotent)
+setup:                 ## build llama-server once, create .venv with the pinned environment (idempotent)
 	@tools/setup.sh
+
+setup-ogx:             ## create .venv-ogx with OGX 1.5, the alternative distribution (idempotent)
+	@tools/setup-ogx.sh
 
 up: setup              ## start the embedded Llama Stack (reuses a running one)
 	@$(PY) -m labutils.stack up
@@ -28,9 +31,16 @@ lab: up                ## open JupyterLab on 127.0.0.1 with the stack answering
 browser-deps:          ## Chromium for the browser test (Debian package; no browser download)
 	@tools/browser-deps.sh
 
-test: setup browser-deps  ## every test: unit, real stack, notebooks, browser
+test: setup setup-ogx browser-deps  ## every test: unit, real stack, notebooks, browser, then OGX in front
 	@$(PY) -m ruff check .
 	@$(PY) -m pytest $(PYTEST)
+	@$(MAKE) --no-print-directory test-ogx
+
+test-ogx: setup setup-ogx  ## stack tests and lessons 00, 02, 09 with OGX 1.5 in front (own ports and state)
+	@set -- $$($(PY) -c 'from labutils.stack import free_ports; print(*free_ports(2))'); \
+	LAB_DISTRIBUTION=ogx LAB_STACK_PORT=$$1 LAB_LLAMA_PORT=$$2 LAB_HOME=$(CURDIR)/.lab/test-ogx \
+	$(PY) -m pytest tests/test_ogx.py tests/test_stack.py tests/test_notebooks.py::test_executes \
+	  -k "not test_executes or 00_ or 02_ or 09_" $(PYTEST)
 
 test-fast: setup       ## unit tests only (no server)
 	@$(PY) -m pytest -m "not integration and not notebooks and not browser" $(PYTEST)
@@ -44,3 +54,5 @@ clean-notebooks: setup ## strip outputs and execution counts from the lessons
 bench: up              ## benchmarks: ratios measured in one run
 	@$(PY) bench/stack_overhead.py
 	@$(PY) bench/grid_throughput.py
+	@$(PY) bench/engine_load.py
+	@$(PY) bench/determinism.py
