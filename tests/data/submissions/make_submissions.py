@@ -15,7 +15,6 @@ import copy
 from pathlib import Path
 
 import nbformat
-
 from labutils import solutions
 from labutils.grading import new_cell
 
