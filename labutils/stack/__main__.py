@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import StackError
-from . import Settings, down, engine_props, is_up, logs, status, up
+from . import Settings, down, engine_props, is_up, logs, missing_models, status, up
 
 
 def describe_status(s: Settings) -> str:
@@ -22,7 +22,12 @@ def describe_status(s: Settings) -> str:
     if props:
         lines.append(f"{'engine':<12} llama-server {props.get('build_info', '?')}, {props.get('total_slots', '?')} "
                      f"slots, context {settings.get('n_ctx', '?')} per slot, model {props.get('model_path', '?')}")
-    lines.append(f"{'model':<12} {s.model_id if is_up(s) else '(not answering)'}  at {s.url}")
+    missing = missing_models(s)
+    served = ", ".join(m for m in s.model_ids if m not in missing)
+    label = "models" if len(s.model_ids) > 1 else "model"
+    lines.append(f"{label:<12} {served if is_up(s) else '(not answering)'}  at {s.url}")
+    if is_up(s) and missing:
+        lines.append(f"{'':<12} not served until the stack restarts (make down && make up): {', '.join(missing)}")
     return "\n".join(lines)
 
 
