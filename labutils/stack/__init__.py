@@ -355,7 +355,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     front = "OGX" if s.distribution == "ogx" else "Llama Stack"
     stack_cmd = distribution.command(s.distribution, RUN_CONFIG, s.stack_port, Path(sys.executable).parent)
     for store in ("kvstore.db", "sql_store.db"):  # created private before the distribution opens them
-        private_file(s.state / store)
+        private_file(_store(s, store))
     _forget_extra_models(s)
     try:
         started = []  # every engine loads its model at once (one thread each), then we wait for them
@@ -383,6 +383,11 @@ def _engine_ready(url: str, alias: str) -> bool:
     return health.get("status") == "ok" and alias in listed_models(url)
 
 
+def _store(s: Settings, name: str) -> Path:
+    """Where the distribution keeps its database `name`: run.yaml's ${env.LAB_STATE_DIR}/stack/NAME."""
+    return s.state / "stack" / name
+
+
 def _forget_extra_models(s: Settings) -> None:
     """Delete the further models (providers llama-cpp2 ...) from the distribution's registry before it starts.
 
@@ -390,7 +395,7 @@ def _forget_extra_models(s: Settings) -> None:
     provider is gone: without this, a stack started once with Gemma would go on listing it after
     LAB_MODELS=none or a removed file. run.yaml registers the current ones again at start.
     """
-    db = s.state / "stack" / "kvstore.db"  # run.yaml's ${env.LAB_STATE_DIR}/stack/kvstore.db
+    db = _store(s, "kvstore.db")
     if not db.is_file():
         return
     # no such table yet (OperationalError): nothing registered
