@@ -6,8 +6,8 @@ README's variable table is this registry (`markdown_table()`; tests/test_config.
 Standard library only, and nothing happens on import, so `labutils.stack` may use it too.
 
     >>> from labutils import config
-    >>> config.get("LAB_SLOTS")   # 4 unless LAB_SLOTS is set
-    4
+    >>> config.get("LAB_SLOTS")   # 2 unless LAB_SLOTS is set
+    2
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ VARS: dict[str, Var] = {v.name: v for v in [
     Var("LAB_N_CTX", 2048, "context length of the embedded llama-server", "an integer >= 64", _int(64)),
     Var("LAB_THREADS", None, "CPU threads of the embedded llama-server (more than the idle cores makes it collapse "
         "under load)", "an integer >= 1", _int(1), "all cores but one, at least 1"),
-    Var("LAB_SLOTS", 4, "parallel slots of the embedded llama-server (requests answered at once)",
+    Var("LAB_SLOTS", 2, "parallel slots of the embedded llama-server (requests answered at once; more than 2 "
+        "makes a seeded answer depend on what it is batched with)",
         "an integer >= 1", _int(1)),
     Var("LAB_OGX", None, "the `ogx` program, when LAB_DISTRIBUTION=ogx", "a file path",
         shown_default="`.venv-ogx/bin/ogx`"),
