@@ -74,8 +74,8 @@ def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     gemma = stack.models_dir() / stack.GEMMA_FILE
     if not gemma.is_file():
-        print(f"Gemma 3 270M is not installed ({gemma}): run `make model-gemma` first.", file=sys.stderr)
-        return 1
+        print(f"models_load: skipped, Gemma 3 270M is not installed ({gemma}): run `make model-gemma` first.")
+        return 0
     both = ((None, str(gemma)),)
     s = stack.Settings()
     print(f"{s.slots} slots, {s.threads} thread(s) per llama-server, "
