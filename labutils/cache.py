@@ -45,10 +45,17 @@ def default_path() -> Path:
     return (Path(folder).expanduser() if folder else lab_home() / "cache") / "responses.sqlite"
 
 
-def key(base_url: str, model: str, messages: list[dict], params: dict[str, Any]) -> str:
-    """A stable hash of the request: URL, model, messages and every sampling parameter."""
-    blob = json.dumps({"url": base_url.rstrip("/"), "model": model, "messages": messages, "params": params},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def key(base_url: str, model: str, messages: list[dict], params: dict[str, Any], engine: str | None = None) -> str:
+    """A stable hash of the request: URL, model, messages, every sampling parameter and the engine.
+
+    `engine` names the server build behind the URL where it is known (the embedded llama-server's
+    build and model file): another engine gives another text for the same seed, so its answers must
+    never be served as this one's.
+    """
+    request = {"url": base_url.rstrip("/"), "model": model, "messages": messages, "params": params}
+    if engine is not None:
+        request["engine"] = engine
+    blob = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

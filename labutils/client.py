@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from llama_stack_client import LlamaStackClient
 from . import cache as cache_mod
 from . import config, stack
 from .cache import Cache
+from .defaults import ServerDefaults
 from .errors import ConnectionFailed, ModelNotFound, RequestFailed
 from .params import check_all, messages_from, request_fields
 
@@ -106,12 +108,32 @@ class Lab:
     """
 
     def __init__(self, client: LlamaStackClient, model: str, base_url: str, *,
-                 context_length: int | None = None, embedded: bool = False):
+                 context_length: int | None = None, embedded: bool = False, engine: dict | None = None):
         self.client = client
         self.model = model
         self.base_url = base_url
         self.context_length = context_length
         self.embedded = embedded
+        self.engine = engine  # llama-server's /props when the lab can reach it (the embedded stack), else None
+
+    @property
+    def slots(self) -> int | None:
+        """Requests the engine answers at once (llama-server's parallel slots), when known."""
+        return (self.engine or {}).get("total_slots")
+
+    @property
+    def concurrency(self) -> int:
+        """Requests a sweep or panel sends at once by default: `LAB_CONCURRENCY`, else the engine's slots
+        (more would only queue; fewer would leave a slot idle), else 4 for a remote stack."""
+        return config.get("LAB_CONCURRENCY") or self.slots or 4
+
+    def server_defaults(self) -> ServerDefaults:
+        """What a request that sets no parameter gets: read from llama-server's `/props` on the embedded
+        stack; unknown (with the reason) for a remote distribution, which does not say.
+
+        Taught in notebooks/00_setup_and_first_request.ipynb and 06_playground.ipynb.
+        """
+        return ServerDefaults.from_props(self.engine, self.base_url)
 
     def __repr__(self) -> str:
         where = "embedded" if self.embedded else "remote"
@@ -161,8 +183,8 @@ class Lab:
         return done
 
     def cache_key(self, messages: list[dict], params: dict[str, Any]) -> str:
-        """The response cache's key of a validated request (URL, model, messages, every param)."""
-        return cache_mod.key(self.base_url, self.model, messages, params)
+        """The response cache's key of a validated request (URL, model, messages, every param, engine)."""
+        return cache_mod.key(self.base_url, self.model, messages, params, engine=engine_identity(self.engine))
 
     def cached(self, messages: list[dict], params: dict[str, Any], cache: Cache | None) -> Completion | None:
         """The stored answer of a validated, reproducible request, or None (no cache, not cacheable, a miss)."""
@@ -279,5 +301,14 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     if chosen not in available:
         raise ModelNotFound(f"model {chosen!r} is not registered at {url}; available: "
                             f"{', '.join(available) or '(none)'}")
-    context = config.get("LAB_CONTEXT_LENGTH") or (settings.n_ctx if embedded else None)
-    return Lab(client, chosen, url, context_length=context, embedded=embedded)
+    engine = stack.engine_props(settings) if embedded else None
+    served = ((engine or {}).get("default_generation_settings") or {}).get("n_ctx")
+    context = config.get("LAB_CONTEXT_LENGTH") or served or (settings.n_ctx if embedded else None)
+    return Lab(client, chosen, url, context_length=context, embedded=embedded, engine=engine)
+
+
+def engine_identity(props: dict | None) -> str | None:
+    """The engine behind a stack, as far as the lab can tell: llama-server's build and model file."""
+    if not props:
+        return None
+    return f"llama-server {props.get('build_info')} {Path(str(props.get('model_path'))).name}"

@@ -6,6 +6,7 @@ Plain functions; `labutils.widgets.compare` is the panel over them. Taught in no
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -20,16 +21,23 @@ if TYPE_CHECKING:
 def compare_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *, system: str | None = None,
                  on_token_a: Callable[[str], None] | None = None,
                  on_token_b: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Send one prompt with parameters `a`, then `b`; return both Completions, their metrics and a word diff.
+    """Send one prompt with parameters `a` and `b`; return both Completions, their metrics and a word diff.
 
-    Both are validated before either is sent. Returns {"a": Completion, "b": Completion, "metrics":
-    DataFrame (rows A and B), "diff": TextDiff}. Taught in notebooks/06_playground.ipynb.
+    Both are validated before either is sent. When the stack answers two requests at once (the embedded
+    engine's slots, `lab.concurrency`), A and B are sent, and stream, at the same time; otherwise A
+    then B. Returns {"a": Completion, "b": Completion, "metrics": DataFrame (rows A and B), "diff":
+    TextDiff}. Taught in notebooks/06_playground.ipynb.
     """
     messages, sent_a = lab.prepare(prompt, system=system, **a)
     _, sent_b = lab.prepare(prompt, system=system, **b)
-    ra = lab.send(messages, sent_a, on_token=on_token_a)
-    rb = lab.send(messages, sent_b, on_token=on_token_b)
-    return pair_result(ra, rb)
+    if lab.concurrency < 2:
+        return pair_result(lab.send(messages, sent_a, on_token=on_token_a),
+                           lab.send(messages, sent_b, on_token=on_token_b))
+    with ThreadPoolExecutor(2) as pool:  # both finish (or fail) before either error is raised
+        fa = pool.submit(lab.send, messages, sent_a, on_token=on_token_a)
+        fb = pool.submit(lab.send, messages, sent_b, on_token=on_token_b)
+        wait([fa, fb])
+    return pair_result(fa.result(), fb.result())
 
 
 def pair_result(a: Completion, b: Completion) -> dict[str, Any]:

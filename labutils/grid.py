@@ -113,10 +113,7 @@ class Grid:
 
 
 def _default_concurrency(lab: Lab) -> int:
-    env = config.get("LAB_CONCURRENCY")
-    if env:
-        return env
-    return 1 if lab.embedded else 4  # one request at a time keeps the embedded engine's answers reproducible
+    return lab.concurrency  # LAB_CONCURRENCY, else the engine's slots
 
 
 def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int, backoff: float):
