@@ -62,7 +62,8 @@ class Grid:
     Taught in notebooks/05_parameter_grid.ipynb.
     """
 
-    def __init__(self, *, samples: int = 1, seed: int = 0, max_tokens_limit: int | None = None, **axis_values: Any):
+    def __init__(self, *, samples: int = 1, seed: int = 0, max_tokens_limit: int | None = None,
+                 scorers: Any = None, **axis_values: Any):
         unknown = [k for k in axis_values if k not in axes()]
         if unknown:
             raise ParameterError(f"{unknown[0]}= is not a grid axis: the axes are {', '.join(axes())}")
@@ -72,6 +73,7 @@ class Grid:
         self._axes = {name: _values(name, axis_values.get(name), max_tokens_limit)
                       for name in axes() if name in core_axes() or name in given}
         self.seeds = [derive_seed(self.seed, i) for i in range(self.samples)]
+        self.scorers = scorers  # functions of (text[, cell]) -> bool; see labutils.scorers
 
     def __getattr__(self, name: str) -> list:
         if name != "_axes" and name in axes():
@@ -130,13 +132,14 @@ def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int
 def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system: str | None = None,
           stop: str | list[str] | None = None, concurrency: int | None = None, cache: bool = True,
           progress: bool = True, max_calls: int | None = None, retries: int = 3,
-          backoff: float = 0.5, **fixed: Any) -> pd.DataFrame:
+          backoff: float = 0.5, scorers: Any = None, **fixed: Any) -> pd.DataFrame:
     """Run one prompt over every cell of `grid`; return `runs`, one row per call.
 
     `fixed` parameters (e.g. top_k=20) are sent with every cell. Cached cells (seeded or temperature-0
     answers already stored) are served from disk; failed calls are retried when the failure is
     transient and otherwise leave their error in the row, so a sweep never loses finished rows.
-    Re-running the same sweep requests only what is missing. Taught in notebooks/05_parameter_grid.ipynb.
+    Re-running the same sweep requests only what is missing. `scorers` (or the grid's) add one pass/fail
+    column each (see `labutils.scorers`). Taught in notebooks/05_parameter_grid.ipynb.
     """
     if not isinstance(grid, Grid):
         raise ParameterError(f"grid={grid!r} is not allowed: pass a labutils.Grid")
@@ -185,8 +188,11 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
             bar.close()
         if store is not None:
             store.close()
-    return runs.frame([rows[i] for i in sorted(rows)], grid.extra_axes, model=lab.model, base_url=lab.base_url,
-                      messages=messages, stop=base.get("stop"))
+    from .scorers import score
+
+    out = runs.frame([rows[i] for i in sorted(rows)], grid.extra_axes, model=lab.model, base_url=lab.base_url,
+                     messages=messages, stop=base.get("stop"))
+    return score(out, scorers if scorers is not None else grid.scorers)
 
 
 def _progress(total: int, enabled: bool, hits: int):

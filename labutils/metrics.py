@@ -5,16 +5,25 @@ Formulas (words are lower-cased whitespace tokens):
 - repetition = 1 - distinct-1 (share of words that repeat an earlier word);
 - similarity(a, b) = Jaccard index of the two answers' word-bigram sets (unigrams when one word);
   `pairwise_similarity` is its mean over all pairs of samples in a cell;
-- unique_frac = distinct answer texts / samples in the cell.
-Taught in notebooks/02_temperature.ipynb.
+- unique_frac = distinct answer texts / samples in the cell;
+- mode_share = share of the samples giving the cell's most common answer (1.0 = every sample agrees);
+- first_word_entropy = entropy in bits of the answers' first words across the samples (0 = all start
+  alike; log2(samples) = all start differently): it keeps separating temperatures when answers are
+  short and share no bigram at all.
+Every per-cell number of `summarize` comes with a 95% interval (`<metric>_lo`, `<metric>_hi`): a
+seeded bootstrap over the samples for means and set metrics, Wilson for rates (`length_frac`, scorers).
+See `labutils.intervals`. Taught in notebooks/02_temperature.ipynb.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import combinations, pairwise
 
+import numpy as np
 import pandas as pd
 
+from . import intervals
 from .params import cell_columns
 
 TEXT_METRICS = ["words", "chars", "distinct_1", "distinct_2", "repetition"]
@@ -66,16 +75,96 @@ def add_text_metrics(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def summarize(runs: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
-    """One row per parameter cell (every axis column of `runs`): mean/std of the text metrics over samples,
-    pairwise similarity, unique_frac, length_frac (share cut by max_tokens), mean latency and tokens/s, n and
-    errors."""
+def first_word(text: str) -> str:
+    w = words(text)
+    return w[0].strip(".,!?:;\"'*") if w else ""
+
+
+def mode_share(texts: list[str]) -> float:
+    """Share of the texts equal to the most common one (NaN for none)."""
+    return Counter(texts).most_common(1)[0][1] / len(texts) if texts else float("nan")
+
+
+def first_word_entropy(texts: list[str]) -> float:
+    """Entropy (bits) of the first words of the texts: 0 when all start alike (NaN for none)."""
+    if not texts:
+        return float("nan")
+    counts = np.array(list(Counter(first_word(t) for t in texts).values()), dtype=float)
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum()) + 0.0
+
+
+def _codes(items: list) -> tuple[np.ndarray, int]:
+    index: dict = {}
+    return np.array([index.setdefault(x, len(index)) for x in items], dtype=int), len(index)
+
+
+def _counts(codes: np.ndarray, k: int, idx: np.ndarray) -> np.ndarray:
+    """(n_boot, k) counts of each code in each resample."""
+    drawn = codes[idx]
+    return (drawn[:, :, None] == np.arange(k)).sum(axis=1)
+
+
+def _set_intervals(texts: list[str], level: float) -> dict[str, tuple[float, float]]:
+    """Bootstrap intervals of the set metrics of one cell (resampling its samples, seeded)."""
+    n = len(texts)
+    out: dict[str, tuple[float, float]] = {}
+    codes, k = _codes(texts)
+    firsts, kf = _codes([first_word(t) for t in texts])
+    sim = np.array([[similarity(a, b) for b in texts] for a in texts]) if n > 1 else np.zeros((n, n))
+
+    def unique(idx):
+        return (_counts(codes, k, idx) > 0).sum(axis=1) / n
+
+    def mode(idx):
+        return _counts(codes, k, idx).max(axis=1) / n
+
+    def entropy(idx):
+        p = _counts(firsts, kf, idx) / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
+
+    def similar(idx):
+        # mean similarity over pairs of resampled answers that are different samples (a sample is not
+        # compared with its own copy, which would inflate the similarity)
+        s = sim[idx[:, :, None], idx[:, None, :]]
+        pair = (idx[:, :, None] != idx[:, None, :]) & np.triu(np.ones((n, n), bool), 1)[None]
+        total = np.where(pair, s, 0.0).sum(axis=(1, 2))
+        count = pair.sum(axis=(1, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    for name, stat in (("unique_frac", unique), ("mode_share", mode), ("first_word_entropy", entropy),
+                       ("similarity", similar)):
+        out[name] = intervals.bootstrap_cells(n, stat, level)
+    return out
+
+
+def _scorer_columns(runs: pd.DataFrame, scores: list[str] | None) -> list[str]:
+    names = scores if scores is not None else runs.attrs.get("scorers", [])
+    missing = [s for s in names if s not in runs.columns]
+    if missing:
+        raise ValueError(f"runs has no scorer column {missing}; score it first (labutils.scorers.score)")
+    return list(names)
+
+
+def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[str] | None = None,
+              level: float = intervals.LEVEL) -> pd.DataFrame:
+    """One row per parameter cell (every axis column of `runs`), each number with a `level` interval.
+
+    Per cell: n and errors; mean, std and interval (`_mean`, `_std`, `_lo`, `_hi`) of the text metrics,
+    completion_tokens, latency_s and tokens_per_s; the set metrics similarity, unique_frac, mode_share
+    and first_word_entropy with bootstrap intervals; length_frac (share cut by max_tokens) and each
+    scorer's pass rate (`<scorer>_rate`; scorers from `runs.attrs["scorers"]` or `scores=`) with Wilson
+    intervals. Intervals are NaN below two samples; the bootstrap is seeded, so reruns print the same.
+    """
     by = by or cell_columns(runs.columns)
     missing = [c for c in [*by, "text"] if c not in runs.columns]
     if missing:
         raise ValueError(f"runs has no column {missing}; it has {list(runs.columns)}")
     if runs.empty:
         raise ValueError("runs is empty: nothing to summarize (did every call fail or was the grid empty?)")
+    scored = _scorer_columns(runs, scores)
     data = add_text_metrics(runs)
     rows = []
     for cell, group in data.groupby(by, sort=True, dropna=False):
@@ -83,13 +172,31 @@ def summarize(runs: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
         texts = [t for t in good["text"] if isinstance(t, str)]
         row = dict(zip(by, cell if isinstance(cell, tuple) else (cell,)))
         row.update({"n": len(good), "errors": len(group) - len(good)})
-        for m in TEXT_METRICS:
-            row[f"{m}_mean"] = good[m].mean()
-            row[f"{m}_std"] = good[m].std(ddof=0) if len(good) else float("nan")
+        for m in [*TEXT_METRICS, "completion_tokens", "latency_s", "tokens_per_s"]:
+            vals = good[m].astype(float) if m in good and len(good) else pd.Series(dtype=float)
+            row[f"{m}_mean"] = vals.mean() if len(vals) else float("nan")
+            if m in TEXT_METRICS:
+                row[f"{m}_std"] = vals.std(ddof=0) if len(vals) else float("nan")
+            row[f"{m}_lo"], row[f"{m}_hi"] = intervals.bootstrap(vals.tolist(), level)
         row["similarity"] = pairwise_similarity(texts)
         row["unique_frac"] = len(set(texts)) / len(texts) if texts else float("nan")
-        row["length_frac"] = (good["finish_reason"] == "length").mean() if len(good) else float("nan")
-        for col in ("completion_tokens", "latency_s", "tokens_per_s"):
-            row[f"{col}_mean"] = good[col].astype(float).mean() if col in good and len(good) else float("nan")
+        row["mode_share"] = mode_share(texts)
+        row["first_word_entropy"] = first_word_entropy(texts)
+        for name, (lo, hi) in _set_intervals(texts, level).items():
+            row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
+        cut = int((good["finish_reason"] == "length").sum()) if len(good) else 0
+        row["length_frac"] = cut / len(good) if len(good) else float("nan")
+        row["length_frac_lo"], row["length_frac_hi"] = intervals.wilson(cut, len(good), level)
+        for name in scored:
+            vals = good[name].dropna().astype(bool)
+            k = int(vals.sum())
+            row[f"{name}_rate"] = k / len(vals) if len(vals) else float("nan")
+            row[f"{name}_lo"], row[f"{name}_hi"] = intervals.wilson(k, len(vals), level)
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["scorers"] = scored
+    return out
+
+
+__all__ = ["TEXT_METRICS", "add_text_metrics", "distinct_n", "first_word_entropy", "mode_share",
+           "pairwise_similarity", "similarity", "summarize", "text_metrics", "words"]
