@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from . import sampling
 from ._frames import label, require, select, tick, values
+from .intervals import interval_columns
 from .params import PARAMS, axis_label, cell_columns
 
 WIDTH = 9.5  # inches: fits a notebook cell
@@ -44,6 +45,8 @@ def metric_label(metric: str) -> str:
     for suffix, what in (("_mean", ", mean"), ("_std", ", std")):
         if metric.endswith(suffix) and metric[: -len(suffix)] in METRIC_LABELS:
             return METRIC_LABELS[metric[: -len(suffix)]] + what
+    if metric.endswith("_rate"):
+        return f"{metric[: -len('_rate')]}: pass rate"
     return METRIC_LABELS.get(metric, metric)
 
 
@@ -129,8 +132,9 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
 
 
 def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue: str = "top_p") -> Figure:
-    """`metric` against `x`, one line per `hue` value, error bars = the metric's `_std` column (spread
-    over samples) when summary has one; one panel per max_tokens value when there are several.
+    """`metric` against `x`, one line per `hue` value, error bars = the metric's 95% interval (`_lo`/`_hi`
+    columns of `summarize`) when summary has them, else its `_std` (spread over samples); one panel per
+    max_tokens value when there are several.
 
     Taught in notebooks/05_parameter_grid.ipynb.
     """
@@ -139,7 +143,9 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
         raise ValueError(f"summary[{x!r}] has missing values (the server's default): a line needs numbers on "
                          f"the x axis, so set {x} explicitly in the Grid or choose another x")
     std_col = metric[: -len("_mean")] + "_std" if metric.endswith("_mean") else None
-    has_std = std_col is not None and std_col in summary.columns
+    lo_col, hi_col = interval_columns(metric)
+    has_ci = lo_col in summary.columns and hi_col in summary.columns
+    has_std = not has_ci and std_col is not None and std_col in summary.columns
     facet, panels = _facets(summary, (x, hue))
     fig, axes = _new(len(panels), height=3.8, sharey=True)
     colours = plt.get_cmap("viridis")
@@ -150,7 +156,12 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
             line = select(part, hue, h).sort_values(x)
             if line.empty:
                 continue
-            err = line[std_col].to_numpy(float) if has_std else None
+            y = line[metric].to_numpy(float)
+            if has_ci:  # asymmetric bars from the interval; a missing interval (n < 2) draws no bar
+                err = np.nan_to_num(np.vstack([y - line[lo_col].to_numpy(float), line[hi_col].to_numpy(float) - y]))
+                err = np.clip(err, 0, None)
+            else:
+                err = line[std_col].to_numpy(float) if has_std else None
             ax.errorbar(line[x].to_numpy(float), line[metric].to_numpy(float), yerr=err, marker="o", capsize=3,
                         color=colours(k / max(1, len(hues) - 1) * 0.85), label=label(hue, h))
         ax.set_xlabel(axis_label(x))
@@ -159,7 +170,8 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
             ax.set_title(label(facet, v), fontsize=11)
     axes[0].set_ylabel(metric_label(metric))
     axes[-1].legend(title=hue, fontsize=9, loc="best")
-    bars = "\nerror bars: ± one std over the samples of each cell" if has_std else ""
+    bars = ("\nerror bars: 95% confidence interval of each cell" if has_ci
+            else "\nerror bars: ± one std over the samples of each cell" if has_std else "")
     where = f"; one panel per {facet}" if facet else ""
     fig.suptitle(f"{metric_label(metric)} against {x}, one line per {hue}{where}{bars}", fontsize=11)
     return fig

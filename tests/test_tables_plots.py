@@ -214,7 +214,7 @@ def test_heatmap_bad_input(summary, runs):
         plots.pivot(summary, "words_mean", "temperature", "top_p")  # two max_tokens in one panel
 
 
-def test_metric_lines_with_std_error_bars(summary, tmp_path):
+def test_metric_lines_draw_the_interval(summary, tmp_path):
     fig = plots.metric_lines(summary, "words_mean", x="temperature", hue="top_p")
     assert len(fig.axes) == 2
     for ax, m in zip(fig.axes, (8, 16)):
@@ -226,11 +226,13 @@ def test_metric_lines_with_std_error_bars(summary, tmp_path):
             data_line, _caps, (bars,) = container.lines
             assert data_line.get_xdata().tolist() == line["temperature"].tolist()
             assert data_line.get_ydata() == pytest.approx(line["words_mean"].to_numpy())
-            spans = [seg[1][1] - seg[0][1] for seg in bars.get_segments()]
-            assert spans == pytest.approx((2 * line["words_std"]).tolist())
+            # the bars span the 95% interval of summarize (lo to hi), not a symmetric std
+            segments = bars.get_segments()
+            assert [seg[0][1] for seg in segments] == pytest.approx(line["words_lo"].tolist())
+            assert [seg[1][1] for seg in segments] == pytest.approx(line["words_hi"].tolist())
             assert container.get_label() == f"top_p={p:g}"
     assert "words per answer" in fig.axes[0].get_ylabel()
-    assert "std" in fig._suptitle.get_text() and "one line per top_p" in fig._suptitle.get_text()
+    assert "confidence interval" in fig._suptitle.get_text() and "one line per top_p" in fig._suptitle.get_text()
     no_std = plots.metric_lines(summary, "similarity")
     assert all(c.has_yerr is False for ax in no_std.axes for c in ax.containers)
     with pytest.raises(ValueError, match="metric='nope' is not a numeric column"):
