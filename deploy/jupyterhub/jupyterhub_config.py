@@ -38,7 +38,10 @@ HUB_API_PORT = int(os.environ.get("LAB_HUB_API_PORT", "8081"))
 PROXY_API_PORT = int(os.environ.get("LAB_HUB_PROXY_API_PORT", "8001"))
 STACK_PORT = int(os.environ.get("LAB_HUB_STACK_PORT", "8321"))
 LLAMA_PORT = int(os.environ.get("LAB_HUB_LLAMA_PORT", "8322"))
-SLOTS = os.environ.get("LAB_HUB_SLOTS", "8")                   # llama-server slots: requests served at once
+# llama-server slots (requests answered at once): the lab's LAB_SLOTS default unless set. More slots serve
+# more learners at once, but beyond 2 a seeded answer batched with others can differ (bench/determinism.py),
+# which lesson 06's "same seed, same answer" exercise and the class cache rely on.
+SLOTS = os.environ.get("LAB_HUB_SLOTS", "")
 PER_LEARNER = os.environ.get("LAB_HUB_PER_LEARNER", "1")       # a sweep's parallel requests, per learner
 N_CTX = int(os.environ.get("LAB_HUB_N_CTX", "2048"))           # context per slot
 USERS = [u for u in os.environ.get("LAB_HUB_USERS", "").split(",") if u]
