@@ -233,8 +233,10 @@ def test_metric_lines_draw_the_interval(summary, tmp_path):
             assert container.get_label() == f"top_p={p:g}"
     assert "words per answer" in fig.axes[0].get_ylabel()
     assert "confidence interval" in fig._suptitle.get_text() and "one line per top_p" in fig._suptitle.get_text()
-    no_std = plots.metric_lines(summary, "similarity")
-    assert all(c.has_yerr is False for ax in no_std.axes for c in ax.containers)
+    sim = plots.metric_lines(summary, "similarity")  # a set metric: its bootstrap interval
+    assert all(c.has_yerr for ax in sim.axes for c in ax.containers)
+    no_bars = plots.metric_lines(summary.drop(columns=["similarity_lo", "similarity_hi"]), "similarity")
+    assert all(c.has_yerr is False for ax in no_bars.axes for c in ax.containers)
     with pytest.raises(ValueError, match="metric='nope' is not a numeric column"):
         plots.metric_lines(summary, "nope")
     fig.savefig(tmp_path / "lines.png")
