@@ -145,3 +145,28 @@ def test_notebook_exercises_are_registered_and_show_the_registry_hint(path):
     assert sorted(hinted) == sorted(called), f"{path.name}: hint cells {hinted} do not match the exercises {called}"
     assert "<summary>Hint" not in markdown, f"{path.name} repeats a hint in markdown: use hint(id)"
     assert "labutils.check" not in code + markdown, f"{path.name} still uses labutils.check"
+
+
+def test_02_1_a_string_is_asked_to_be_a_number(capsys):
+    assert not exercises.exercise("02.1", "0.66")
+    assert "give a number" in capsys.readouterr().out
+
+
+class _CountLab:
+    """Answers COUNT_PROMPT like the model does: the count up to the first stop string."""
+
+    def chat(self, prompt, *, stop=None, **_):
+        from types import SimpleNamespace
+
+        text = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+        for s in [stop] if isinstance(stop, str) else (stop or []):
+            if s in text:
+                text = text[:text.index(s)]
+        return SimpleNamespace(text=text, finish_reason="stop")
+
+
+@pytest.mark.parametrize(("stop", "ok"), [(", 4", True), ([", 4"], True), ("4", False), ("\n", False)])
+def test_04_1_needs_the_answer_to_end_on_the_3(stop, ok, capsys):
+    assert exercises.exercise("04.1", stop, lab=_CountLab()) is ok
+    if stop == "4":
+        assert "does not end on the 3" in capsys.readouterr().out

@@ -196,3 +196,13 @@ def test_executes(path, embedded_stack, tmp_path, monkeypatch, record_property):
     seconds = time.perf_counter() - t0
     record_property("seconds", round(seconds, 1))
     print(f"{path.name}: {seconds:.1f} s")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_exercise_checks_print_no_stray_value(path):
+    """`exercise(...)` returns True/False; as a cell's last line without `;` Jupyter prints it below the ✅/❌."""
+    nb = nbformat.read(path, as_version=4)
+    bare = [c.source for c in nb.cells if c.cell_type == "code"
+            and c.source.strip().splitlines()[-1:] and "exercises.exercise(" in c.source.strip().splitlines()[-1]
+            and not c.source.strip().endswith(";")]
+    assert not bare, f"{path.name}: end the exercise check with ';' so no stray False/True is shown: {bare}"

@@ -91,6 +91,8 @@ def _toy_cat(t: float) -> float:
           solution=0.658, wrong=0.5)
 def _(answer):
     want = _toy_cat(0.5)
+    if isinstance(answer, str):
+        return failed(f"{answer!r} is a string: give a number, e.g. 0.42 (no quotes).")
     if _close(answer, want):
         return passed(f"P(cat) = {want:.3f} at T=0.5, up from 0.5: a low temperature sharpens the distribution.")
     if _close(answer, TOY["cat"]):
@@ -135,6 +137,9 @@ def _(answer, *, lab):
         return failed(f"give a stop string (or a list of them), not {answer!r}")
     done = lab.chat(COUNT_PROMPT, temperature=0, max_tokens=40, stop=answer)
     text = done.text.strip()
-    if "3" in text and "4" not in text:
+    if "4" not in text and text.endswith("3"):
         return passed(f"the answer is {text!r} (finish_reason {done.finish_reason!r}): it stops right after 3.")
+    if "3" in text and "4" not in text:
+        return failed(f"with stop={answer!r} the answer is {text!r}: it has no 4, but it does not end on the 3 "
+                      "(a trailing comma is left in): stop on what follows the 3, including the comma.")
     return failed(f"with stop={answer!r} the answer is {text!r}: it should contain 3 but not 4.")
