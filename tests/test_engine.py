@@ -1,0 +1,142 @@
+"""The engine, llama.cpp's llama-server, through the shared embedded stack: slots, determinism, defaults.
+
+Real requests only: each test asserts what the engine does, measured, never a value written down here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from labutils import Lab, ParameterError, stack
+from labutils.compare import compare_pair
+
+pytestmark = pytest.mark.integration
+
+STORY = "Write a long story about a dragon who learns to read."
+SEEDED = [("Describe the sea at night.", 11), ("Explain what a compiler does.", 12), ("Name three birds.", 13),
+          ("Write a haiku about autumn.", 14)]
+
+
+def busy_slots(settings: stack.Settings) -> int:
+    slots = httpx.get(settings.llama_base + "/slots", timeout=5).json()
+    return sum(bool(s.get("is_processing")) for s in slots)
+
+
+def test_slots_answer_requests_at_the_same_time(lab, embedded_stack):
+    assert lab.slots == stack.engine_props(embedded_stack)["total_slots"] >= 2
+    assert lab.concurrency == lab.slots
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.append(busy_slots(embedded_stack))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(lab.slots) as pool:
+            done = list(pool.map(lambda i: lab.chat(STORY, temperature=0.7, seed=i, max_tokens=120),
+                                 range(lab.slots)))
+    finally:
+        stop.set()
+        watcher.join()
+    assert all(d.completion_tokens > 0 for d in done)
+    assert max(seen) == lab.slots, f"never saw {lab.slots} slots busy at once: {sorted(set(seen))}"
+
+
+def test_a_seed_gives_the_same_text_alone_after_others_and_batched(lab):
+    ask = {"temperature": 0.9, "max_tokens": 48}
+    alone = [lab.chat(p, seed=s, **ask).text for p, s in SEEDED]
+    lab.chat("Tell me a joke about cats.", temperature=1.0, seed=3, max_tokens=16)  # something else ran before
+    after = [lab.chat(p, seed=s, **ask).text for p, s in SEEDED]
+    others = [("List four colours.", 90 + i) for i in range(len(SEEDED))]
+    mixed = [x for pair in zip(SEEDED, others) for x in pair]  # each seeded request beside another one
+    with ThreadPoolExecutor(lab.slots) as pool:
+        batched = list(pool.map(lambda ps: lab.chat(ps[0], seed=ps[1], **ask).text, mixed))[::2]
+    assert after == alone
+    assert batched == alone
+
+
+def test_server_defaults_are_what_a_bare_request_gets(lab):
+    defaults = lab.server_defaults()
+    assert defaults.known and defaults.samplers[-1] == "temperature"
+    chain = {k: defaults[k] for k in ("temperature", "top_p", "top_k", "min_p")}
+    prompt = "Write one sentence about a cat."
+    for seed in (1, 2, 3):
+        bare = lab.chat(prompt, seed=seed, max_tokens=24).text
+        explicit = lab.chat(prompt, seed=seed, max_tokens=24, **chain).text
+        greedy = lab.chat(prompt, seed=seed, max_tokens=24, temperature=0).text
+        assert bare == explicit, f"seed {seed}: the defaults /props reports are not what a bare request gets"
+    assert bare != greedy or any(lab.chat(prompt, seed=s, max_tokens=24).text != greedy for s in (4, 5, 6))
+
+
+def test_a_remote_stack_has_unknown_defaults_with_the_reason(lab):
+    remote = Lab(lab.client, lab.model, "http://example.invalid:8321")
+    defaults = remote.server_defaults()
+    assert not defaults.known and "remote" in defaults.reason
+    with pytest.raises(KeyError, match="unknown"):
+        defaults["temperature"]
+    assert remote.slots is None and remote.concurrency >= 1
+
+
+def test_context_length_is_the_one_the_engine_serves(lab, embedded_stack):
+    props = stack.engine_props(embedded_stack)
+    assert lab.context_length == props["default_generation_settings"]["n_ctx"]
+
+
+@pytest.mark.parametrize(("sampler", "value", "greedy"), [
+    ("top_k", 1, True), ("min_p", 1.0, True), ("typical_p", 0.01, False)])
+def test_a_cut_to_one_token_leaves_no_chance(lab, sampler, value, greedy):
+    # at its extreme each of these keeps one token per step, so every seed writes the same text: for top_k
+    # and min_p the most likely token (the greedy text), for typical_p the most *typical* one, whose
+    # surprise is closest to the entropy (not always the most likely: a separate text)
+    prompt = "Write one sentence about the moon."
+    plain = {lab.chat(prompt, temperature=1.5, seed=s, max_tokens=20).text for s in range(1, 5)}
+    cut = {lab.chat(prompt, temperature=1.5, seed=s, max_tokens=20, **{sampler: value}).text for s in range(1, 5)}
+    assert len(plain) > 1, "at temperature 1.5 the seeds should differ (else this test proves nothing)"
+    assert len(cut) == 1
+    if greedy:
+        assert cut == {lab.chat(prompt, temperature=0, max_tokens=20).text}
+
+
+@pytest.mark.parametrize("params", [
+    {"repeat_penalty": 1.8}, {"presence_penalty": 1.5}, {"frequency_penalty": 1.5}, {"dry_multiplier": 2.0},
+    {"xtc_probability": 1.0, "xtc_threshold": 0.05}])
+def test_each_sampler_changes_the_answer(lab, params):
+    prompt = "Repeat the word 'sea' many times, then write a poem about the sea."
+    base = [lab.chat(prompt, temperature=0.8, seed=s, max_tokens=40).text for s in (1, 2, 3)]
+    changed = [lab.chat(prompt, temperature=0.8, seed=s, max_tokens=40, **params).text for s in (1, 2, 3)]
+    assert changed != base, f"{params} was sent but changed no answer"
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"top_k": -1}, "top_k=-1 is not allowed"), ({"min_p": 1.5}, "min_p=1.5 is not allowed"),
+    ({"repeat_penalty": float("nan")}, "repeat_penalty=nan is not allowed"),
+    ({"presence_penalty": "high"}, "presence_penalty='high' is not allowed"),
+    ({"typical_p": 0}, "typical_p=0 is not allowed")])
+def test_bad_sampler_values_are_refused_before_sending(lab, params, message):
+    before = busy_slots(stack.Settings())
+    with pytest.raises(ParameterError, match=message):
+        lab.chat("Hi", **params)
+    assert busy_slots(stack.Settings()) == before
+
+
+def test_the_ab_panel_streams_both_at_once(lab):
+    firsts: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def first(side):
+        return lambda piece: firsts.setdefault(side, time.perf_counter() - t0)
+
+    result = compare_pair(lab, STORY, {"temperature": 0.7, "seed": 1, "max_tokens": 100},
+                          {"temperature": 1.2, "seed": 1, "max_tokens": 100},
+                          on_token_a=first("a"), on_token_b=first("b"))
+    a_done = result["a"].latency_s
+    assert set(firsts) == {"a", "b"}
+    assert firsts["b"] < a_done, "B started streaming only after A had finished"
