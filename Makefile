@@ -5,13 +5,16 @@ JUPYTER_PORT ?= 8888
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # Jupyter refuses root without it (containers)
 PYTEST ?=
 
-.PHONY: setup setup-ogx lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
+.PHONY: setup setup-ogx model-gemma lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
 
 setup:                 ## build llama-server once, create .venv with the pinned environment (idempotent)
 	@tools/setup.sh
 
 setup-ogx:             ## create .venv-ogx with OGX 1.5, the alternative distribution (idempotent)
 	@tools/setup-ogx.sh
+
+model-gemma:           ## opt in to a second local model: Gemma 3 270M (base, Gemma Terms of Use), 253 MB
+	@tools/models.sh gemma
 
 up: setup              ## start the embedded Llama Stack (reuses a running one)
 	@$(PY) -m labutils.stack up
@@ -31,7 +34,7 @@ lab: up                ## open JupyterLab on 127.0.0.1 with the stack answering
 browser-deps:          ## Chromium for the browser test (Debian package; no browser download)
 	@tools/browser-deps.sh
 
-test: setup setup-ogx browser-deps  ## every test: unit, real stack, notebooks, browser, then OGX in front
+test: setup setup-ogx model-gemma browser-deps  ## every test: unit, real stack, notebooks, browser, then OGX in front
 	@$(PY) -m ruff check .
 	@$(PY) -m pytest $(PYTEST)
 	@$(MAKE) --no-print-directory test-ogx
@@ -56,3 +59,4 @@ bench: up              ## benchmarks: ratios measured in one run
 	@$(PY) bench/grid_throughput.py
 	@$(PY) bench/engine_load.py
 	@$(PY) bench/determinism.py
+	@$(PY) bench/models_load.py

@@ -45,8 +45,12 @@ class FakeClient:
             return SimpleNamespace(choices=choices, usage=usage)
         pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
         chunks = [SimpleNamespace(usage=None, choices=[SimpleNamespace(
-            delta=SimpleNamespace(content=p), finish_reason=None, index=0, logprobs=None)]) for p in pieces]
-        chunks[-1].choices[0].finish_reason = finish
+            delta=SimpleNamespace(content=p), finish_reason=None, index=k, logprobs=None)])
+            for k in range(n) for p in pieces]
+        for k in range(n):
+            chunks[(k + 1) * len(pieces) - 1].choices[0].finish_reason = finish
+        if (stream_options or {}).get("include_usage"):  # llama-server's last chunk: usage, no choices
+            chunks.append(SimpleNamespace(usage=usage, choices=[]))
         return iter(chunks)
 
 
@@ -102,9 +106,11 @@ def lab(embedded_stack):
 
 @pytest.fixture
 def private_settings(tmp_path):
-    """Settings of a stack of the test's own: free ports, state under tmp_path; stopped at the end."""
+    """Settings of a stack of the test's own: free ports, state under tmp_path, one model (no Gemma, even
+    where `make model-gemma` installed it: tests/test_models.py starts those); stopped at the end."""
     stack_port, llama_port = stack.free_ports(2)
-    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path / "stack", start_timeout=120)
+    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path / "stack", start_timeout=120,
+                       models=())
     yield s
     stack.down(s, quiet=True)
 
