@@ -87,7 +87,7 @@ VARS: dict[str, Var] = {v.name: v for v in [
     Var("LAB_CONTEXT_LENGTH", None, "the model's context length in tokens (bounds max_tokens; memory='tokens' needs it "
         "for a remote stack)", "an integer >= 1", _int(1), "`LAB_N_CTX` (embedded), else unknown"),
     Var("LAB_CONCURRENCY", None, "requests a sweep sends at once", "an integer >= 1", _int(1),
-        "1 (embedded) or 4"),
+        "the engine's slots (embedded), else 4"),
     Var("LAB_MAX_CALLS", 2000, "the most requests one sweep may send", "an integer >= 1", _int(1)),
     Var("LAB_HOME", None, "the state folder (pid files, logs, cache)", "a folder path",
         shown_default="`.lab/` of this checkout"),
