@@ -219,6 +219,8 @@ def _check_stop(value: Any) -> list[str]:
                              "or a list of 1 to 4 non-empty strings")
     return list(items)
 
+    for i, item in enumerate(items):
+        _encodable(f"stop[{i}]" if len(items) > 1 else "stop", item)
 
 def check_all(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:
     """Validate every parameter that is not None; return the ones to send, in the registry's order.
@@ -241,6 +243,18 @@ def request_fields(params: dict[str, Any]) -> dict[str, Any]:
 
 def messages_from(prompt_or_messages: str | list[dict], system: str | None = None) -> list[dict]:
     """Turn a prompt string or a message list into validated role/content messages.
+def _encodable(name: str, text: str) -> str:
+    """`text`, refused when it holds a lone surrogate (no valid UTF-8 exists for it, so no request can carry it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ParameterError(f"{name}={shown!r} is not allowed: it holds a lone surrogate ({text[e.start]!r} at "
+                             f"position {e.start}), which is not text any request can carry. Remove it, or read "
+                             "the source with errors='replace'.") from None
+    return text
+
+
 
     A string becomes one user message; `system` prepends a system message.
     Taught in notebooks/01_messages_and_roles.ipynb.
@@ -248,7 +262,7 @@ def messages_from(prompt_or_messages: str | list[dict], system: str | None = Non
     if isinstance(prompt_or_messages, str):
         if not prompt_or_messages.strip():
             raise ParameterError(f"prompt={prompt_or_messages!r} is not allowed: the prompt must be a non-empty string")
-        messages = [{"role": "user", "content": prompt_or_messages}]
+        messages = [{"role": "user", "content": _encodable("prompt", prompt_or_messages)}]
     elif isinstance(prompt_or_messages, (list, tuple)) and prompt_or_messages:
         messages = [dict(m) if isinstance(m, dict) else m for m in prompt_or_messages]
     else:
@@ -266,6 +280,7 @@ def messages_from(prompt_or_messages: str | list[dict], system: str | None = Non
                                  "content must be a non-empty string")
     if system is not None:
         if not isinstance(system, str) or not system.strip():
+        _encodable(f"messages[{i}]['content']", m["content"])
             raise ParameterError(f"system={system!r} is not allowed: use a non-empty string or None")
-        messages = [{"role": "system", "content": system}, *messages]
+        messages = [{"role": "system", "content": _encodable("system", system)}, *messages]
     return messages
