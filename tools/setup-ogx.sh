@@ -17,33 +17,9 @@ t0=$SECONDS
 
 say() { printf '[setup-ogx] %s\n' "$*" >&2; }
 
-find_python() {
-  local c
-  for c in "${LAB_PYTHON:-}" python3.13 python3.12 python3 \
-           "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3 \
-           /usr/bin/python3.1[2-9] /usr/local/bin/python3.1[2-9]; do
-    [ -n "$c" ] || continue
-    if "$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
-      command -v "$c" 2>/dev/null || echo "$c"
-      return 0
-    fi
-  done
-  return 1
-}
-
-if [ ! -x "$venv/bin/python" ]; then
-  py=$(find_python) || {
-    cat >&2 <<'MSG'
-[setup-ogx] No Python >= 3.12 found (ogx 1.5 needs it). Install one, then run this again:
-  - pyenv:          pyenv install 3.12 && pyenv local 3.12
-  - Debian/Ubuntu:  apt-get install python3.13 python3.13-venv   (Debian 13) or use the deadsnakes PPA
-  - or point to one: LAB_PYTHON=/path/to/python3.12 make setup-ogx
-MSG
-    exit 1
-  }
-  say "creating $venv with $py ($("$py" --version))"
-  "$py" -m venv "$venv"
-fi
+# shellcheck source=tools/venv.sh
+source "$here/tools/venv.sh"
+make_venv "$venv" setup-ogx setup-ogx
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
 stamp="$venv/.lab-stamp"

@@ -24,33 +24,9 @@ CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_A
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-find_python() {
-  local c
-  for c in "${LAB_PYTHON:-}" python3.13 python3.12 python3 \
-           "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3 \
-           /usr/bin/python3.1[2-9] /usr/local/bin/python3.1[2-9]; do
-    [ -n "$c" ] || continue
-    if "$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
-      command -v "$c" 2>/dev/null || echo "$c"
-      return 0
-    fi
-  done
-  return 1
-}
-
-if [ ! -x "$venv/bin/python" ]; then
-  py=$(find_python) || {
-    cat >&2 <<'MSG'
-[setup] No Python >= 3.12 found (llama-stack 0.7 needs it). Install one, then run this again:
-  - pyenv:          pyenv install 3.12 && pyenv local 3.12
-  - Debian/Ubuntu:  apt-get install python3.13 python3.13-venv   (Debian 13) or use the deadsnakes PPA
-  - or point to one: LAB_PYTHON=/path/to/python3.12 make lab
-MSG
-    exit 1
-  }
-  say "creating $venv with $py ($("$py" --version))"
-  "$py" -m venv "$venv"
-fi
+# shellcheck source=tools/venv.sh
+source "$here/tools/venv.sh"
+make_venv "$venv" setup lab
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
 # 1. llama-server: one portable build per (source, flags), shared by every clone on this machine.

@@ -1,0 +1,33 @@
+# Sourced by tools/setup.sh and tools/setup-ogx.sh: create a venv with a Python >= 3.12 (llama-stack 0.7 and
+# ogx 1.5 need it). Usage: make_venv DIR TOOL-NAME MAKE-TARGET. Finds $LAB_PYTHON, python3.13, python3.12,
+# python3, pyenv's versions or /usr/bin's, or stops and says how to get one.
+
+find_python() {
+  local c
+  for c in "${LAB_PYTHON:-}" python3.13 python3.12 python3 \
+           "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3 \
+           /usr/bin/python3.1[2-9] /usr/local/bin/python3.1[2-9]; do
+    [ -n "$c" ] || continue
+    if "$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+      command -v "$c" 2>/dev/null || echo "$c"
+      return 0
+    fi
+  done
+  return 1
+}
+
+make_venv() {
+  local venv=$1 tool=$2 target=$3 py
+  [ -x "$venv/bin/python" ] && return 0
+  py=$(find_python) || {
+    cat >&2 <<MSG
+[$tool] No Python >= 3.12 found (llama-stack 0.7 and ogx 1.5 need it). Install one, then run this again:
+  - pyenv:          pyenv install 3.12 && pyenv local 3.12
+  - Debian/Ubuntu:  apt-get install python3.13 python3.13-venv   (Debian 13) or use the deadsnakes PPA
+  - or point to one: LAB_PYTHON=/path/to/python3.12 make $target
+MSG
+    exit 1
+  }
+  printf '[%s] creating %s with %s (%s)\n' "$tool" "$venv" "$py" "$("$py" --version)" >&2
+  "$py" -m venv "$venv"
+}
