@@ -108,6 +108,8 @@ _ENTRIES = [
        unit="probability", help="chance that XTC removes the top tokens (0 = off)"),
     _p("xtc_threshold", float, 0.0, 0.5, axis=True, advanced=True, extra=True, default=0.1,
        unit="probability", help="XTC removes tokens above this probability (all but the least likely)"),
+    _p("post_sampling_probs", bool, extra=True,
+       help="with logprobs: return the probabilities after the sampler chain (what the server samples from)"),
 ]
 PARAMS: dict[str, Param] = {p.name: p for p in _ENTRIES}
 

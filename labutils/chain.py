@@ -1,0 +1,261 @@
+"""llama.cpp's sampler chain, one stage at a time: what each stage keeps and what is finally sampled.
+
+llama-server applies its samplers in a fixed order, which it reports in `GET /props`
+(`default_generation_settings.params.samplers`; `Lab.server_defaults().samplers`):
+
+    penalties > dry > top_n_sigma > top_k > typ_p > top_p > min_p > xtc > temperature > dist
+
+Temperature comes LAST: top_k, typical_p, top_p and min_p all cut on the temperature-1 probabilities
+(renormalised over the candidates still left), and temperature only reshapes what survives. The
+stages, as in llama.cpp's src/llama-sampler.cpp (the pinned tree):
+
+- top_k k: keep the k most likely (k <= 0: off);
+- typical_p p: sort by |-log p_i - H| (H the entropy of the candidates), keep until the kept mass is
+  strictly greater than p (p >= 1: off);
+- top_p p: sort by probability, keep until the kept mass is >= p (p >= 1: off);
+- min_p p: keep tokens with p_i >= p * p_max (p <= 0: off);
+- temperature t: divide the logits by t; t <= 0 keeps only the most likely token (greedy);
+- dist: sample from the softmax of what is left.
+
+The penalties, DRY and XTC need the prompt's tokens or their own random draw, and top_n_sigma is off
+by default: the prediction leaves them out and `unpredicted()` names any that a request turns on.
+The math needs only the candidates' log-probabilities, so it is exact when the candidates the server
+returned hold every token the chain can keep (`Chain.complete`). Taught in notebooks/10_sampler_chain.ipynb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .params import check
+
+ORDER = ("penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature")
+# the stage each chain parameter belongs to, and the value that turns the stage off
+STAGE_PARAM = {"top_k": "top_k", "typ_p": "typical_p", "top_p": "top_p", "min_p": "min_p",
+               "temperature": "temperature"}
+OFF = {"top_k": 0, "typical_p": 1.0, "top_p": 1.0, "min_p": 0.0, "temperature": 1.0}
+# samplers the prediction does not model, with the value at which they do nothing
+UNMODELLED = {"repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0, "dry_multiplier": 0.0,
+              "xtc_probability": 0.0}
+LLAMA_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0}
+
+
+@dataclass
+class Stage:
+    """The candidates after one stage: `tokens` (in the server's order after the stage), `logits`
+    (temperature applied where it has been), `probs` (softmax over them), and the model probability
+    (temperature 1, whole vocabulary) the survivors hold: `mass`."""
+
+    name: str
+    setting: Any
+    tokens: list[str]
+    logits: np.ndarray
+    model_probs: np.ndarray
+
+    @property
+    def probs(self) -> np.ndarray:
+        return _softmax(self.logits)
+
+    @property
+    def mass(self) -> float:
+        return float(self.model_probs.sum())
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class Chain:
+    """Every stage of one sampling step; `final` is what is sampled from (a Series: token -> probability).
+
+    `coverage` is the model probability the returned candidates held; `complete` says whether they
+    certainly hold every token the chain keeps (then the prediction is exact); `why` says why not.
+    """
+
+    stages: list[Stage]
+    settings: dict[str, Any]
+    coverage: float
+    complete: bool
+    why: str = ""
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def final(self) -> pd.Series:
+        last = self.stages[-1]
+        return pd.Series(last.probs, index=last.tokens, name="predicted")
+
+    def table(self) -> pd.DataFrame:
+        """One row per stage: the setting, tokens kept, model probability mass kept, top token and its share."""
+        rows = []
+        for s in self.stages:
+            p = s.probs
+            top = int(np.argmax(p))
+            rows.append({"stage": s.name, "setting": s.setting, "tokens kept": len(s),
+                         "model mass kept": round(s.mass, 4), "top token": s.tokens[top],
+                         "top token's share": round(float(p[top]), 4)})
+        return pd.DataFrame(rows)
+
+    def frame(self) -> pd.DataFrame:
+        """Tokens x stages: each token's probability after each stage (0 where cut)."""
+        first = self.stages[0]
+        out = pd.DataFrame(index=first.tokens)
+        for s in self.stages:
+            out[s.name] = pd.Series(s.probs, index=s.tokens).reindex(first.tokens).fillna(0.0)
+        return out
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=float)
+    if z.size == 0:
+        return z
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _f32_probs(logits: np.ndarray) -> np.ndarray:
+    """Softmax in float32, as llama.cpp computes it (so a cut at a cumulative threshold matches its rounding)."""
+    z = np.asarray(logits, dtype=np.float32)
+    e = np.exp(z - z.max())
+    return e / np.float32(e.sum(dtype=np.float32))
+
+
+def top_k(logits: np.ndarray, k: int) -> np.ndarray:
+    """Indices kept by top_k, most likely first (k <= 0: all, in their order)."""
+    if k <= 0:
+        return np.arange(len(logits))
+    return np.argsort(-np.asarray(logits), kind="stable")[:min(k, len(logits))]
+
+
+def top_p(logits: np.ndarray, p: float, *, whole: bool = False) -> np.ndarray:
+    """Indices kept by top_p: most likely first, until the kept mass is >= p (p >= 1: all).
+
+    The mass is renormalised over the given candidates, as llama.cpp does; `whole=True` reads the logits
+    as log-probabilities over the whole vocabulary instead (when the server's candidates are all of it)."""
+    if p >= 1.0:
+        return np.arange(len(logits))
+    order = np.argsort(-np.asarray(logits), kind="stable")
+    probs = np.exp(np.asarray(logits, dtype=np.float32)) if whole else _f32_probs(logits)
+    cum = np.cumsum(probs[order], dtype=np.float32)
+    last = int(np.argmax(cum >= np.float32(p))) + 1 if (cum >= np.float32(p)).any() else len(order)
+    return order[:last]
+
+
+def min_p(logits: np.ndarray, p: float) -> np.ndarray:
+    """Indices kept by min_p: p_i >= p * p_max, i.e. logit_i >= max logit + log p (order kept; p <= 0: all)."""
+    z = np.asarray(logits, dtype=float)
+    if p <= 0.0:
+        return np.arange(len(z))
+    return np.flatnonzero(z >= z.max() + np.log(p))
+
+
+def typical_p(logits: np.ndarray, p: float) -> np.ndarray:
+    """Indices kept by locally typical sampling, closest to the entropy first, until the mass is > p."""
+    if p >= 1.0:
+        return np.arange(len(logits))
+    order = np.argsort(-np.asarray(logits), kind="stable")
+    probs = _f32_probs(np.asarray(logits)[order])
+    entropy = float(-(probs * np.log(probs)).sum())
+    shifted = np.abs(-np.log(probs) - entropy)
+    by_typical = np.argsort(shifted, kind="stable")
+    cum = np.cumsum(probs[by_typical], dtype=np.float32)
+    over = cum > np.float32(p)
+    last = int(np.argmax(over)) + 1 if over.any() else len(order)
+    return order[by_typical[:last]]
+
+
+def temperature(logits: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+    """(indices kept, new logits): t <= 0 keeps only the (first) most likely token; else logits / t."""
+    z = np.asarray(logits, dtype=float)
+    if t <= 0:
+        i = int(np.argmax(z))
+        return np.array([i]), z[[i]]
+    return np.arange(len(z)), z / t
+
+
+def settings_for(params: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The chain settings a request gets: each validated value sent, else the server's default (else llama.cpp's)."""
+    base = {**LLAMA_DEFAULTS, **{k: v for k, v in (defaults or {}).items() if k in LLAMA_DEFAULTS}}
+    return {k: check(k, params[k]) if params.get(k) is not None else base[k] for k in LLAMA_DEFAULTS}
+
+
+def unpredicted(params: dict[str, Any]) -> list[str]:
+    """The samplers turned on in `params` that the prediction does not model (penalties, DRY, XTC)."""
+    return [k for k, off in UNMODELLED.items() if params.get(k) is not None and params[k] != off]
+
+
+def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[str, Any],
+              order: Sequence[str] = ORDER) -> Chain:
+    """Apply the chain, in `order`, to candidates with their model log-probabilities.
+
+    `settings` holds temperature, top_k, top_p, min_p, typical_p (see `settings_for`). Returns a `Chain`
+    with one `Stage` per modelled stage (after "candidates", the input). Exactness: the candidates are
+    usually the server's top 20 (the API's cap); the prediction is exact when no token outside them
+    could survive (top_k <= their number, or the cut falls inside them), else `complete` is False.
+
+    >>> run_chain(["a", "b", "c"], np.log([0.5, 0.3, 0.2]), {"top_k": 2, "temperature": 1}).final.round(3).tolist()
+    [0.625, 0.375]
+    """
+    lp = np.asarray(logprobs, dtype=float)
+    if len(tokens) != lp.size or lp.size == 0:
+        raise ValueError(f"run_chain needs as many tokens as logprobs, at least one: got {len(tokens)} and {lp.size}")
+    s = {**OFF, **{k: v for k, v in settings.items() if v is not None}}
+    model_p = np.exp(lp)
+    idx = np.arange(lp.size)
+    logits = lp.copy()
+    stages = [Stage("candidates", f"{lp.size} returned", list(tokens), logits, model_p)]
+    skipped, tempered = [], False
+    for name in order:
+        if name not in STAGE_PARAM:
+            skipped.append(name)
+            continue
+        value = s[STAGE_PARAM[name]]
+        cur = logits[idx]
+        if name == "top_k":
+            keep = top_k(cur, int(value))
+        elif name == "typ_p":
+            keep = typical_p(cur, float(value))
+        elif name == "top_p":  # with top_k off the server renormalises over the whole vocabulary
+            whole = int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered
+            keep = top_p(cur, float(value), whole=whole)
+        elif name == "min_p":
+            keep = min_p(cur, float(value))
+        else:
+            keep, new = temperature(cur, float(value))
+            tempered = True
+            idx = idx[keep]
+            logits = logits.copy()
+            logits[idx] = new
+            stages.append(Stage(name, value, [tokens[i] for i in idx], logits[idx], model_p[idx]))
+            continue
+        idx = idx[keep]
+        stages.append(Stage(name, value, [tokens[i] for i in idx], logits[idx], model_p[idx]))
+    coverage = float(model_p.sum())
+    complete, why = _complete(lp, s, idx, coverage)
+    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped)
+
+
+def _complete(lp: np.ndarray, s: dict[str, Any], kept: np.ndarray, coverage: float) -> tuple[bool, str]:
+    """Is the prediction exact? Each unseen token has p <= the lowest returned one, and the stages that
+    renormalise (typical_p, top_p) must see the same candidates as the server."""
+    n, k, tail = lp.size, int(s["top_k"]), 1.0 - coverage
+    if tail < 1e-6 or 0 < k <= n:
+        return True, ""
+    why = (f"the {n} returned candidates hold {coverage:.1%} of the probability and the server's candidates "
+           f"at this stage include unseen ones ({tail:.1%} of the mass): set top_k <= {n} for an exact prediction")
+    if float(s["typical_p"]) < 1 or (k > n and float(s["top_p"]) < 1):
+        return False, why
+    p_low, p_max = float(np.exp(lp.min())), float(np.exp(lp.max()))
+    if float(s["min_p"]) > 0 and p_low < float(s["min_p"]) * p_max:
+        return True, ""  # min_p's threshold lies above every unseen token
+    if float(s["top_p"]) < 1 and kept.size < n:
+        return True, ""  # the nucleus (on the whole vocabulary's probabilities) closed inside the candidates
+    return False, why
+
+
+__all__ = ["LLAMA_DEFAULTS", "ORDER", "Chain", "Stage", "min_p", "run_chain", "settings_for", "temperature",
+           "top_k", "top_p", "typical_p", "unpredicted"]

@@ -1,0 +1,299 @@
+"""Theory against experiment: predict the first token's distribution from the chain, then sample it live.
+
+`check_sampler(lab, prompt, samples=300, temperature=..., top_k=..., ...)`:
+1. asks the server for the next token's top-20 candidates with their real log-probabilities, and for
+   its own post-chain probabilities (`post_sampling_probs`: what it really samples from);
+2. predicts the distribution by applying llama-server's chain in its own order (`labutils.chain`),
+   each unset parameter at the server's default (`Lab.server_defaults()`);
+3. draws `samples` seeded first tokens (max_tokens=1, random seeds drawn from `first_seed`) through `Lab.send`;
+4. compares: total-variation distance, Pearson's chi-square p-value (`labutils.gof`), and, when they
+   disagree, which stage the disagreement points to: the prediction is re-run with each parameter the
+   request set replaced by the server's default ("the server ignored top_k"), with the textbook order
+   (temperature first), and draws outside the returned candidates are counted as unseen mass.
+Taught in notebooks/10_sampler_chain.ipynb.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import chain as chain_mod
+from . import gof
+from .errors import LabError
+from .params import integer
+
+if TYPE_CHECKING:
+    from .client import Lab
+
+ALPHA = 0.01
+OTHER = "(not among the candidates)"
+CANDIDATES = 20  # the API's top_logprobs cap
+
+
+@dataclass
+class SamplerCheck:
+    """Predicted vs observed first tokens for one prompt and parameter set, with the evidence."""
+
+    prompt: Any
+    params: dict[str, Any]
+    chain: chain_mod.Chain
+    counts: pd.Series
+    server: pd.Series | None  # the server's post-chain probabilities (None if it did not say)
+    alternatives: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: list[str] = field(default_factory=list)
+    server_note: str = ""
+
+    @property
+    def predicted(self) -> pd.Series:
+        return self.chain.final
+
+    @property
+    def samples(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def observed(self) -> pd.Series:
+        return (self.counts / self.samples).rename("observed")
+
+    @property
+    def fit(self) -> gof.Fit:
+        return gof.fit(self.counts, self.predicted)
+
+    @property
+    def tv(self) -> float:
+        return gof.tv_distance(self.predicted, self.observed)
+
+    @property
+    def noise_tv(self) -> float:
+        """The median TV distance that sampling noise alone gives with this many draws (simulated)."""
+        rng = np.random.default_rng(0)
+        p = self.predicted
+        sims = [0.5 * np.abs(rng.multinomial(self.samples, p.to_numpy()) / self.samples - p.to_numpy()).sum()
+                for _ in range(200)]
+        return float(np.median(sims))
+
+    @property
+    def agrees(self) -> bool:
+        return self.fit.p_value > ALPHA
+
+    def table(self) -> pd.DataFrame:
+        """One row per token: predicted, the server's own post-chain probability, observed share and count."""
+        tokens = list(dict.fromkeys([*self.predicted.index, *self.counts.index]))
+        out = pd.DataFrame(index=tokens)
+        out["predicted"] = self.predicted.reindex(tokens).fillna(0.0)
+        if self.server is not None:
+            out["server says"] = self.server.reindex(tokens).fillna(0.0)
+        out["observed"] = self.observed.reindex(tokens).fillna(0.0)
+        out["count"] = self.counts.reindex(tokens).fillna(0).astype(int)
+        out.index.name = "token"
+        return out
+
+    def diagnosis(self) -> str:
+        """Which stage a disagreement points to, in one paragraph (or why it agrees)."""
+        f = self.fit
+        if self.agrees:
+            return (f"Agreement: the observed frequencies are what the prediction leads one to expect "
+                    f"(chi-square p = {f.p_value:.3f} > {ALPHA}).")
+        parts = [f"Disagreement: p = {f.p_value:.2g} < {ALPHA}."]
+        unseen = int(self.counts.get(OTHER, 0))
+        if unseen:
+            parts.append(f"{unseen} of {self.samples} draws were tokens outside the {CANDIDATES} returned "
+                         "candidates: mass the prediction could not see (raise the candidates' coverage or "
+                         "cut harder with top_k/min_p).")
+        elif f.impossible:
+            parts.append(f"{f.impossible} draws were tokens the prediction cut: the server kept tokens that the "
+                         "chain, as predicted, removes.")
+        if self.skipped:
+            parts.append(f"The prediction left out samplers this request turns on: {', '.join(self.skipped)}.")
+        fits = self.alternatives[self.alternatives.p_value > ALPHA] if len(self.alternatives) else []
+        if len(fits):
+            best = fits.sort_values("p_value", ascending=False).iloc[0]
+            parts.append(f"Best explanation: {best.hypothesis} (p = {best.p_value:.3f}, TV {best.tv:.3f}).")
+        elif len(self.alternatives):
+            parts.append("No single-stage change to the prediction explains the draws either.")
+        if not self.chain.complete:
+            parts.append(f"Note: the prediction was not exact: {self.chain.why}.")
+        return " ".join(parts)
+
+    def report(self) -> str:
+        """The evidence in words: N, TV distance against noise, chi-square, coverage, and the diagnosis."""
+        f = self.fit
+        server = ""
+        if self.server is not None:
+            server = (f" The server's own post-chain probabilities (post_sampling_probs) are "
+                      f"{gof.tv_distance(self.predicted, self.server):.4f} TV away from the prediction "
+                      f"and hold {self.server.sum():.1%} of the mass over {len(self.server)} tokens.")
+        return (f"{self.samples} seeded draws; the {len(self.chain.stages[0])} candidates held "
+                f"{self.chain.coverage:.1%} of the model's probability; the chain keeps {len(self.predicted)} "
+                f"token(s). TV distance predicted vs observed: {self.tv:.3f} (sampling noise alone gives about "
+                f"{self.noise_tv:.3f} with N={self.samples}). Chi-square {f.statistic:.2f} on {f.df} df, "
+                f"p = {f.p_value:.3g}.{server} {self.diagnosis()}")
+
+    def plot(self, ax=None):
+        from .sampler_plots import predicted_vs_observed
+
+        return predicted_vs_observed(self, ax=ax)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<p>{html.escape(self.report())}</p>"
+                + self.table().to_html(float_format=lambda v: f"{v:.4f}"))
+
+
+def _top(done) -> tuple[list[str], list[float], str]:
+    if not done.logprobs or not done.logprobs[0].get("top"):
+        raise LabError("the server returned no logprobs, so the next-token distribution cannot be predicted")
+    first = done.logprobs[0]
+    tokens, lps = zip(*first["top"])
+    return list(tokens), list(lps), first["token"]
+
+
+def _first_token_probs(content) -> pd.Series | None:
+    extra = getattr(content, "model_extra", None) or {}
+    top = extra.get("top_probs") or getattr(content, "top_probs", None)
+    if not top:
+        return None
+    items = [(t["token"], float(t["prob"])) if isinstance(t, dict) else (t.token, float(t.prob)) for t in top]
+    return pd.Series(dict(items), name="server").groupby(level=0).sum()
+
+
+def post_sampling(lab: Lab, prompt: str | list[dict], params: dict[str, Any]) -> tuple[pd.Series | None, str]:
+    """The server's post-chain probabilities of the next token (llama-server's `post_sampling_probs`), and
+    a note on how they were obtained or why not.
+
+    `Lab.send` streams, and Llama Stack 0.7.3 refuses a streamed chunk whose logprob is null (which is how
+    llama-server reports post-sampling probabilities), so after a failed streamed try this one request is
+    sent unstreamed with the same validated fields (max_tokens=1, so there is nothing to cancel).
+    """
+    from .client import translate
+    from .params import request_fields
+
+    asked = {**params, "max_tokens": 1, "logprobs": True, "top_logprobs": CANDIDATES, "post_sampling_probs": True}
+    try:
+        done = lab.send(prompt, asked)
+        for c in _choices(done.raw):
+            content = getattr(getattr(c, "logprobs", None), "content", None)
+            if content and _first_token_probs(content[0]) is not None:
+                return _first_token_probs(content[0]), "streamed"
+    except LabError as e:
+        streamed_error = str(e)
+    else:
+        streamed_error = "the streamed answer carried no post-sampling probabilities"
+    messages, sent = lab.prepare(prompt, **asked)
+    try:
+        raw = lab.client.chat.completions.create(model=lab.model, messages=messages, **request_fields(sent))
+        return _first_token_probs(raw.choices[0].logprobs.content[0]), (
+            f"unstreamed (streamed, Llama Stack failed: {streamed_error[:120]})")
+    except Exception as e:  # any failure is reported; the check goes on without it
+        err = translate(e, base_url=lab.base_url, model=lab.model) if hasattr(e, "status_code") else e
+        return None, f"the server's post-sampling probabilities are not available: {err}"
+
+
+def _choices(raw) -> list:
+    """The choices of a response (`Completion.raw`: one response, or the list of streamed chunks)."""
+    if raw is None:
+        return []
+    if hasattr(raw, "choices"):
+        return list(raw.choices or [])
+    return [c for chunk in raw for c in (getattr(chunk, "choices", None) or [])]
+
+
+def _picks(done) -> list[str]:
+    """The first token of every choice of an answer (choice index order)."""
+    first: dict[int, str] = {}
+    for c in _choices(done.raw):
+        content = getattr(getattr(c, "logprobs", None), "content", None)
+        index = getattr(c, "index", 0) or 0
+        if content and index not in first:
+            first[index] = content[0].token
+    if not first:
+        return [_top(done)[2]]
+    return [first[i] for i in sorted(first)]
+
+
+def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, first_seed: int = 1,
+                  concurrency: int | None = None, **params: Any) -> SamplerCheck:
+    """Predict the first token's distribution under `params` and test it against `samples` live draws.
+
+    `params` are chain parameters (temperature, top_k, top_p, min_p, typical_p; penalties, DRY, XTC are
+    sent but not modelled). Every input is validated before any request. See the module docstring.
+
+    >>> res = check_sampler(lab, "The capital of France is", 300, temperature=1.0, top_k=5)  # doctest: +SKIP
+    >>> res.fit.p_value > 0.01  # doctest: +SKIP
+    """
+    samples = integer("samples", samples, low=1, why=" (the number of seeded draws to compare)")
+    first_seed = integer("first_seed", first_seed, low=0)
+    for bad in ("seed", "max_tokens", "logprobs", "top_logprobs", "n", "post_sampling_probs"):
+        if bad in params:
+            raise LabError(f"check_sampler sets {bad} itself (seeds {first_seed}.., one token, top 20); leave it out")
+    lab.prepare(prompt, **params)  # every value checked before anything is sent
+    sent = {**params, "max_tokens": 1, "logprobs": True, "top_logprobs": CANDIDATES}
+    defaults = lab.server_defaults() if hasattr(lab, "server_defaults") else None
+    known = getattr(defaults, "known", False)
+    order = (getattr(defaults, "samplers", None) or list(chain_mod.ORDER)) if known else list(chain_mod.ORDER)
+    settings = chain_mod.settings_for(params, defaults.values if known else None)
+    server, server_note = post_sampling(lab, prompt, {**params, "seed": first_seed})
+
+    # seeds are drawn at random (from `first_seed`): consecutive seeds 1..300 gave a sample far too even
+    # for independent draws (chi-square 0.03 on 4 df, measured), which would make the test blind
+    # with two slots, one request returns two choices, and llama-server gives choice i the seed seed+i
+    per = 2 if (getattr(lab, "slots", None) or 1) >= 2 and samples >= 2 else 1
+    seeds = np.random.default_rng(first_seed).choice(2**30, size=(samples + per - 1) // per, replace=False) * 2
+
+    def draw(seed: int) -> list[str]:
+        return _picks(lab.send(prompt, {**sent, "seed": int(seed), **({"n": per} if per > 1 else {})}))
+
+    workers = concurrency or getattr(lab, "concurrency", 2) or 2
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        picks = [t for ts in pool.map(draw, seeds) for t in ts][:samples]
+    tokens, lps, _ = _top(lab.send(prompt, {**sent, "seed": first_seed}))
+    chain = chain_mod.run_chain(tokens, lps, settings, order)
+    known_tokens = set(tokens)
+    counts = pd.Series([p if p in known_tokens else OTHER for p in picks]).value_counts().rename("count")
+    skipped = chain_mod.unpredicted(params)
+    res = SamplerCheck(prompt, dict(params), chain, counts, server, skipped=skipped, server_note=server_note)
+    res.alternatives = _alternatives(res, tokens, lps, settings, order, defaults.values if known else {})
+    return res
+
+
+def _alternatives(res: SamplerCheck, tokens, lps, settings, order, defaults) -> pd.DataFrame:
+    """The prediction re-run with one change each: a parameter the request set back at the server's
+    default (as if the server dropped it), or temperature applied first."""
+    rows = []
+    base = {**chain_mod.LLAMA_DEFAULTS, **{k: v for k, v in defaults.items() if k in chain_mod.LLAMA_DEFAULTS}}
+    hyps = [(f"the server ignored {k}={res.params[k]} (used its default {base[k]})", {**settings, k: base[k]}, order)
+            for k in chain_mod.LLAMA_DEFAULTS if res.params.get(k) is not None and res.params[k] != base[k]]
+    textbook = ["temperature", *[s for s in order if s != "temperature"]]
+    hyps.append(("temperature applied first (the textbook order)", settings, textbook))
+    t_fit = _fitted_temperature(res.counts, tokens, lps, settings, order)
+    if t_fit is not None and abs(t_fit - float(settings["temperature"])) > 0.05:
+        hyps.append((f"a different temperature: the draws fit T = {t_fit:.2f} best (sent "
+                     f"{settings['temperature']})", {**settings, "temperature": t_fit}, order))
+    for label, s, o in hyps:
+        pred = chain_mod.run_chain(tokens, lps, s, o).final
+        f = gof.fit(res.counts, pred)
+        rows.append({"hypothesis": label, "p_value": f.p_value, "tv": gof.tv_distance(pred, res.observed)})
+    return pd.DataFrame(rows, columns=["hypothesis", "p_value", "tv"])
+
+
+def _fitted_temperature(counts: pd.Series, tokens, lps, settings, order) -> float | None:
+    """The temperature in (0, 2] under which the observed draws are most likely (a grid search), or None."""
+    best, best_ll = None, -np.inf
+    for t in np.arange(0.05, 2.0001, 0.05):
+        pred = chain_mod.run_chain(tokens, lps, {**settings, "temperature": float(t)}, order).final
+        c, p = counts.align(pred, fill_value=0)
+        if (c[p <= 0] > 0).any():
+            continue
+        ll = float((c[c > 0] * np.log(p[c > 0])).sum())
+        if ll > best_ll:
+            best, best_ll = round(float(t), 2), ll
+    return best
+
+
+__all__ = ["ALPHA", "OTHER", "SamplerCheck", "check_sampler", "post_sampling"]

@@ -1,0 +1,69 @@
+"""Plots of the sampler lab: predicted vs observed first tokens, and the chain one stage at a time.
+
+Each function returns the matplotlib Figure (never calls `plt.show()`) and prints nothing; every
+title states the probability mass the bars cover. Taught in notebooks/10_sampler_chain.ipynb.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .sampling import show_token
+
+if TYPE_CHECKING:
+    from .chain import Chain
+    from .sampler_check import SamplerCheck
+
+
+def _axes(ax, size=(8, 3.5)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+        return fig, ax
+    return ax.figure, ax
+
+
+def predicted_vs_observed(res: SamplerCheck, ax=None, top: int = 15):
+    """Side-by-side bars per token: predicted probability (with a 95% band for N draws) and observed share."""
+    fig, ax = _axes(ax)
+    table = res.table().sort_values("predicted", ascending=False).head(top)
+    x = np.arange(len(table))
+    n = res.samples
+    pred = table["predicted"].to_numpy()
+    band = 1.96 * np.sqrt(pred * (1 - pred) / n)
+    ax.bar(x - 0.2, pred, 0.4, yerr=band, capsize=2, label="predicted (95% band for N draws)", color="#4c72b0")
+    ax.bar(x + 0.2, table["observed"].to_numpy(), 0.4, label=f"observed (N={n})", color="#dd8452")
+    ax.set_xticks(x, [show_token(t) for t in table.index], rotation=45, ha="right")
+    ax.set_ylabel("probability")
+    f = res.fit
+    ax.set_title(f"first token: TV {res.tv:.3f}, chi-square p = {f.p_value:.3g}; candidates cover "
+                 f"{res.chain.coverage:.0%} of the model's mass", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def chain_stages(chain: Chain, top: int = 20):
+    """One panel per stage: each candidate's probability after it (0 = cut), with tokens kept and mass kept."""
+    import matplotlib.pyplot as plt
+
+    frame = chain.frame().head(top)
+    stages = list(frame.columns)
+    fig, axes = plt.subplots(len(stages), 1, figsize=(8, 1.3 * len(stages) + 0.6), sharex=True)
+    x = np.arange(len(frame))
+    for ax, stage, s in zip(np.atleast_1d(axes), stages, chain.stages):
+        ax.bar(x, frame[stage].to_numpy(), color=np.where(frame[stage].to_numpy() > 0, "#4c72b0", "#cccccc"))
+        label = "input" if stage == "candidates" else f"{stage}={s.setting}"
+        ax.set_title(f"{label}: {len(s)} tokens kept, model mass {s.mass:.1%}", fontsize=9, loc="left")
+        ax.set_ylabel("p", fontsize=8)
+    ax.set_xticks(x, [show_token(t) for t in frame.index], rotation=45, ha="right")
+    fig.suptitle(f"The sampler chain, one stage at a time (the {len(chain.stages[0])} candidates cover "
+                 f"{chain.coverage:.0%} of the probability)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["chain_stages", "predicted_vs_observed"]

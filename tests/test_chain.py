@@ -1,0 +1,204 @@
+"""The sampler chain's math against hand-computed tables, the goodness-of-fit test, and predicted vs
+observed: offline against scripted engines (an honest one passes, a shifted one and one that drops top_k
+fail), live on the embedded stack for three parameter sets."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labutils import chain, gof
+from labutils.errors import LabError, ParameterError
+from labutils.sampler_check import OTHER, check_sampler
+from labutils.sampling import apply_sampling
+
+from .conftest import FakeLab
+
+TOKENS = ["a", "b", "c"]
+LP = np.log([0.5, 0.3, 0.2])
+
+
+def final(settings, order=chain.ORDER, tokens=TOKENS, lp=LP):
+    return chain.run_chain(tokens, lp, settings, order).final.round(4).to_dict()
+
+
+# --- known answers, computed by hand ---
+
+def test_top_k_keeps_the_k_most_likely_renormalised():
+    assert final({"top_k": 2}) == {"a": 0.625, "b": 0.375}
+    assert final({"top_k": 0}) == {"a": 0.5, "b": 0.3, "c": 0.2}  # 0 = off
+
+
+def test_top_p_keeps_until_the_mass_reaches_p():
+    assert final({"top_p": 0.75}) == {"a": 0.625, "b": 0.375}
+    assert final({"top_p": 0.5}) == {"a": 1.0}  # 0.5 >= 0.5: the first token alone reaches it
+
+
+def test_min_p_is_relative_to_the_top_token():
+    assert final({"min_p": 0.5}) == {"a": 0.625, "b": 0.375}  # threshold 0.25
+    assert final({"min_p": 0.61}) == {"a": 1.0}  # threshold 0.305 > 0.3
+
+
+def test_typical_p_keeps_the_tokens_closest_to_the_entropy():
+    # H = 1.0297 nats; |-log p - H| = 0.337 (a), 0.174 (b), 0.580 (c): b is the most typical
+    assert final({"typical_p": 0.2}) == {"b": 1.0}
+    assert final({"typical_p": 0.7}) == {"b": 0.375, "a": 0.625}  # 0.3 + 0.5 > 0.7
+
+
+def test_temperature_last_and_greedy_at_zero():
+    assert final({"temperature": 0.5}) == {"a": 0.6579, "b": 0.2368, "c": 0.1053}  # p^2 / 0.38
+    assert final({"temperature": 0}) == {"a": 1.0}
+
+
+def test_order_matters_cuts_on_temperature_one_probabilities():
+    # llama.cpp: top_p 0.45 on (0.5, 0.3, 0.2) keeps a alone; textbook (T=2 first: 0.416, 0.322, 0.263) keeps a, b
+    assert final({"temperature": 2.0, "top_p": 0.45}) == {"a": 1.0}
+    textbook = ["temperature", *[s for s in chain.ORDER if s != "temperature"]]
+    assert final({"temperature": 2.0, "top_p": 0.45}, textbook) == {"a": 0.5635, "b": 0.4365}
+
+
+def test_chain_matches_sampling_py_top_p_first_on_random_logits():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        lp = np.log(rng.dirichlet(np.ones(12)))
+        t, p = float(rng.uniform(0.2, 1.8)), float(rng.uniform(0.1, 0.99))
+        mine = chain.run_chain([str(i) for i in range(12)], lp, {"temperature": t, "top_p": p}).final
+        other = apply_sampling(lp, t, p, order="top_p_first")  # independent code (labutils.sampling)
+        expected = pd.Series(other.after, index=[str(i) for i in range(12)])
+        assert np.allclose(mine.reindex(expected.index).fillna(0), expected, atol=1e-6)
+
+
+def test_stage_table_reports_tokens_and_model_mass_kept():
+    c = chain.run_chain(TOKENS, LP, {"top_k": 2, "min_p": 0.61})
+    t = c.table().set_index("stage")
+    assert t.loc["top_k", "tokens kept"] == 2 and t.loc["top_k", "model mass kept"] == pytest.approx(0.8)
+    assert t.loc["min_p", "tokens kept"] == 1 and t.loc["min_p", "model mass kept"] == pytest.approx(0.5)
+
+
+def test_prediction_is_exact_only_when_no_unseen_token_can_survive():
+    lp = np.log(np.linspace(0.05, 0.01, 20))  # 20 candidates holding 60% of the mass
+    tokens = [str(i) for i in range(20)]
+    assert chain.run_chain(tokens, lp, {"top_k": 20}).complete
+    assert chain.run_chain(tokens, lp, {"top_k": 0, "min_p": 0.3}).complete  # cut inside the candidates
+    partial = chain.run_chain(tokens, lp, {"top_k": 40, "top_p": 0.95})
+    assert not partial.complete and "40.0%" in partial.why
+
+
+def test_settings_fill_unset_parameters_with_the_server_defaults():
+    s = chain.settings_for({"temperature": 1.0}, {"top_k": 40, "min_p": 0.05, "top_p": 0.95})
+    assert s == {"temperature": 1.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0}
+    assert chain.unpredicted({"repeat_penalty": 1.3, "top_k": 5}) == ["repeat_penalty"]
+
+
+# --- goodness of fit ---
+
+@pytest.mark.parametrize("x, df, p", [(3.841, 1, 0.05), (5.991, 2, 0.05), (11.345, 3, 0.01), (23.209, 10, 0.01),
+                                      (0.5, 4, 0.9735)])
+def test_chi2_tail_matches_the_tables(x, df, p):
+    assert gof.chi2_sf(x, df) == pytest.approx(p, abs=2e-4)
+
+
+def test_fit_pools_small_bins_and_an_impossible_token_fails():
+    pred = pd.Series({"a": 0.5, "b": 0.3, "c": 0.19, "d": 0.01})
+    good = gof.fit(pd.Series({"a": 50, "b": 30, "c": 19, "d": 1}), pred)
+    assert good.p_value > 0.9 and any("pooled" in str(i) for i in good.bins.index)
+    bad = gof.fit(pd.Series({"a": 50, "b": 30, "c": 19, "e": 1}), pred)
+    assert bad.p_value == 0.0 and bad.impossible == 1 and math.isinf(bad.statistic)
+    assert gof.tv_distance(pd.Series({"a": 1.0}), pd.Series({"b": 1.0})) == 1.0
+
+
+# --- predicted vs observed against scripted engines ---
+
+TRUE = {"L": 0.09, "La": 0.072, "B": 0.054, "The": 0.048, "C": 0.036, "Est": 0.027, "A": 0.026, "I": 0.025}
+
+
+class Engine:
+    """Streams one-token answers like llama-server behind Llama Stack: the top candidates with their real
+    log-probabilities, and a first token drawn (from the seed) from the chain's output. `shift` multiplies
+    the temperature it really uses; `drop` names a sampler it ignores."""
+
+    def __init__(self, shift: float = 1.0, drop: str | None = None):
+        self.shift, self.drop, self.requests = shift, drop, []
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+
+    def create(self, *, model, messages, stream=False, stream_options=None, extra_body=None, **fields):
+        self.requests.append(fields)
+        params = {**fields, **(extra_body or {})}
+        if self.drop:
+            params.pop(self.drop, None)
+        settings = chain.settings_for({k: params.get(k) for k in chain.LLAMA_DEFAULTS})
+        settings["temperature"] *= self.shift
+        tokens, lp = list(TRUE), np.log(list(TRUE.values()))
+        dist = chain.run_chain(tokens, lp, settings).final
+        rng = np.random.default_rng(fields.get("seed", 0))
+        pick = rng.choice(dist.index, p=dist.to_numpy())
+        top = [SimpleNamespace(token=t, logprob=float(v)) for t, v in zip(tokens, lp)]
+        content = [SimpleNamespace(token=pick, logprob=float(np.log(TRUE[pick])), top_logprobs=top)]
+        choice = SimpleNamespace(index=0, delta=SimpleNamespace(content=pick), finish_reason="length",
+                                 logprobs=SimpleNamespace(content=content))
+        if not stream:
+            raise LabError("post-sampling probabilities are not available here")
+        return iter([SimpleNamespace(choices=[choice], usage=None)])
+
+
+def scripted(engine: Engine) -> FakeLab:
+    lab = FakeLab()
+    lab.client = engine
+    return lab
+
+
+SETTINGS = {"temperature": 1.0, "top_k": 5, "top_p": 1.0, "min_p": 0.0}
+
+
+def test_an_honest_engine_agrees():
+    res = check_sampler(scripted(Engine()), "The capital of France is", 300, concurrency=1, **SETTINGS)
+    assert res.agrees and res.fit.p_value > 0.01 and res.chain.complete
+    assert "Agreement" in res.diagnosis() and "TV distance" in res.report()
+
+
+def test_a_shifted_engine_is_caught_and_the_stage_named():
+    res = check_sampler(scripted(Engine(shift=1.8)), "The capital of France is", 300, concurrency=1, **SETTINGS)
+    assert not res.agrees and res.fit.p_value < 0.01
+    assert "temperature" in res.diagnosis()
+
+
+def test_an_engine_that_drops_top_k_is_caught():
+    res = check_sampler(scripted(Engine(drop="top_k")), "The capital of France is", 200, concurrency=1, **SETTINGS)
+    assert not res.agrees and res.fit.impossible > 0
+    assert "ignored top_k" in res.diagnosis()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"samples": 0}, "samples=0"), ({"top_k": -1}, "top_k=-1"),
+                                           ({"min_p": 2}, "min_p=2"), ({"temperature": "hot"}, "temperature")])
+def test_bad_inputs_fail_before_any_request(kwargs, match):
+    lab = FakeLab()
+    with pytest.raises(ParameterError, match=match):
+        check_sampler(lab, "The capital of France is", **{"samples": 10, **kwargs})
+    assert lab.client.requests == []
+
+
+def test_fields_the_check_sets_itself_are_refused():
+    with pytest.raises(LabError, match="seed"):
+        check_sampler(FakeLab(), "x", 10, seed=3)
+
+
+# --- the live engine ---
+
+LIVE_SETS = [dict(temperature=1.0, top_k=5, top_p=1.0, min_p=0.0),
+             dict(temperature=1.3, top_k=0, top_p=1.0, min_p=0.2),
+             dict(temperature=0.7, top_k=20, top_p=0.8, min_p=0.05)]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("settings", LIVE_SETS, ids=["top_k5", "min_p0.2", "k20_p0.8"])
+def test_prediction_agrees_with_the_live_engine(lab, settings):
+    res = check_sampler(lab, "The capital of France is", 100, **settings)
+    assert res.chain.complete
+    assert OTHER not in res.counts.index
+    assert res.fit.p_value > 0.01, res.report()
+    if res.server is not None:  # the server's own post-chain probabilities are the prediction
+        assert gof.tv_distance(res.predicted, res.server) < 0.01
