@@ -152,12 +152,14 @@ def _select(runs: pd.DataFrame, cell: dict) -> pd.DataFrame:
 
 
 def compare(runs: pd.DataFrame, metric: str | Callable[[list[str]], float], a: dict, b: dict, *,
-            level: float = LEVEL, n_boot: int = N_BOOT, seed: int = SEED) -> Difference:
+            on: list[str] | None = None, level: float = LEVEL, n_boot: int = N_BOOT, seed: int = SEED) -> Difference:
     """Is cell `b` different from cell `a` in `metric`? Paired by seed.
 
     `metric` is a column of `runs` (a scorer, `completion_tokens`, `latency_s`) or a per-answer text
     metric (`words`, `distinct_1`, ...; computed here), whose mean is compared; or a function of a list of
     answer texts (a number of the whole cell, e.g. the share agreeing with the most common answer).
+    `on` names the columns that make a pair (default: the seed); add any column that repeats the grid, e.g.
+    `on=["review", "seed"]` when several prompts' sweeps are stacked.
 
     >>> d = compare(runs, "correct", {"temperature": 0}, {"temperature": 1})  # doctest: +SKIP
     >>> d.verdict  # doctest: +SKIP
@@ -168,7 +170,10 @@ def compare(runs: pd.DataFrame, metric: str | Callable[[list[str]], float], a: d
     if isinstance(metric, str) and metric in TEXT_METRICS and metric not in runs.columns:
         runs = add_text_metrics(runs)
     ra, rb = _select(runs, a), _select(runs, b)
-    key = "seed" if "seed" in runs.columns and runs["seed"].notna().all() else "sample"
+    key = list(on) if on else ["seed" if "seed" in runs.columns and runs["seed"].notna().all() else "sample"]
+    if ra.duplicated(key).any() or rb.duplicated(key).any():
+        raise ValueError(f"pairs by {key} are not unique in a cell: pass on=[...] with the columns that tell the "
+                         "repeated prompts apart")
     joined = ra.set_index(key).add_suffix("_a").join(rb.set_index(key).add_suffix("_b"), how="inner")
     n = len(joined)
     name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
@@ -189,6 +194,14 @@ def compare(runs: pd.DataFrame, metric: str | Callable[[list[str]], float], a: d
 
         lo, hi = bootstrap_cells(n, stat, level, min(n_boot, 400), seed)
     return Difference(name, dict(a), dict(b), diff, lo, hi, n, level)
+
+
+def named_stat(fn: Callable[[list[str]], float], name: str) -> Callable[[list[str]], float]:
+    """`fn` (a number of a list of answers) with a readable name for `compare`'s sentences."""
+    def stat(texts: list[str]) -> float:
+        return fn(texts)
+    stat.__name__ = name
+    return stat
 
 
 def interval_columns(metric: str) -> tuple[str, str]:
@@ -223,4 +236,4 @@ def ci_text(lo: Any, hi: Any, digits: int = 2) -> str:
 
 
 __all__ = ["CANT_TELL", "Difference", "bootstrap", "bootstrap_cells", "ci_text", "compare", "interval_columns",
-           "trend", "verdict", "wilson"]
+           "named_stat", "trend", "verdict", "wilson"]

@@ -1,0 +1,178 @@
+"""The guard: a lesson's words never contradict its numbers.
+
+Two rules, checked by `problems(nb)`:
+1. Data-dependent interpretation is printed by code from the run, never written in markdown: the prose
+   of a lesson must not state an outcome of this run ("stays flat", "keeps its label", "the printout
+   shows ..."). Such a sentence is true for one run and false for the next.
+2. Every comparison a lesson prints (`intervals.Difference.sentence`: "higher by ...", "lower by ...",
+   "no clear difference", "can't tell yet") agrees with the interval printed in the same line, and the
+   lesson-specific verdicts (07's "repeatable and right", 04's "no answer ended on its own", ...) agree
+   with the counts printed next to them.
+
+The executed check runs the lessons that print such claims at their CI parameters and at two other
+seeds (marker `notebooks`); the pure checks prove the guard fails on the texts lessons 04 and 07 had
+before this guard existed (issue 12).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import nbformat
+import pytest
+
+from labutils import intervals
+
+from .test_notebooks import CI_PARAMETERS, NOTEBOOK_DIR, ROOT, execute
+
+# Sentences that state what this run's data show. In markdown they are a claim nobody checks.
+OUTCOME_PHRASES = [
+    r"\bstays? flat\b", r"\(or fall\)", r"keeps? its label", r"what you want for label",
+    r"the printout shows", r"as your [\w ]+ shows", r"from the printed evidence", r"\bthe numbers above\b",
+    r"is always (?:higher|lower)", r"\bnever ends? on its own\b",
+]
+NUM = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+DIFF = re.compile(rf"(higher|lower) by ({NUM}) \((\d+)% CI ({NUM}) to ({NUM}), (\d+) paired samples\)")
+SAME = re.compile(rf"no clear difference \(({NUM}); (\d+)% CI ({NUM}) to ({NUM}), (\d+) paired samples\)")
+CANT = re.compile(rf"can't tell yet, raise SAMPLES \(difference ({NUM}|nan), only (\d+) paired samples\)")
+OLD = "05a6624f757b72a3367b64cb47d2ade81dc637a6"  # the lessons as issue 12 found them
+
+
+def markdown_claims(nb) -> list[str]:
+    """Markdown sentences (between Setup and Exercises) that state an outcome of the run."""
+    out, inside = [], False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "## Exercises" in cell.source:
+            break
+        if cell.cell_type == "code":
+            inside = True
+        if cell.cell_type == "markdown" and inside:
+            for pattern in OUTCOME_PHRASES:
+                for m in re.finditer(pattern, cell.source, re.I):
+                    start = cell.source.rfind(".", 0, m.start()) + 1
+                    out.append(f"markdown states an outcome ({pattern!r}): {cell.source[start:m.end() + 40].strip()!r}")
+    return out
+
+
+def printed(nb) -> str:
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                     if o.get("output_type") == "stream")
+
+
+def comparison_problems(text: str) -> list[str]:
+    """Printed comparisons whose word disagrees with the interval printed beside it."""
+    out = []
+    for m in DIFF.finditer(text):
+        word, lo, hi, n = m.group(1), float(m.group(4)), float(m.group(5)), int(m.group(6))
+        if n < intervals.MIN_PAIRS or (word == "higher" and not lo > 0) or (word == "lower" and not hi < 0):
+            out.append(f"says {word!r} but the interval is {lo} to {hi} over {n} pairs: {m.group(0)!r}")
+    for m in SAME.finditer(text):
+        lo, hi, n = float(m.group(3)), float(m.group(4)), int(m.group(5))
+        if not lo <= 0 <= hi or n < intervals.MIN_PAIRS:
+            out.append(f"says 'no clear difference' but the interval is {lo} to {hi} ({n} pairs): {m.group(0)!r}")
+    for m in CANT.finditer(text):
+        if int(m.group(2)) >= intervals.MIN_PAIRS:
+            out.append(f"says 'can't tell yet' with {m.group(2)} pairs: {m.group(0)!r}")
+    return out
+
+
+def lesson_problems(text: str) -> list[str]:
+    """The lesson-specific verdicts against the counts they read."""
+    out = []
+    # 07: "repeatable and right" only when no T=0 label was wrong and the accuracy interval is high
+    if "labels are repeatable and right" in text:
+        m = re.search(rf"correct ({NUM}) of (\d+) answers \[({NUM}), ({NUM})\]", text)
+        if "wrong at T=" in text or not m or float(m.group(3)) < 0.75:
+            out.append("07 calls temperature 0 right while its printed accuracy or wrong labels say otherwise")
+    if "repeatable, not right" in text and "wrong at T=" not in text:
+        out.append("07 says the labels are wrong but printed no wrong label")
+    # 04: the verdict about answers ending on their own against the per-limit counts
+    own = [int(x) for x in re.findall(r"(\d+) ended on their own", text)]
+    cut = [int(x) for x in re.findall(r"(\d+) of \d+ cut,", text)]
+    if "No answer ended on its own" in text and any(own):
+        out.append(f"04 says no answer ended on its own, but the counts are {own}")
+    if "Both outcomes appear" in text and not (any(own) and any(cut)):
+        out.append(f"04 says both outcomes appear, but cut={cut}, ended={own}")
+    if "Every answer ended on its own" in text and any(cut):
+        out.append(f"04 says every answer ended on its own, but cut={cut}")
+    m = re.search(r"fewer tokens for the same seed: never", text)
+    if m and "lower by" in text.split("completion tokens with stop='.'")[-1].split("\n")[0]:
+        out.append("04 says a larger limit never gives fewer tokens, but its comparison says lower")
+    return out
+
+
+def problems(nb) -> list[str]:
+    text = printed(nb)
+    return markdown_claims(nb) + comparison_problems(text) + lesson_problems(text)
+
+
+# --- the guard itself is checked: it must catch the defects issue 12 found -------------------------
+
+def _old(name: str):
+    try:
+        source = subprocess.run(["git", "show", f"{OLD}:notebooks/{name}"], capture_output=True, text=True,
+                                cwd=ROOT, check=True).stdout
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        pytest.skip(f"git history with {OLD} is not available")
+    return nbformat.reads(source, as_version=4)
+
+
+@pytest.mark.parametrize(("name", "phrase"), [("07_use_cases.ipynb", "keeps its label"),
+                                              ("04_max_tokens_and_stop.ipynb", "flat")])
+def test_the_guard_fails_on_the_old_lessons(name, phrase):
+    found = problems(_old(name))
+    assert any(phrase in p for p in found), found
+
+
+def test_the_guard_reads_printed_comparisons():
+    ok = "x, t=1 vs t=0: higher by 0.5 (95% CI +0.2 to +0.8, 8 paired samples)\n"
+    assert comparison_problems(ok) == []
+    assert comparison_problems(ok.replace("+0.2", "-0.1"))  # "higher" with an interval holding 0
+    assert comparison_problems("x: lower by 1 (95% CI -2 to -0.5, 2 paired samples)")  # too few pairs
+    assert comparison_problems("x: no clear difference (+0.5; 95% CI +0.1 to +0.9, 8 paired samples)")
+    assert comparison_problems("x: can't tell yet, raise SAMPLES (difference +1, only 9 paired samples)")
+    # the library's own sentences always pass
+    for lo, hi, n in ((0.2, 0.8, 8), (-0.8, -0.2, 8), (-0.1, 0.3, 8), (0.2, 0.8, 2)):
+        d = intervals.Difference("m", {"t": 0}, {"t": 1}, (lo + hi) / 2, lo, hi, n)
+        assert comparison_problems(d.sentence()) == [], d.sentence()
+
+
+def test_the_guard_reads_lesson_verdicts():
+    assert lesson_problems("labelling at T=0: correct 0.25 of 16 answers [0.10, 0.50]\n"
+                           "  wrong at T=0: 'x' -> ['positive']\nAt T=0 the labels are repeatable and right")
+    assert not lesson_problems("labelling at T=0: correct 1.00 of 16 answers [0.81, 1.00]\n"
+                               "At T=0 the labels are repeatable and right on these reviews.")
+    assert lesson_problems("max_tokens=64: 1 of 4 cut, 3 ended on their own\nNo answer ended on its own: ...")
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOK_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_lesson_prose_states_no_outcome(path):
+    assert markdown_claims(nbformat.read(path, as_version=4)) == []
+
+
+# --- the lessons, executed at three seeds ----------------------------------------------------------
+
+CLAIMING = ["02_temperature", "04_max_tokens_and_stop", "07_use_cases"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("stem", CLAIMING)
+def test_interpretations_agree_with_the_numbers(stem, seed, embedded_stack, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / f"{stem}.ipynb"
+    execute(NOTEBOOK_DIR / f"{stem}.ipynb", {**CI_PARAMETERS.get(stem, {}), "SEED": seed}, out)
+    executed = nbformat.read(out, as_version=4)
+    found = problems(executed)
+    assert not found, f"{stem} at seed {seed}: " + "; ".join(found)
+
+
+def test_claiming_lessons_take_a_seed():
+    from .test_notebooks import parameter_names
+
+    for stem in CLAIMING:
+        names = parameter_names(nbformat.read(NOTEBOOK_DIR / f"{stem}.ipynb", as_version=4))
+        assert "SEED" in names, f"{stem} needs a SEED parameter so the guard can rerun it at other seeds"
+
+
