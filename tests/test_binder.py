@@ -36,7 +36,7 @@ def own_stack_env(private_settings):
     """The environment that points binder/start at a stack of the test's own, and its Settings."""
     s = private_settings
     env = {**os.environ, "LAB_STACK_PORT": str(s.stack_port), "LAB_LLAMA_PORT": str(s.llama_port),
-           "LAB_HOME": str(s.state.parent)}
+           "LAB_HOME": str(s.state.parent), "LAB_MODELS": "none"}  # one model, like private_settings
     env.pop("LAB_GGUF", None)
     return env, s
 
