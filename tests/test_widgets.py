@@ -169,6 +169,52 @@ def test_chat_window_refuses_an_empty_message_and_resets():
     assert chat.history == [] and "no messages yet" in ui.transcript.value and "history: 0 messages" in ui.tokens.value
 
 
+def test_chat_window_shows_the_message_at_once_and_streams_the_reply():
+    chat = Chat(FakeLab(text="one two three four"))
+    ui = chat_ui(chat)
+    seen = []
+    ui.transcript.observe(lambda ch: seen.append(ch["new"]), "value")
+    ui.input.value = "hello there"
+    ui.send_button.click()
+    # before any token: the learner's message is on screen, the reply still empty
+    assert "hello there" in seen[0] and "four" not in seen[0]
+    partial = [v for v in seen if "one two" in v and "four" not in v]
+    assert partial, "the reply must appear piece by piece while it streams"
+    assert "one two three four" in ui.transcript.value and "✂" not in ui.transcript.value
+
+
+def test_chat_window_marks_a_reply_cut_by_max_tokens():
+    chat = Chat(FakeLab(text="a b c d e f g h"))
+    ui = chat_ui(chat, max_tokens=3)
+    ui.input.value = "go on"
+    ui.send_button.click()
+    assert "✂" in ui.transcript.value and "cut at max_tokens" in ui.transcript.value
+    assert "cut at max_tokens" in ui.status.value
+    ui.reset_button.click()
+    assert ui.cut == set() and "✂" not in ui.transcript.value
+
+
+def test_playground_forgets_a_stale_error_when_an_input_changes(fake_lab):
+    pg = playground(fake_lab, PROMPT)
+    pg.prompt.value = ""
+    assert pg.run() is None and "Not sent" in pg.status.value
+    pg.prompt.value = PROMPT  # what a later cell (or the learner) does next
+    assert "Not sent" not in pg.status.value and "press Run" in pg.status.value
+    pg.top_p.value = 0.5
+    assert "Not sent" not in pg.status.value
+
+
+def test_playground_history_is_newest_first_scrolls_and_has_prompt_tokens():
+    lab = FakeLab(prompt_tokens=lambda messages: 7)
+    pg = playground(lab, PROMPT)
+    pg.run()
+    pg.run()
+    view = pg.history_view.value
+    assert "lab-history-box" in view and "overflow: auto" in view and "white-space: nowrap" in view
+    assert view.index("<td>2</td>") < view.index("<td>1</td>")  # newest run first
+    assert pg.history["prompt_tokens"].tolist() == [7, 7]
+
+
 # ---------------------------------------------------------------- real stack
 
 integration = pytest.mark.integration

@@ -19,28 +19,43 @@ if TYPE_CHECKING:
     from ..client import Completion
 
 
-def transcript_html(chat: Chat) -> str:
-    """The conversation as HTML; turns the memory left out of the last request are greyed and marked."""
+CUT_NOTE = " ✂ <i>(cut at max_tokens: the reply did not end on its own)</i>"
+
+
+def _turn(role: str, content: str, style: str = "", note: str = "") -> str:
+    colour = "#0b5394" if role == "user" else "#38761d"
+    return (f'<div style="{style};white-space:pre-wrap"><b style="color:{colour}">{role}</b>: '
+            f"{html.escape(content)}{note}</div>")
+
+
+def transcript_html(chat: Chat, cut: set[int] | frozenset[int] = frozenset(), pending: str | None = None,
+                    partial: str | None = None) -> str:
+    """The conversation as HTML; turns the memory left out of the last request are greyed and marked,
+    replies cut by max_tokens (their indexes in `chat.history` in `cut`) end in ✂. `pending` is a user
+    message on its way and `partial` the reply streaming in, shown before the turn is recorded."""
     sent = chat.sent_last()
     parts = []
     if chat.system:
         parts.append(f'<div style="color:#555"><b>system</b>: {html.escape(chat.system)}</div>')
-    turns = chat.history[1:] if chat.system else chat.history
-    for m, was_sent in zip(turns, sent):
+    offset = 1 if chat.system else 0
+    turns = chat.history[offset:]
+    for i, (m, was_sent) in enumerate(zip(turns, sent)):
         faded = chat.last_sent is not None and not was_sent
         style = "opacity:0.45" if faded else ""
-        note = " <i>(not sent last time)</i>" if faded else ""
-        colour = "#0b5394" if m["role"] == "user" else "#38761d"
-        parts.append(f'<div style="{style};white-space:pre-wrap"><b style="color:{colour}">{m["role"]}</b>: '
-                     f"{html.escape(m['content'])}{note}</div>")
+        note = (CUT_NOTE if i + offset in cut else "") + (" <i>(not sent last time)</i>" if faded else "")
+        parts.append(_turn(m["role"], m["content"], style, note))
+    if pending is not None:
+        parts.append(_turn("user", pending))
+        parts.append(_turn("assistant", partial or "", note="" if partial else " <i>…</i>"))
     return "".join(parts) or "<i>(no messages yet)</i>"
 
 
 class ChatUI(RunPanel):
     """A chat window over a `Chat`: transcript, input box, Send and Reset, the memory mode and token use.
 
-    `send()` (or `send_button.click()`) sends `input.value` with `params` (e.g. max_tokens) and shows
-    the reply. Taught in notebooks/08_chatbot_with_memory.ipynb.
+    `send()` (or `send_button.click()`) shows the message at once, sends it with `params` (e.g.
+    max_tokens) and streams the reply into the transcript token by token; a reply cut by max_tokens is
+    marked ✂. Taught in notebooks/08_chatbot_with_memory.ipynb.
     """
 
     fallback = CHAT_FALLBACK
@@ -57,6 +72,9 @@ class ChatUI(RunPanel):
         self.memory = W.Dropdown(options=list(MEMORIES), value=chat.memory, description="memory",
                                  layout=W.Layout(width="14em"))
         self.tokens = W.HTML()
+        self.cut: set[int] = set()  # indexes in chat.history of replies cut by max_tokens
+        self._pending: str | None = None
+        self._pieces: list[str] = []
         self.reset_button.on_click(lambda _: self.reset())
         self.memory.observe(self._on_memory, "value")
         self._build([self.transcript, self.input,
@@ -79,7 +97,8 @@ class ChatUI(RunPanel):
         return text
 
     def refresh(self) -> None:
-        self.transcript.value = transcript_html(self.chat)
+        partial = "".join(self._pieces)
+        self.transcript.value = transcript_html(self.chat, self.cut, self._pending, partial)
         self.tokens.value = html.escape(self.token_text())
 
     def _on_memory(self, change: dict) -> None:
@@ -93,17 +112,35 @@ class ChatUI(RunPanel):
     def _refuse(self) -> str | None:
         return None if self.input.value.strip() else "Type a message first."
 
+    def _start(self) -> None:
+        self._pending, self._pieces = self.input.value, []
+        self.refresh()  # the learner's message shows at once, before the reply starts
+
+    def _on_token(self, piece: str) -> None:
+        self._pieces.append(piece)
+        self.refresh()
+
     def _work(self) -> Completion:
-        reply = self.chat.send(self.input.value, **self.params)
+        reply = self.chat.send(self.input.value, on_token=self._on_token, **self.params)
         self.input.value = ""
+        if reply.finish_reason == "length":
+            self.cut.add(len(self.chat.history) - 1)
         return reply
 
+    def _ok(self, reply: Completion) -> str:
+        if reply.finish_reason == "length":
+            return (f"✂ the reply was cut at max_tokens={reply.completion_tokens}: raise max_tokens "
+                    "(chat_ui(chat, max_tokens=...)) for whole replies")
+        return ""
+
     def _finish(self) -> None:
+        self._pending, self._pieces = None, []
         self.refresh()
 
     def reset(self) -> None:
         """Forget the conversation (the system message stays)."""
         self.chat.reset()
+        self.cut.clear()
         self.status.value = ""
         self.refresh()
 

@@ -15,7 +15,7 @@ from .._frames import short
 from ..errors import ParameterError
 from ..params import axes
 from .base import RunPanel, answer_box, output_text, prompt_boxes, set_text
-from .controls import Params
+from .controls import CORE, Params
 
 if TYPE_CHECKING:
     from ..client import Completion, Lab
@@ -38,6 +38,9 @@ class Playground(RunPanel):
         self.params = Params(lab)
         self.temperature, self.top_p = self.params.temperature, self.params.top_p
         self.max_tokens, self.seed, self.random_seed = self.params.max_tokens, self.params.seed, self.params.random_seed
+        # 1 to the context length: wide enough that a drag moves a few tokens per pixel; the readout takes typing
+        self.max_tokens.layout = W.Layout(width="44em")
+        self.max_tokens.readout = True
         self.system, self.prompt = prompt_boxes(prompt, system)
         self.output = answer_box()
         self.history_view = W.HTML()
@@ -45,7 +48,17 @@ class Playground(RunPanel):
         self._pieces: list[str] = []
         self._row: dict[str, Any] = {}
         self._build([self.params.box, self.system, self.prompt, W.HBox([self.run_button, self.status]),
-                     self.output, W.HTML("<b>History</b>"), self.history_view])
+                     self.output, W.HTML("<b>History</b> (newest first)"), self.history_view])
+        self._errored = False
+        for control in (self.system, self.prompt, *(self.params.control(n) for n in (*CORE, "seed")),
+                        *self.params.advanced.values()):
+            control.observe(self._edited, "value")
+
+    def _edited(self, _change: dict) -> None:
+        """An input changed after a failed run: the old error no longer describes what Run would send."""
+        if self._errored:
+            self._errored = False
+            self.status.value = "<i>changed since the last error: press Run</i>"
 
     def summary(self) -> str:
         last = self.rows[-1] if self.rows else None
@@ -66,6 +79,7 @@ class Playground(RunPanel):
     def _start(self) -> None:
         set_text(self.output, "")
         self._pieces, self._row = [], {}
+        self._errored = False
 
     def _work(self) -> Completion:
         params = self.params.values()
@@ -86,6 +100,7 @@ class Playground(RunPanel):
                 f"tokens · {reply.latency_s:.2f} s")
 
     def _failed(self, error: Exception) -> None:
+        self._errored = True
         if not isinstance(error, ParameterError) and "_cell" in self._row:  # a request was attempted
             self._record(None, str(error))
             self.rows[-1]["text"] = "".join(self._pieces) or None
@@ -122,11 +137,23 @@ class Playground(RunPanel):
     def _show_history(self) -> None:
         hist = self.history.drop(columns=["system", "prompt", "sample", "cached"])
         hist = hist[[c for c in hist.columns if c != "text"] + ["text"]].astype(object)
-        hist = hist.where(hist.notna(), "")
+        hist = hist.where(hist.notna(), "").iloc[::-1]  # newest first: the run you just made is in view
         hist["text"] = hist["text"].map(lambda t: short(t, 100))
         fmt = {c: (lambda v: f"{v:.2f}" if isinstance(v, float) else str(v))
                for c in hist.columns if c not in ("run", "text", "error", "finish_reason")}
-        self.history_view.value = hist.to_html(index=False, formatters=fmt, escape=True)
+        table = hist.to_html(index=False, formatters=fmt, escape=True, classes="lab-history")
+        self.history_view.value = HISTORY_STYLE + f'<div class="lab-history-box">{table}</div>'
+
+
+# Numbers on one line each, the answer text wrapping in a wide column, the table scrolling inside its box
+# (never off the notebook's right edge), rows a line or two high.
+HISTORY_STYLE = """<style>
+.lab-history-box {max-height: 18em; max-width: 100%; overflow: auto;}
+.lab-history {border-collapse: collapse; font-size: 12px; table-layout: auto;}
+.lab-history th, .lab-history td {white-space: nowrap; padding: 1px 6px; text-align: right; vertical-align: top;}
+.lab-history td:last-child, .lab-history th:last-child {white-space: normal; min-width: 24em; max-width: 40em;
+  text-align: left;}
+</style>"""
 
 
 def playground(lab: Lab, prompt: str | None = None, system: str | None = None) -> Playground:
