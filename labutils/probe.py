@@ -188,6 +188,63 @@ def _top_logprobs(ctx: _Context):
                                  f"the {TOP_LOGPROBS} requested.")
 
 
+# One check per llama.cpp sampler (sent via extra_body; presence/frequency are OpenAI fields). A cut
+# sampler at an extreme value leaves one candidate, so temperature 1.5 must stop varying across seeds; a
+# penalty at a strong value must change the greedy answer of a prompt that invites repetition.
+REPEAT_PROMPT = "Write the word cat ten times, separated by spaces."
+CUTS = {"top_k": 1, "min_p": 1.0, "typical_p": 0.01}
+PENALTIES = {"repeat_penalty": 2.0, "presence_penalty": 2.0, "frequency_penalty": 2.0, "dry_multiplier": 5.0}
+XTC = {"xtc_probability": 1.0, "xtc_threshold": 0.1}
+
+
+def _repeat(ctx: _Context) -> _Context:
+    """The probe's context for the repetition prompt (same lab, seeds and cache)."""
+    if "repeat" not in ctx.memo:
+        ctx.memo["repeat"] = _Context(ctx.lab, messages_from(REPEAT_PROMPT), ctx.seeds, ctx.store)
+    return ctx.memo["repeat"]
+
+
+def _cut(name: str, value: float) -> Callable:
+    def run(ctx: _Context):
+        base, cut = ctx.texts(temperature=HIGH_T), ctx.texts(temperature=HIGH_T, **{name: value})
+        n = len(ctx.seeds)
+        observed = f"{name}={value}: {_distinct(cut)} distinct of {n}; without it: {_distinct(base)} distinct"
+        if _distinct(base) == 1:
+            return observed, "not supported", (f"even without {name} every seed gave the same answer at "
+                                               f"temperature {HIGH_T}, so this check cannot tell.")
+        if _distinct(cut) == 1:
+            return observed, "honoured", (f"{name}={value} leaves one candidate per token, and all {n} seeds gave "
+                                          f"the same answer at temperature {HIGH_T} (without it: {_distinct(base)}).")
+        return observed, "ignored", (f"{name}={value} should leave one candidate per token, yet {n} seeds gave "
+                                     f"{_distinct(cut)} different answers at temperature {HIGH_T}.")
+    return run
+
+
+def _changes(name: str, values: dict, on_repeat: bool = True) -> Callable:
+    def run(ctx: _Context):
+        where = _repeat(ctx) if on_repeat else ctx
+        plain = where.chat(temperature=0, seed=ctx.seeds[0]).text
+        changed = where.chat(temperature=0, seed=ctx.seeds[0], **values).text
+        sent = ", ".join(f"{k}={v}" for k, v in values.items())
+        observed = f"greedy {_quoted(plain, 25)}; with {sent}: {_quoted(changed, 25)}"
+        if changed != plain:
+            return observed, "honoured", f"{sent} changed the greedy answer, as it should."
+        why = "the prompt invites repetition" if on_repeat else "XTC should remove the most likely tokens"
+        return observed, "ignored", f"{sent} left the greedy answer unchanged, although {why}."
+    return run
+
+
+def _sampler_checks() -> list[tuple[str, str, str, Callable]]:
+    rows = [(name, "an extreme value leaves one candidate: seeds stop mattering",
+             f"temperature={HIGH_T}, {name}={value}", _cut(name, value)) for name, value in CUTS.items()]
+    rows += [(name, "a strong penalty changes the greedy answer of a repetitive prompt",
+              f"temperature=0, {name}={value}, prompt {REPEAT_PROMPT!r}", _changes(name, {name: value}))
+             for name, value in PENALTIES.items()]
+    rows.append(("xtc_probability", "XTC always on removes the top tokens: the greedy answer changes",
+                 "temperature=0, xtc_probability=1, xtc_threshold=0.1", _changes("xtc", XTC, on_repeat=False)))
+    return rows
+
+
 def _checks(samples: int) -> list[tuple[str, str, str, Callable]]:
     seeds = f"seeds 1-{samples}"
     return [
@@ -202,6 +259,7 @@ def _checks(samples: int) -> list[tuple[str, str, str, Callable]]:
         ("n", "n=2 returns two choices", "n=2, temperature=1", _n),
         ("top_logprobs", f"{TOP_LOGPROBS} alternatives per token", f"logprobs=True, top_logprobs={TOP_LOGPROBS}",
          _top_logprobs),
+        *_sampler_checks(),
     ]
 
 

@@ -14,7 +14,11 @@ from labutils.errors import ParameterError, RequestFailed
 from labutils.probe import COLUMNS, VERDICTS, _failure, probe, stop_word
 from labutils.tables import VERDICT_COLOURS, probe_table
 
+from .conftest import FakeClient, FakeLab
 from .helpers import counting_lab
+
+SAMPLERS = ["top_k", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty",
+            "dry_multiplier", "xtc_probability"]
 
 REAL = "http://127.0.0.1:8321"
 
@@ -57,7 +61,8 @@ def test_probe_of_the_embedded_stack(lab, tmp_cache):
     counted, sent = counting_lab(lab)
     df = probe(counted, samples=3)
     assert list(df.columns) == COLUMNS
-    assert list(df.parameter) == ["temperature", "seed", "max_tokens", "stop", "top_p", "n", "top_logprobs"]
+    assert list(df.parameter) == ["temperature", "seed", "max_tokens", "stop", "top_p", "n", "top_logprobs",
+                                  *SAMPLERS]
     assert set(df.verdict) <= set(VERDICTS)
     assert (df.observed.str.len() > 0).all() and (df.explanation.str.len() > 0).all()
     verdict = dict(zip(df.parameter, df.verdict))
@@ -133,3 +138,49 @@ def test_probe_catches_a_distribution_that_drops_temperature(fake_url, tmp_cache
     assert "top_p is not accepted here" in df.loc["top_p", "observed"]
     assert df.loc["seed", "verdict"] == "honoured"  # the fake keeps seeds: only the broken parameters fail
     assert any(body.get("temperature") == 0 for body in seen)  # the lab did send 0, the fake dropped it
+
+
+# --- one check per sampler, each able to fail: a scripted engine that honours them, or drops one ---
+
+class SamplerEngine(FakeClient):
+    """Answers like a llama.cpp server: seeds matter at temperature > 0 unless a sampler leaves one
+    candidate; a penalty or XTC changes the greedy answer. `drop` names a sampler it ignores."""
+
+    def __init__(self, drop: str | None = None):
+        super().__init__()
+        self.drop = drop
+
+    def create(self, *, model, messages, stream=False, stream_options=None, **fields):
+        p = {**fields, **(fields.get("extra_body") or {})}
+        p.pop(self.drop, None)
+        one = (p.get("top_k") == 1 or p.get("min_p", 0) >= 1 or p.get("typical_p", 1) < 0.05
+               or p.get("top_p", 1) < 0.05)
+        changed = any(p.get(k, off) != off for k, off in [("repeat_penalty", 1), ("presence_penalty", 0),
+                                                          ("frequency_penalty", 0), ("dry_multiplier", 0),
+                                                          ("xtc_probability", 0)])
+        if p.get("temperature") == 0 or one:
+            self.text = ("A different cat naps all day long in the sun" if changed
+                         else "A cat naps all day long in the sun")
+        else:
+            self.text = f"A cat number {p.get('seed')} naps all day long"
+        return super().create(model=model, messages=messages, stream=stream, stream_options=stream_options, **fields)
+
+
+def _sampler_verdicts(drop=None) -> dict[str, str]:
+    lab = FakeLab()
+    lab.client = SamplerEngine(drop)
+    df = probe(lab, samples=3, cache=False)
+    return dict(zip(df.parameter, df.verdict))
+
+
+def test_every_sampler_has_a_check_that_passes_on_an_honest_engine():
+    verdicts = _sampler_verdicts()
+    assert [verdicts[s] for s in SAMPLERS] == ["honoured"] * len(SAMPLERS)
+
+
+@pytest.mark.parametrize("dropped", ["top_k", "min_p", "typical_p", "repeat_penalty", "presence_penalty",
+                                     "frequency_penalty", "dry_multiplier", "xtc_probability"])
+def test_a_server_that_drops_a_sampler_is_flagged(dropped):
+    verdicts = _sampler_verdicts(drop=dropped)
+    assert verdicts[dropped] == "ignored"
+    assert all(verdicts[s] == "honoured" for s in SAMPLERS if s != dropped)
