@@ -310,10 +310,25 @@ def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.
                             Patch(color=CUT_COLOUR, label="cut by top_p (probability before the cut)")],
                    fontsize=8, loc="lower right")
     how = "temperature, then top_p" if order == "temperature_first" else "top_p, then temperature (llama.cpp)"
+    note = ""
+    if order == "temperature_first" and s.temperature == 1.0 and s.top_p < 1.0:
+        true = true_nucleus_size(dist, s.top_p)
+        note = (f"\non the real probabilities the nucleus holds {true} tokens" if true is not None else
+                f"\ntop_p={s.top_p:g} is more than these tokens hold: the real nucleus has more than {n} tokens")
     fig.suptitle(f"Next-token candidates: {int(s.kept.sum())} of {n} kept ({how}); the top {n} tokens hold "
-                 f"{dist.coverage:.0%} of the model's probability", fontsize=11)
+                 f"{dist.coverage:.0%} of the model's probability{note}", fontsize=11)
     return fig
 
 
+def true_nucleus_size(dist: sampling.TokenDistribution, top_p: float) -> int | None:
+    """How many tokens the nucleus of `top_p` holds on the model's real (not renormalised) probabilities,
+    or None when the shown tokens hold less than `top_p` (then the count is more than len(dist)).
+    Taught in notebooks/03_top_p.ipynb."""
+    cum = np.cumsum(np.exp(np.asarray(dist.logprobs, dtype=float)))
+    if top_p >= 1.0 or cum[-1] < top_p:
+        return None
+    return int(np.searchsorted(cum, top_p, side="left")) + 1
+
+
 __all__ = ["cell_labels", "heatmap", "latency", "length_vs_max_tokens", "metric_label", "metric_lines", "pivot",
-           "token_distribution"]
+           "token_distribution", "true_nucleus_size"]

@@ -352,3 +352,16 @@ def test_export_round_trip(runs, summary, suffix, tmp_path):
     export.meta_path(tmp_path / f"runs{suffix}").unlink()
     plain = export.load(tmp_path / f"runs{suffix}")
     assert plain["text"].tolist() == runs["text"].tolist() and plain["top_p"].tolist() == runs["top_p"].tolist()
+
+
+def test_true_nucleus_size_counts_on_the_real_probabilities():
+    # three tokens holding 0.4 + 0.2 + 0.05 = 0.65 of the probability (like a top-20 list holding 65%)
+    dist = sampling.TokenDistribution(["a", "b", "c"], list(np.log([0.4, 0.2, 0.05])))
+    assert int(sampling.nucleus(dist.probs, 0.5).kept.sum()) == 1  # renormalised: 0.4/0.65 >= 0.5, too few
+    assert plots.true_nucleus_size(dist, 0.5) == 2                   # real: 0.4 < 0.5 <= 0.6
+    assert plots.true_nucleus_size(dist, 0.3) == 1
+    assert plots.true_nucleus_size(dist, 0.62) == 3
+    assert plots.true_nucleus_size(dist, 0.7) is None                # more than the shown tokens hold
+    assert plots.true_nucleus_size(dist, 1.0) is None
+    assert "more than 3 tokens" in plots.token_distribution(dist, top_p=0.7)._suptitle.get_text()
+    assert "nucleus holds 2 tokens" in plots.token_distribution(dist, top_p=0.5)._suptitle.get_text()
