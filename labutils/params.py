@@ -110,8 +110,39 @@ _ENTRIES = [
        unit="probability", help="XTC removes tokens above this probability (all but the least likely)"),
     _p("post_sampling_probs", bool, extra=True,
        help="with logprobs: return the probabilities after the sampler chain (what the server samples from)"),
+    _p("response_format", "json", help="constrain the answer: {'type': 'json_object'} or {'type': 'json_schema', "
+       "'json_schema': {'name': ..., 'schema': {...}}}"),
 ]
 PARAMS: dict[str, Param] = {p.name: p for p in _ENTRIES}
+FORMATS = ("text", "json_object", "json_schema")
+
+
+def _check_json(name: str, value: Any) -> dict:
+    """A response_format as a dict (a JSON string is parsed); its type known; a json_schema's schema a valid
+    JSON Schema. Taught in notebooks/11_structured_output.ipynb."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise ParameterError(f"{name}={value!r} is not allowed: it is not JSON ({e})") from None
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in FORMATS:
+        raise ParameterError(f"{name}={value!r} is not allowed: use a dict whose type is one of {', '.join(FORMATS)}")
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise ParameterError(f"{name}={value!r} is not allowed: a json_schema format needs "
+                                 "{'json_schema': {'name': ..., 'schema': {...}}} with the schema as a dict")
+        import jsonschema
+
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as e:
+            raise ParameterError(f"{name}: the schema is not a valid JSON Schema: {e.message}") from None
+    return value
 
 
 def names() -> tuple[str, ...]:
@@ -192,6 +223,8 @@ def check(name: str, value: Any, *, max_tokens_limit: int | None = None) -> Any:
         raise ParameterError(f"unknown parameter {name!r}: the lab knows {', '.join(PARAMS)}")
     if spec.kind == "stop":
         return _check_stop(value)
+    if spec.kind == "json":
+        return _check_json(name, value)
     if spec.kind is bool:
         if not isinstance(value, bool):
             raise ParameterError(f"{name}={value!r} is not allowed: use True or False")

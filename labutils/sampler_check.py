@@ -262,6 +262,36 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     return res
 
 
+def _order(lab: Lab) -> tuple[list[str], dict[str, Any]]:
+    defaults = lab.server_defaults() if hasattr(lab, "server_defaults") else None
+    if getattr(defaults, "known", False):
+        return list(defaults.samplers or chain_mod.ORDER), dict(defaults.values)
+    return list(chain_mod.ORDER), {}
+
+
+def predict(lab: Lab, prompt: str | list[dict], **params: Any) -> chain_mod.Chain:
+    """The chain, stage by stage, for the next token of `prompt` under `params` (unset = the server's
+    defaults), from one request for the top-20 candidates. Taught in notebooks/10_sampler_chain.ipynb."""
+    lab.prepare(prompt, **params)
+    order, defaults = _order(lab)
+    tokens, lps, _ = _top(lab.send(prompt, {**params, "max_tokens": 1, "logprobs": True, "top_logprobs": CANDIDATES,
+                                            "temperature": 0}))
+    return chain_mod.run_chain(tokens, lps, chain_mod.settings_for(params, defaults), order)
+
+
+def server_view(lab: Lab, prompt: str | list[dict], **params: Any) -> pd.Series:
+    """What the server really samples the next token from under `params` (its post-chain probabilities,
+    at most 20 tokens), sorted; `.attrs["mass"]` is the share of that distribution the tokens shown hold
+    (1.0 = all of it) and `.attrs["note"]` how it was obtained. Taught in notebooks/10_sampler_chain.ipynb."""
+    lab.prepare(prompt, **params)
+    probs, note = post_sampling(lab, prompt, {**params, "seed": 0})
+    if probs is None:
+        raise LabError(note)
+    probs = probs.sort_values(ascending=False)
+    probs.attrs.update(mass=float(probs.sum()), note=note)
+    return probs
+
+
 def _alternatives(res: SamplerCheck, tokens, lps, settings, order, defaults) -> pd.DataFrame:
     """The prediction re-run with one change each: a parameter the request set back at the server's
     default (as if the server dropped it), or temperature applied first."""
@@ -296,4 +326,4 @@ def _fitted_temperature(counts: pd.Series, tokens, lps, settings, order) -> floa
     return best
 
 
-__all__ = ["ALPHA", "OTHER", "SamplerCheck", "check_sampler", "post_sampling"]
+__all__ = ["ALPHA", "OTHER", "SamplerCheck", "check_sampler", "post_sampling", "predict", "server_view"]

@@ -1,0 +1,124 @@
+"""Structured output, measured: how often is an answer valid JSON (and valid against a schema), by temperature,
+with and without a constraint (`response_format`)?
+
+`validity(lab, prompt, schema=..., temperatures=[0, 0.7, 1.2], samples=8)` sends every (constraint,
+temperature, seed) cell through `Lab.send` and scores each answer with `score`: does it parse as JSON,
+and does it match the schema. The constraints compared are "none" (the prompt only asks for JSON),
+"json_object" (`response_format={"type": "json_object"}`) and "json_schema" (the schema itself, which
+llama-server turns into a grammar). A request the server fails (an HTTP 500, a dropped connection) is a
+row with its error, not an exception: the sweep goes on, and the next request opens a new connection.
+`summarize_validity` gives one row per cell with a 95% Wilson interval. Taught in
+notebooks/11_structured_output.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .errors import LabError, ParameterError
+from .params import check, integer
+
+if TYPE_CHECKING:
+    from .client import Lab
+
+CONSTRAINTS = ("none", "json_object", "json_schema")
+
+
+def response_format(constraint: str, schema: dict | None = None) -> dict | None:
+    """The `response_format` of a constraint name: None, {"type": "json_object"} or a json_schema format."""
+    if constraint == "none":
+        return None
+    if constraint == "json_object":
+        return {"type": "json_object"}
+    if constraint == "json_schema":
+        if schema is None:
+            raise ParameterError("the json_schema constraint needs a schema (pass schema=...)")
+        return check("response_format", {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}})
+    raise ParameterError(f"constraint={constraint!r} is not allowed: use one of {', '.join(CONSTRAINTS)}")
+
+
+def score(text: str, schema: dict | None = None) -> dict[str, Any]:
+    """valid_json (the whole answer parses), valid_schema (None without a schema) and why it failed."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        return {"valid_json": False, "valid_schema": False if schema else None, "why": f"not JSON: {e}"}
+    if schema is None:
+        return {"valid_json": True, "valid_schema": None, "why": ""}
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as e:
+        return {"valid_json": True, "valid_schema": False, "why": f"schema: {e.message}"}
+    return {"valid_json": True, "valid_schema": True, "why": ""}
+
+
+def validity(lab: Lab, prompt: str | list[dict], *, schema: dict | str | None = None,
+             temperatures: list[float] = (0.0, 0.7, 1.2), samples: int = 8, constraints: tuple = CONSTRAINTS,
+             max_tokens: int = 80, system: str | None = None) -> pd.DataFrame:
+    """One row per answer: constraint, temperature, seed, text, valid_json, valid_schema, why, error.
+
+    Everything is validated before the first request (a schema that is not JSON or not a JSON Schema, a
+    bad temperature, samples < 1). Seeds 1..samples are the same in every cell.
+    """
+    samples = integer("samples", samples, low=1)
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except ValueError as e:
+            raise ParameterError(f"schema={schema!r} is not allowed: it is not JSON ({e})") from None
+    if schema is not None:
+        response_format("json_schema", schema)  # a bad schema fails here, before any request
+    temperatures = [check("temperature", t) for t in temperatures]
+    formats = {c: response_format(c, schema) for c in constraints}
+    cells = [(c, t, s) for c in constraints for t in temperatures for s in range(1, samples + 1)]
+    for c, t, s in cells[:1]:
+        lab.prepare(prompt, system=system, temperature=t, seed=s, max_tokens=max_tokens, response_format=formats[c])
+
+    def run(cell):
+        c, t, s = cell
+        row = {"constraint": c, "temperature": t, "seed": s}
+        try:
+            done = lab.send(prompt, {"temperature": t, "seed": s, "max_tokens": max_tokens,
+                                     "response_format": formats[c]}, system=system)
+        except LabError as e:  # the server failed this one: a row with the reason, and the sweep goes on
+            return {**row, "text": None, "valid_json": None, "valid_schema": None, "why": "", "error": str(e)}
+        return {**row, "text": done.text, **score(done.text, schema), "error": None,
+                "finish_reason": done.finish_reason}
+
+    with ThreadPoolExecutor(max_workers=getattr(lab, "concurrency", 2) or 2) as pool:
+        rows = list(pool.map(run, cells))
+    runs = pd.DataFrame(rows)
+    runs.attrs.update(schema=schema, prompt=prompt)
+    return runs
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion k/n ((nan, nan) when n = 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarize_validity(runs: pd.DataFrame, column: str = "valid_json") -> pd.DataFrame:
+    """One row per (constraint, temperature): answers, errors, valid share and its 95% Wilson interval."""
+    rows = []
+    for (c, t), g in runs.groupby(["constraint", "temperature"], sort=False):
+        ok = g[g.error.isna()]
+        k, n = int(ok[column].fillna(False).astype(bool).sum()), len(ok)
+        lo, hi = wilson(k, n)
+        rows.append({"constraint": c, "temperature": t, "answers": n, "errors": len(g) - n, "valid": k,
+                     "share": k / n if n else math.nan, "low": lo, "high": hi})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["CONSTRAINTS", "response_format", "score", "summarize_validity", "validity", "wilson"]
