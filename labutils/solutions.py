@@ -83,7 +83,7 @@ def nbgrader_source(nb, answers: dict[str, str], points: int = 1):
         solution = f"### BEGIN SOLUTION\n{answers[id]}\n### END SOLUTION"
         cell.source = PLACEHOLDER.sub(lambda _m, s=solution: s, cell.source, count=1)
         cell.metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False, "task": False,
-                                     "grade_id": f"answer-{id}", "schema_version": 3}
+                                     "grade_id": f"answer-{id.replace('.', '_')}", "schema_version": 3}
         check = new_cell(
             out, f"# the check of exercise {id} (locked; nbgrader restores it before grading)\n"
             "import labutils.exercises\n"
@@ -91,7 +91,7 @@ def nbgrader_source(nb, answers: dict[str, str], points: int = 1):
             f"assert _verdict is not None, 'exercise {id}: not attempted'\n"
             "assert _verdict[0], _verdict[1]",
             {"nbgrader": {"solution": False, "grade": True, "locked": True, "task": False,
-                                   "points": points, "grade_id": f"check-{id}", "schema_version": 3}})
+                                   "points": points, "grade_id": f"check-{id.replace('.', '_')}", "schema_version": 3}})
         cells += [cell, check]
     out.cells = cells
     return out
@@ -141,7 +141,7 @@ def write_nbgrader(lesson: str, out: str | Path, answers: str | Path = ANSWERS) 
     nbformat.write(nbgrader_source(nbformat.read(path, as_version=4), load(answers)), out / path.name)
     config = out.parent.parent / "nbgrader_config.py"
     if not config.exists():
-        config.write_text(NBGRADER_CONFIG + f"c.CourseDirectory.root = {str(out.parent.parent)!r}\n")
+        config.write_text(NBGRADER_CONFIG + f"c.CourseDirectory.root = {str(out.parent.parent.resolve())!r}\n")
     return out / path.name
 
 

@@ -73,7 +73,7 @@ def test_nbgrader_source_marks_solution_and_locked_check_cells():
     nbformat.validate(nb)
     meta = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
     assert [(m["grade_id"], m["solution"], m["grade"], m["locked"]) for m in meta] == [
-        ("answer-04.1", True, False, False), ("check-04.1", False, True, True)]
+        ("answer-04_1", True, False, False), ("check-04_1", False, True, True)]
     (check,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert "verdict('04.1', answer, lab=lab)" in check.source and meta[1]["points"] == 1
     (answer,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
@@ -170,3 +170,40 @@ def test_class_table_of_the_sample_submissions(lab, tmp_path):
     VIEWS = Path("/tmp/views")
     VIEWS.mkdir(exist_ok=True)
     shutil.copy(out / "grades.png", VIEWS / "grades.png")
+
+
+# --- nbgrader (its own venv, .venv-nbgrader, from tools/hub-deps.sh) -------------------------------
+
+NBGRADER = ROOT / ".venv-nbgrader" / "bin" / "nbgrader"
+KERNELS = ROOT / ".lab" / "nbgrader-kernels"  # a `python3` kernelspec that runs the lab's .venv python
+
+
+@pytest.mark.integration
+def test_nbgrader_generates_and_autogrades_a_lesson(lab, tmp_path):
+    if not NBGRADER.exists() or not (KERNELS / "kernels" / "python3" / "kernel.json").exists():
+        why = "nbgrader missing: run tools/hub-deps.sh"
+        pytest.fail(why) if os.environ.get("CI") else pytest.skip(why)
+    course = tmp_path / "course"
+    solutions.write_nbgrader("00", course / "source" / "lesson00")
+    env = {**os.environ, "PATH": f"{NBGRADER.parent}:{os.environ['PATH']}", "JUPYTER_PATH": str(KERNELS),
+           "LLAMA_STACK_URL": lab.base_url, "LAB_SHARED": "1", "LAB_CACHE_DIR": str(tmp_path / "cache")}
+
+    def nbgrader(*args: str) -> None:
+        done = subprocess.run([str(NBGRADER), *args], cwd=course, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    nbgrader("generate_assignment", "lesson00", "--force")
+    released = course / "release" / "lesson00" / f"{LESSON_00}.ipynb"
+    text = released.read_text()
+    assert "BEGIN SOLUTION" not in text and "Tell me a long story" not in text
+    assert text.count(solutions.STUB) == 1  # the learner sees the lab's own placeholder
+    release = nbformat.read(released, as_version=4)
+    for learner, nb in {"alice": solutions.solve(release, solutions.load()), "bob": release}.items():
+        (course / "submitted" / learner / "lesson00").mkdir(parents=True)
+        nbformat.write(nb, course / "submitted" / learner / "lesson00" / f"{LESSON_00}.ipynb")
+    nbgrader("autograde", "lesson00", "--force")
+    nbgrader("export")
+    scores = {r["student_id"]: (float(r["score"]), float(r["max_score"]))
+              for r in csv.DictReader((course / "grades.csv").open())}
+    assert scores == {"alice": (1.0, 1.0), "bob": (0.0, 1.0)}
