@@ -83,6 +83,7 @@ class Chain:
     complete: bool
     why: str = ""
     skipped: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=lambda: list(ORDER))
 
     @property
     def final(self) -> pd.Series:
@@ -236,7 +237,7 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
         stages.append(Stage(name, value, [tokens[i] for i in idx], logits[idx], model_p[idx]))
     coverage = float(model_p.sum())
     complete, why = _complete(lp, s, idx, coverage)
-    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped)
+    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped, list(order))
 
 
 def _complete(lp: np.ndarray, s: dict[str, Any], kept: np.ndarray, coverage: float) -> tuple[bool, str]:
