@@ -78,7 +78,7 @@ def _percentiles(stats: np.ndarray, level: float) -> tuple[float, float]:
     if not len(stats):
         return (math.nan, math.nan)
     lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
-    return (float(lo), float(hi))
+    return (float(lo) + 0.0, float(hi) + 0.0)  # + 0.0: no "-0.0" in a printed interval
 
 
 def bootstrap_cells(n: int, stat: Callable[[np.ndarray], np.ndarray], level: float = LEVEL, n_boot: int = N_BOOT,

@@ -75,6 +75,17 @@ def add_text_metrics(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def common_prefix_words(a: str, b: str) -> int:
+    """How many leading words two answers share (case-insensitive): where a sample leaves another answer,
+    e.g. the greedy one. Keeps separating temperatures after whole answers stop being equal."""
+    n = 0
+    for x, y in zip(words(a), words(b)):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def first_word(text: str) -> str:
     w = words(text)
     return w[0].strip(".,!?:;\"'*") if w else ""
@@ -149,14 +160,16 @@ def _scorer_columns(runs: pd.DataFrame, scores: list[str] | None) -> list[str]:
 
 
 def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[str] | None = None,
-              level: float = intervals.LEVEL) -> pd.DataFrame:
+              values: list[str] | None = None, level: float = intervals.LEVEL) -> pd.DataFrame:
     """One row per parameter cell (every axis column of `runs`), each number with a `level` interval.
 
     Per cell: n and errors; mean, std and interval (`_mean`, `_std`, `_lo`, `_hi`) of the text metrics,
     completion_tokens, latency_s and tokens_per_s; the set metrics similarity, unique_frac, mode_share
     and first_word_entropy with bootstrap intervals; length_frac (share cut by max_tokens) and each
     scorer's pass rate (`<scorer>_rate`; scorers from `runs.attrs["scorers"]` or `scores=`) with Wilson
-    intervals. Intervals are NaN below two samples; the bootstrap is seeded, so reruns print the same.
+    intervals. `values` names further numeric columns of `runs` (one number per answer) to report the same
+    way as the text metrics. Intervals are NaN below two samples; the bootstrap is seeded, so reruns print
+    the same.
     """
     by = by or cell_columns(runs.columns)
     missing = [c for c in [*by, "text"] if c not in runs.columns]
@@ -172,7 +185,7 @@ def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[s
         texts = [t for t in good["text"] if isinstance(t, str)]
         row = dict(zip(by, cell if isinstance(cell, tuple) else (cell,)))
         row.update({"n": len(good), "errors": len(group) - len(good)})
-        for m in [*TEXT_METRICS, "completion_tokens", "latency_s", "tokens_per_s"]:
+        for m in [*TEXT_METRICS, "completion_tokens", "latency_s", "tokens_per_s", *(values or [])]:
             vals = good[m].astype(float) if m in good and len(good) else pd.Series(dtype=float)
             row[f"{m}_mean"] = vals.mean() if len(vals) else float("nan")
             if m in TEXT_METRICS:
@@ -198,5 +211,5 @@ def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[s
     return out
 
 
-__all__ = ["TEXT_METRICS", "add_text_metrics", "distinct_n", "first_word_entropy", "mode_share",
+__all__ = ["TEXT_METRICS", "add_text_metrics", "common_prefix_words", "distinct_n", "first_word_entropy", "mode_share",
            "pairwise_similarity", "similarity", "summarize", "text_metrics", "words"]

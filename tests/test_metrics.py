@@ -67,3 +67,14 @@ def test_summarize_bad_input():
         metrics.summarize(_runs().iloc[:0])
     with pytest.raises(ValueError, match=r"no column \['text'\]"):
         metrics.summarize(_runs().drop(columns="text"))
+
+
+def test_common_prefix_words_and_extra_values():
+    assert metrics.common_prefix_words("The sea is blue", "the sea is grey") == 3
+    assert metrics.common_prefix_words("A", "The") == 0
+    runs = pd.DataFrame({"temperature": [0.0, 0.0, 1.0, 1.0], "top_p": None, "max_tokens": None,
+                         "sample": [0, 1, 0, 1], "text": ["a b", "a b", "a c", "x"], "error": None,
+                         "finish_reason": "stop", "prefix": [2, 2, 1, 0]})
+    s = metrics.summarize(runs, values=["prefix"]).set_index("temperature")
+    assert s.loc[0.0, "prefix_mean"] == 2 and (s.loc[0.0, "prefix_lo"], s.loc[0.0, "prefix_hi"]) == (2.0, 2.0)
+    assert s.loc[1.0, "prefix_mean"] == 0.5
