@@ -252,10 +252,10 @@ def _check_stop(value: Any) -> list[str]:
     ):
         raise ParameterError(f"stop={value!r} is not allowed: stop must be a non-empty string "
                              "or a list of 1 to 4 non-empty strings")
-    return list(items)
-
     for i, item in enumerate(items):
         _encodable(f"stop[{i}]" if len(items) > 1 else "stop", item)
+    return list(items)
+
 
 def check_all(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:
     """Validate every parameter that is not None; return the ones to send, in the registry's order.
@@ -276,8 +276,6 @@ def request_fields(params: dict[str, Any]) -> dict[str, Any]:
     return {**fields, "extra_body": extra} if extra else fields
 
 
-def messages_from(prompt_or_messages: str | list[dict], system: str | None = None) -> list[dict]:
-    """Turn a prompt string or a message list into validated role/content messages.
 def _encodable(name: str, text: str) -> str:
     """`text`, refused when it holds a lone surrogate (no valid UTF-8 exists for it, so no request can carry it)."""
     try:
@@ -290,6 +288,8 @@ def _encodable(name: str, text: str) -> str:
     return text
 
 
+def messages_from(prompt_or_messages: str | list[dict], system: str | None = None) -> list[dict]:
+    """Turn a prompt string or a message list into validated role/content messages.
 
     A string becomes one user message; `system` prepends a system message.
     Taught in notebooks/01_messages_and_roles.ipynb.
@@ -313,9 +313,9 @@ def _encodable(name: str, text: str) -> str:
         if not isinstance(m.get("content"), str) or not m["content"].strip():
             raise ParameterError(f"messages[{i}]['content']={m.get('content')!r} is not allowed: "
                                  "content must be a non-empty string")
+        _encodable(f"messages[{i}]['content']", m["content"])
     if system is not None:
         if not isinstance(system, str) or not system.strip():
-        _encodable(f"messages[{i}]['content']", m["content"])
             raise ParameterError(f"system={system!r} is not allowed: use a non-empty string or None")
         messages = [{"role": "system", "content": _encodable("system", system)}, *messages]
     return messages
