@@ -30,6 +30,7 @@ TOKENS_PER_REQUEST = 3  # the assistant header that primes the reply
 DEFAULT_WINDOW = 3  # exchanges kept by memory="window" when max_turns is not given
 DEFAULT_REPLY_RESERVE = 256  # tokens kept free for the reply by memory="tokens" when max_tokens is not set
 CONTEXT_MARGIN = 0.05  # share of the context memory="tokens" leaves free for estimation error
+MIN_BUDGET = TOKENS_PER_REQUEST + TOKENS_PER_MESSAGE + 1  # the smallest request: one one-token message
 EMPTY_REPLY = "(empty reply)"  # stored instead of "" (the API rejects empty message content)
 
 
@@ -66,6 +67,10 @@ class Chat:
 
     def __init__(self, lab: Lab, system: str | None = None, memory: str = "full", max_turns: int | None = None,
                  max_tokens_history: int | None = None, **params: Any):
+        from .client import Lab
+
+        if not isinstance(lab, Lab):
+            raise ParameterError(f"lab={lab!r} is not allowed: pass the connected lab, e.g. Chat(labutils.connect())")
         self.lab = lab
         self.system = messages_from("x", system)[0]["content"] if system is not None else None
         self.memory = memory
@@ -141,6 +146,14 @@ class Chat:
         if self.memory == "tokens" and not limits:
             raise ParameterError("memory='tokens' needs max_tokens_history=... because the model's context "
                                  "length is unknown (set LAB_CONTEXT_LENGTH or pass max_tokens_history)")
+        if context and limits[-1] < MIN_BUDGET:
+            reply = params.get("max_tokens") or min(DEFAULT_REPLY_RESERVE, context // 4)
+            margin = int(context * CONTEXT_MARGIN)
+            raise ParameterError(f"max_tokens={reply} leaves memory='tokens' no room for the conversation: the "
+                                 f"model's context holds {context} tokens, the reply may take {reply} and {margin} "
+                                 f"are kept free for the estimate's error, which leaves {limits[-1]} (at least "
+                                 f"{MIN_BUDGET} are needed). Use max_tokens <= {context - margin - MIN_BUDGET}, or "
+                                 "another memory.")
         return min(limits) if limits else None
 
     def messages_for(self, text: str, **params: Any) -> list[dict]:

@@ -6,8 +6,10 @@ Taught in notebooks/00_setup_and_first_request.ipynb (the raw client calls come 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,15 @@ from . import cache as cache_mod
 from . import config, stack
 from .cache import Cache
 from .defaults import ServerDefaults
-from .errors import ConnectionFailed, ModelNotFound, RequestFailed
+from .errors import (
+    ConnectionFailed,
+    ContextTooLong,
+    Interrupted,
+    LabError,
+    ModelNotFound,
+    ParameterError,
+    RequestFailed,
+)
 from .params import check_all, messages_from, request_fields
 
 LOCAL_URL = "http://127.0.0.1:8321"
@@ -77,19 +87,47 @@ def quiet_http_logs() -> None:
         logger.setLevel(logging.WARNING)
 
 
-def translate(exc: Exception, *, base_url: str, model: str) -> RequestFailed | ConnectionFailed | ModelNotFound:
-    """Turn a llama_stack_client exception into a lab error that says what to do."""
-    if isinstance(exc, llama_stack_client.APIConnectionError):
-        kind = "timed out" if isinstance(exc, llama_stack_client.APITimeoutError) else "could not connect"
-        return RequestFailed(f"request to {base_url} {kind}: {str(exc).rstrip('.')}. Is the stack up? "
-                             "(`python -m labutils.stack status`)", retryable=True)
+def translate(exc: Exception | None, *, base_url: str, model: str,
+              engine_down: str | None = None) -> RequestFailed | ConnectionFailed | ModelNotFound:
+    """Turn a llama_stack_client or httpx exception into a lab error that says what failed and what to do.
+
+    Failures where no server judged the request (connection refused or reset, timeout, HTTP 5xx) carry a
+    `cause` naming the part that failed. `engine_down` is the address of the embedded llama-server when
+    its /health does not answer: then the model server is named, not the Llama Stack in front of it.
+    """
+    if engine_down is not None:
+        cause = f"the model server (llama-server at {engine_down}) is not answering"
+        status = getattr(exc, "status_code", None)
+        seen = f" (Llama Stack at {base_url} answered HTTP {status})" if status else ""
+        return RequestFailed(f"{cause}{seen}; `python -m labutils.stack up` restarts it", status=status,
+                             cause=cause)
+    if isinstance(exc, (llama_stack_client.APITimeoutError, httpx.TimeoutException)):
+        return RequestFailed(f"request to {base_url} timed out: {str(exc).rstrip('.') or 'no answer'}. The server "
+                             "was told to stop generating it; ask for fewer tokens (max_tokens) or connect with a "
+                             "longer timeout.", cause=f"requests to {base_url} time out")
+    if isinstance(exc, (llama_stack_client.APIConnectionError, httpx.TransportError)):
+        refused = isinstance(exc.__cause__ or exc, httpx.ConnectError)
+        what = "nothing answers there" if refused else "the connection broke"
+        return RequestFailed(f"request to {base_url} could not connect ({what}: {str(exc).rstrip('.')}). Is the "
+                             "stack up? (`python -m labutils.stack status`)", retryable=True,
+                             cause=f"the Llama Stack at {base_url} is not answering" if refused
+                             else f"connections to {base_url} break")
     if isinstance(exc, llama_stack_client.NotFoundError):
         return ModelNotFound(f"{base_url} does not serve model {model!r}: {_server_message(exc)}")
     if isinstance(exc, llama_stack_client.APIStatusError):
         status = exc.status_code
         return RequestFailed(f"the server answered HTTP {status}: {_server_message(exc)}", status=status,
-                             retryable=status >= 500 or status == 429)
-    return RequestFailed(f"request failed: {exc!r}", retryable=False)
+                             retryable=status >= 500 or status == 429,
+                             cause=f"{base_url} answers HTTP {status}" if status >= 500 else None)
+    if isinstance(exc, (llama_stack_client.APIError, _BrokenOff)):  # an error event, or a stream cut short
+        said = _server_message(exc) if isinstance(exc, llama_stack_client.APIError) else str(exc)
+        return RequestFailed(f"the server failed while answering: {said}", retryable=True,
+                             cause=f"{base_url} fails mid-answer")
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return RequestFailed(f"the server answered HTTP {status}", status=status, retryable=status >= 500,
+                             cause=f"{base_url} answers HTTP {status}" if status >= 500 else None)
+    return RequestFailed(f"request to {base_url} failed: {exc!r}", retryable=False)
 
 
 def _server_message(exc: llama_stack_client.APIStatusError) -> str:
@@ -165,19 +203,26 @@ class Lab:
 
     def send(self, prompt_or_messages: str | list[dict], params: dict[str, Any] | None = None, *,
              system: str | None = None, on_token: Callable[[str], None] | None = None,
-             cache: Cache | None = None) -> Completion:
+             cache: Cache | None = None, cancel: threading.Event | None = None) -> Completion:
         """The one request path of the lab: validate, apply the cache rule, send, translate errors.
 
         Every live call (chat, sweep, probe, playground, compare, Chat, the sampler view) comes here.
-        Only reproducible requests (`cache.cacheable`) are looked up in and stored to `cache`.
+        Only reproducible requests (`cache.cacheable`) are looked up in and stored to `cache`. Setting
+        `cancel` (a threading.Event) abandons the request; the server stops generating it.
         """
+        if on_token is not None and not callable(on_token):
+            raise ParameterError(f"on_token={on_token!r} is not allowed: on_token must be a function that takes "
+                                 "each text piece (e.g. print), or None")
+        if cache is not None and not (hasattr(cache, "get") and hasattr(cache, "put")):
+            raise ParameterError(f"cache={cache!r} is not allowed: cache must be a labutils.cache.Cache or None")
         messages, sent = self.prepare(prompt_or_messages, system=system, **(params or {}))
         hit = self.cached(messages, sent, cache)
         if hit is not None:
             if on_token is not None and hit.text:
                 on_token(hit.text)
             return hit
-        done = self._send(messages, sent, on_token)
+        self._check_fits(messages)
+        done = self._send(messages, sent, on_token, cancel)
         if cache is not None and cache_mod.cacheable(sent):
             cache.put(self.cache_key(messages, sent), done.to_record())
         return done
@@ -193,46 +238,81 @@ class Lab:
         record = cache.get(self.cache_key(messages, params))
         return None if record is None else Completion(**record, cached=True)
 
-    def _send(self, messages: list[dict], params: dict[str, Any],
-              on_token: Callable[[str], None] | None) -> Completion:
+    def _send(self, messages: list[dict], params: dict[str, Any], on_token: Callable[[str], None] | None,
+              cancel: threading.Event | None = None) -> Completion:
+        """Send one request, always streamed: an abandoned answer (timeout, Ctrl-C, `cancel` set) closes
+        its connection, and only a stream's closed connection makes Llama Stack stop the engine's generation
+        (a non-streamed request runs to its end on the server, whatever the client does)."""
+        engine = self._engine() if self._engine_down else None
+        if engine is not None and not stack.engine_healthy(engine):  # still down: fail without sending
+            raise translate(None, base_url=self.base_url, model=self.model, engine_down=engine.llama_base)
+        self._engine_down = False
         t0 = time.perf_counter()
-        fields = request_fields(params)
+        timeout = _seconds(getattr(self.client, "timeout", None))
         try:
-            if on_token is None:
-                raw = self.client.chat.completions.create(model=self.model, messages=messages, **fields)
-                choice = raw.choices[0]
-                text, finish, usage = choice.message.content or "", choice.finish_reason, raw.usage
-                lp, choices = _logprobs(choice.logprobs), len(raw.choices)
-            else:
-                raw, text, finish, usage, lp, choices = self._stream(messages, fields, on_token)
-        except llama_stack_client.APIError as e:
-            raise translate(e, base_url=self.base_url, model=self.model) from None
-        except httpx.HTTPError as e:  # e.g. the server dropped a stream half-way
-            raise RequestFailed(f"request to {self.base_url} failed: {e!r}", retryable=True) from None
+            stream = self.client.chat.completions.create(model=self.model, messages=messages, stream=True,
+                                                         stream_options={"include_usage": True},
+                                                         **request_fields(params))
+            try:
+                raw, text, finish, usage, lp, choices = _collect(stream, on_token, t0, timeout, cancel)
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # an unfinished stream's connection is closed, so the server stops generating
+        except (llama_stack_client.APIError, httpx.HTTPError, _BrokenOff) as e:
+            raise self._failure(e) from None
+        except _TimedOut:
+            raise RequestFailed(f"request to {self.base_url} timed out: no complete answer within {timeout:g} s "
+                                "(the client's timeout). The server was told to stop generating it; ask for "
+                                "fewer tokens (max_tokens) or connect with a longer timeout.",
+                                cause=f"requests to {self.base_url} time out (after {timeout:g} s)") from None
         latency = time.perf_counter() - t0
         return Completion(text=text, finish_reason=finish, prompt_tokens=getattr(usage, "prompt_tokens", None),
                           completion_tokens=getattr(usage, "completion_tokens", None), latency_s=latency,
                           model=self.model, messages=messages, params=dict(params), logprobs=lp, choices=choices,
                           raw=raw)
 
-    def _stream(self, messages, fields, on_token):
-        pieces, finish, usage, chunks, lp, indices = [], None, None, [], [], set()
-        stream = self.client.chat.completions.create(model=self.model, messages=messages, stream=True,
-                                                     stream_options={"include_usage": True}, **fields)
-        for chunk in stream:
-            chunks.append(chunk)
-            usage = getattr(chunk, "usage", None) or usage
-            for choice in chunk.choices or []:
-                indices.add(getattr(choice, "index", 0))
-                piece = getattr(choice.delta, "content", None)
-                if piece:
-                    pieces.append(piece)
-                    on_token(piece)
-                finish = choice.finish_reason or finish
-                lp.extend(_logprobs(getattr(choice, "logprobs", None)) or [])
-        if usage is None:  # llama.cpp sends no usage when streaming: it streams one token per chunk
-            usage = _Usage(None, len(pieces))
-        return chunks, "".join(pieces), finish, usage, lp or None, max(1, len(indices))
+    _engine_down = False  # the last request found the embedded model server down: check it before sending
+
+    def _check_fits(self, messages: list[dict]) -> None:
+        """Refuse, before sending, a prompt that cannot fit the model's context.
+
+        A token holds at least one byte, so a prompt of fewer bytes (plus room for the chat template) than
+        the context surely fits and is not counted. A longer one is counted exactly by the embedded
+        llama-server (its chat template, then its tokenizer). A remote distribution's tokenizer is
+        unknown, and a guess could refuse a prompt that fits, so there the server decides.
+        """
+        size = sum(len(m["content"].encode("utf-8")) for m in messages)
+        if not self.context_length or size + TEMPLATE_ROOM * (len(messages) + 1) < self.context_length:
+            return
+        engine = self._engine()
+        count = None if engine is None else _count_tokens(engine.llama_base, messages)
+        if count is not None and count >= self.context_length:
+            raise ContextTooLong(f"the prompt is {count} tokens but the model's context holds {self.context_length} "
+                                 "(prompt and answer together): shorten the prompt or the conversation; nothing "
+                                 "was sent")
+
+    def _engine(self) -> stack.Settings | None:
+        """Settings whose `llama_base` is the llama-server behind this lab's model (embedded stack only)."""
+        if not self.embedded:
+            return None
+        try:
+            s = stack.Settings()
+            ports = {server.name: server.port for server in (stack.servers(s)[0], *stack.engines(s))}
+        except LabError:  # a bad LAB_* variable: connect() reports it; here the engine is just unknown
+            return None
+        port = ports.get(self.model.split("/")[0])
+        return None if port is None else dataclasses.replace(s, llama_port=port)
+
+    def _failure(self, exc: Exception) -> LabError:
+        """A transport error as a lab error naming the part that failed: when Llama Stack answers 5xx or
+        drops the request and the embedded llama-server's /health does not answer, the model server."""
+        err = translate(exc, base_url=self.base_url, model=self.model)
+        engine = self._engine() if isinstance(err, RequestFailed) and err.cause else None
+        if engine is not None and not stack.engine_healthy(engine):
+            self._engine_down = True
+            return translate(exc, base_url=self.base_url, model=self.model, engine_down=engine.llama_base)
+        return err
 
     def sweep(self, prompt_or_messages, grid, **kwargs):
         """Run `prompt_or_messages` over every cell of `grid`; see `labutils.grid.sweep`."""
@@ -245,6 +325,98 @@ class Lab:
 class _Usage:
     prompt_tokens: int | None
     completion_tokens: int | None
+
+
+TEMPLATE_ROOM = 32  # tokens a chat template may add per message (roles, markers, a default system prompt)
+
+
+def _count_tokens(engine: str, messages: list[dict]) -> int | None:
+    """Prompt tokens of `messages` on llama-server at `engine` (its /apply-template, then /tokenize), or None."""
+    try:
+        with httpx.Client(timeout=5) as http:
+            prompt = http.post(f"{engine}/apply-template", json={"messages": messages}).json()["prompt"]
+            return len(http.post(f"{engine}/tokenize", json={"content": prompt, "add_special": True}).json()["tokens"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None  # not countable now: the server will judge
+
+
+class _BrokenOff(Exception):
+    """A stream ended without saying why the answer ended (no finish_reason): the server failed mid-answer."""
+
+
+class _TimedOut(Exception):
+    """The whole answer took longer than the client's timeout (a stream's chunks each came in time)."""
+
+
+def _seconds(timeout: Any) -> float | None:
+    """The client's timeout in seconds (a number, or an httpx.Timeout's read timeout), None for none."""
+    if isinstance(timeout, httpx.Timeout):
+        timeout = timeout.read
+    return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
+
+
+def _collect(stream, on_token, t0: float, timeout: float | None, cancel: threading.Event | None):
+    """Read a chat completion stream: (raw, text, finish_reason, usage, logprobs, choices) of choice 0.
+
+    Raises Interrupted as soon as `cancel` is set and _TimedOut past `timeout` seconds; the caller closes
+    the stream, which is what stops the generation on the server. A 200 answer that is not a chat
+    completion stream (an HTML page, JSON of another shape) becomes a RequestFailed.
+    """
+    pieces, finish, usage, chunks, lp, indices = [], None, None, [], [], set()
+    for chunk in stream:
+        if cancel is not None and cancel.is_set():
+            raise Interrupted("interrupted: the request was abandoned and the server told to stop generating it")
+        if timeout is not None and time.perf_counter() - t0 > timeout:
+            raise _TimedOut
+        chunks.append(chunk)
+        usage = getattr(chunk, "usage", None) or usage
+        choices = getattr(chunk, "choices", None)
+        for choice in choices if isinstance(choices, list) else []:
+            index = getattr(choice, "index", 0)
+            indices.add(index)
+            if index not in (0, None):
+                continue
+            piece = getattr(getattr(choice, "delta", None), "content", None)
+            if isinstance(piece, str) and piece:
+                pieces.append(piece)
+                if on_token is not None:
+                    on_token(piece)
+            finish = getattr(choice, "finish_reason", None) or finish
+            lp.extend(_logprobs(getattr(choice, "logprobs", None)) or [])
+    if not indices:
+        shown = repr(chunks[0])[:120] if chunks else "nothing a chat completion stream would contain"
+        raise RequestFailed(f"the server answered, but not with a chat completion: got {shown}. Is the URL a "
+                            "Llama Stack (or an OpenAI-compatible server)?")
+    if finish is None:
+        raise _BrokenOff(f"the answer stream ended after {len(pieces)} pieces without a finish_reason")
+    if not isinstance(getattr(usage, "completion_tokens", None), int):
+        usage = _Usage(getattr(usage, "prompt_tokens", None), len(pieces))  # one token per chunk on llama.cpp
+    return _raw(chunks), "".join(pieces), finish, usage, lp or None, len(indices)
+
+
+def _raw(chunks: list) -> Any:
+    """The streamed chunks as one non-streamed response (`ChatCompletion`): what `Completion.raw` holds.
+    A server whose chunks do not fit that shape leaves the list of chunks instead."""
+    from llama_stack_client.types.chat.completion_create_response import CompletionCreateResponse
+
+    try:
+        choices: dict[int, dict] = {}
+        for chunk in chunks:
+            for c in chunk.choices or []:
+                d = choices.setdefault(c.index or 0, {"index": c.index or 0, "finish_reason": None, "logprobs": None,
+                                                      "message": {"role": "assistant", "content": ""}})
+                d["message"]["content"] += c.delta.content or ""
+                d["finish_reason"] = c.finish_reason or d["finish_reason"]
+                if c.logprobs is not None and c.logprobs.content:
+                    d["logprobs"] = d["logprobs"] or {"content": []}
+                    d["logprobs"]["content"].extend(t.model_dump() for t in c.logprobs.content)
+        usage = next((ch.usage for ch in reversed(chunks) if ch.usage), None)
+        last = chunks[-1]
+        return CompletionCreateResponse.model_validate(
+            {"id": last.id, "object": "chat.completion", "created": last.created, "model": last.model,
+             "choices": [choices[i] for i in sorted(choices)], "usage": usage.model_dump() if usage else None})
+    except Exception:  # an odd server's (or a test fake's) fields: keep the chunks rather than fail the answer
+        return chunks
 
 
 def _logprobs(raw) -> list[dict] | None:
@@ -278,6 +450,8 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     Taught in notebooks/00_setup_and_first_request.ipynb.
     """
     quiet_http_logs()
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ParameterError(f"timeout={timeout!r} is not allowed: timeout must be a number of seconds > 0")
     settings = stack.Settings()
     url = (base_url or config.get("LLAMA_STACK_URL") or settings.url).rstrip("/")
     embedded = url in (settings.url, f"http://localhost:{settings.stack_port}")

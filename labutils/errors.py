@@ -31,12 +31,24 @@ class ParameterError(LabError, ValueError):
 
 
 class RequestFailed(LabError):
-    """The server refused or failed a request; the message carries its explanation."""
+    """The server refused or failed a request; the message carries its explanation.
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+    `cause` names the part that failed when the request never got an answer from the model (connection
+    refused or reset, timeout, HTTP 5xx, the model server down), e.g. "the model server (llama-server at
+    http://127.0.0.1:8322) is not answering"; it is None when a server judged the request (HTTP 4xx).
+    A sweep stops sending after a few failures in a row with the same cause.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 cause: str | None = None):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.cause = cause
+
+
+class Interrupted(LabError):
+    """A request was abandoned (Ctrl-C, or its sweep was stopped); the server was told to stop generating it."""
 
 
 class TooManyCalls(LabError, ValueError):

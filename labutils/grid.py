@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Set
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -39,6 +41,9 @@ def derive_seed(seed: int, sample: int) -> int:
 def _values(name: str, values: Any, max_tokens_limit: int | None) -> list:
     if values is None:
         return [None]  # the server's default; not sent
+    if isinstance(values, (Mapping, Set)):
+        raise ParameterError(f"{name}={values!r} is not allowed: give one value or a list of values, "
+                             f"e.g. {name}=[...]")
     items = list(values) if isinstance(values, Iterable) and not isinstance(values, str) else [values]
     if not items:
         raise ParameterError(f"{name}=[] is not allowed: give at least one value")
@@ -118,15 +123,61 @@ def _default_concurrency(lab: Lab) -> int:
     return lab.concurrency  # LAB_CONCURRENCY, else the engine's slots
 
 
-def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int, backoff: float):
+FAIL_FAST = 3  # failures in a row with the same cause (server down, timeouts, HTTP 5xx) that stop a sweep
+GRACE_S = 3.0  # after Ctrl-C: how long in-flight requests get to finish or to close their streams
+
+
+class _Stop:
+    """When a sweep stops sending: FAIL_FAST completed calls in a row failed with one cause, or Ctrl-C.
+
+    `halt` tells the workers not to start another attempt; `cancel` (Ctrl-C only) also makes the requests
+    in flight close their streams, so the server stops generating them.
+    """
+
+    def __init__(self) -> None:
+        self.halt, self.cancel, self._lock = threading.Event(), threading.Event(), threading.Lock()
+        self.cause: str | None = None
+        self._last: str | None = None
+        self._run = 0
+
+    def record(self, error: Exception | None) -> None:
+        """Count one finished call (None = it succeeded); halt after FAIL_FAST failures of one cause.
+        Called by the workers, so no further call starts once the last straw is counted."""
+        cause = getattr(error, "cause", None)
+        with self._lock:
+            self._run = self._run + 1 if cause is not None and cause == self._last else int(cause is not None)
+            self._last = cause
+            if self._run >= FAIL_FAST and self.cause is None:
+                self.cause = f"{cause} ({self._run} calls in a row failed so)"
+                self.halt.set()
+
+    def interrupt(self) -> None:
+        self.cause = "interrupted (Ctrl-C)"
+        self.halt.set()
+        self.cancel.set()
+
+
+class _NotSent(Exception):
+    """The sweep stopped before this call was sent."""
+
+
+def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int, backoff: float, stop: _Stop):
     for attempt in range(retries + 1):
+        if stop.halt.is_set():
+            raise _NotSent
         try:
-            return lab.send(messages, params, cache=store)
+            done = lab.send(messages, params, cache=store, cancel=stop.cancel)
         except RequestFailed as e:
-            if not e.retryable or attempt == retries:
+            if not e.retryable or attempt == retries or stop.halt.wait(backoff * 2**attempt):
+                stop.record(e)
                 raise
-            time.sleep(backoff * 2**attempt)
-    raise AssertionError("unreachable")
+        except Exception as e:
+            stop.record(e)
+            raise
+        else:
+            stop.record(None)
+            return done
+    raise _NotSent  # retries < 0 cannot happen (validated); kept so the function always returns or raises
 
 
 def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system: str | None = None,
@@ -147,8 +198,14 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     if clash:
         raise ParameterError(f"{clash[0]} is set by the grid: pass it as an axis or as a fixed parameter, not both")
     grid.check_against(lab.context_length)
-    retries = integer("retries", retries)
+    retries = integer("retries", retries, high=10)
     workers = integer("concurrency", concurrency, low=1, optional=True) or _default_concurrency(lab)
+    for name, flag in (("cache", cache), ("progress", progress)):
+        if not isinstance(flag, bool):
+            raise ParameterError(f"{name}={flag!r} is not allowed: {name} must be True or False")
+    if isinstance(backoff, bool) or not isinstance(backoff, Real) or not 0 <= backoff <= 60:
+        raise ParameterError(f"backoff={backoff!r} is not allowed: backoff must be a number of seconds in [0, 60]")
+    limit = integer("max_calls", max_calls if max_calls is not None else config.get("LAB_MAX_CALLS"))
     messages, base = lab.prepare(prompt_or_messages, system=system, stop=stop, **fixed)
     store = cache_mod.Cache() if cache else None
     plans = []  # (cell, params, cached Completion or None)
@@ -156,38 +213,56 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
         _, params = lab.prepare(messages, **cell.params(), **base)
         plans.append((cell, params, lab.cached(messages, params, store)))
     todo = [p for p in plans if p[2] is None]
-    limit = max_calls if max_calls is not None else config.get("LAB_MAX_CALLS")
-    limit = integer("max_calls", limit)
     if len(todo) > limit:
         raise TooManyCalls(f"this sweep needs {len(todo)} requests ({len(plans)} calls, {len(plans) - len(todo)} "
                            f"cached), more than max_calls={limit}. Shrink the grid or raise max_calls "
                            "(argument or LAB_MAX_CALLS).")
     rows = {i: runs.row(cell, hit) for i, (cell, _p, hit) in enumerate(plans) if hit is not None}
     bar = _progress(len(plans), progress, hits=len(rows))
-    errors = 0
+    stop, errors = _Stop(), 0
+
+    def collect(fut, i: int) -> None:
+        nonlocal errors
+        try:
+            rows[i] = runs.row(plans[i][0], fut.result())
+        except _NotSent:
+            return
+        except Exception as e:  # one bad cell never costs the others, whatever it raised
+            errors += 1
+            rows[i] = runs.row(plans[i][0], error=str(e) if isinstance(e, LabError) else
+                               f"unexpected {type(e).__name__}: {e}")
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(cached=len(plans) - len(todo), errors=errors, refresh=False)
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = {pool.submit(_call, lab, messages, params, store, retries, backoff, stop): i
+               for i, (_c, params, hit) in enumerate(plans) if hit is None}
+    pending = set(futures)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_call, lab, messages, params, store, retries, backoff): i
-                       for i, (_c, params, hit) in enumerate(plans) if hit is None}
-            try:
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        rows[i] = runs.row(plans[i][0], fut.result())
-                    except LabError as e:
-                        errors += 1
-                        rows[i] = runs.row(plans[i][0], error=str(e))
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(cached=len(plans) - len(todo), errors=errors, refresh=False)
-            finally:
-                for fut in futures:
-                    fut.cancel()
+        try:
+            while pending:  # waits in short steps, so Ctrl-C is seen at once whichever thread the signal hit
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    collect(fut, futures[fut])
+        except KeyboardInterrupt:
+            stop.interrupt()
+            done, pending = wait(pending, timeout=GRACE_S)  # finished answers are kept, the others cancelled
+            for fut in done:
+                collect(fut, futures[fut])
     finally:
+        pool.shutdown(wait=not stop.cancel.is_set(), cancel_futures=True)
         if bar is not None:
             bar.close()
-        if store is not None:
-            store.close()
+        if store is not None and not pending:
+            store.close()  # a request still closing its stream after Ctrl-C may yet store its answer
+    missing = [i for i in range(len(plans)) if i not in rows]
+    for i in missing:
+        rows[i] = runs.row(plans[i][0], error=f"not sent: {stop.cause}")
+    if missing:
+        answered = sum(rows[i].get("error") is None for i in rows)
+        print(f"Stopped early: {stop.cause}. {answered} of {len(plans)} calls have an answer, {len(missing)} were "
+              "not sent. Run the same sweep again to request only the missing ones.", file=sys.stderr)
     from .scorers import score
 
     out = runs.frame([rows[i] for i in sorted(rows)], grid.extra_axes, model=lab.model, base_url=lab.base_url,

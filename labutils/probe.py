@@ -7,7 +7,9 @@ what was sent, what came back and a verdict:
 - "ignored": the server accepted it, but the answer is what it would be without it;
 - "rejected": the server (or the lab, before sending) refused the request; the message is the evidence;
 - "not supported": the server said it does not implement it (HTTP 501, "not supported/implemented"),
-  or the check could not run at all.
+  or the check could not run at all;
+- "error": the request never reached a server that could judge it (connection refused or reset, timeout,
+  HTTP 5xx, the model server down), so nothing is known about the parameter; fix the stack and re-run.
 
 A failing check never raises: it becomes a verdict with its evidence. Every request goes through
 `Lab.send`, the lab's one request path: seeded answers go through the response cache like a sweep's
@@ -27,7 +29,7 @@ import pandas as pd
 
 from . import cache as cache_mod
 from ._frames import short
-from .errors import LabError, ParameterError, RequestFailed
+from .errors import ConnectionFailed, LabError, ParameterError, RequestFailed
 from .params import check, integer, messages_from
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 PROMPT = "Write one sentence about a cat."
 COLUMNS = ["parameter", "test", "sent", "observed", "verdict", "explanation"]
-VERDICTS = ("honoured", "ignored", "rejected", "not supported")
+VERDICTS = ("honoured", "ignored", "rejected", "not supported", "error")
 MAX_TOKENS = 24  # the length of every probe answer: short, so the probe stays cheap
 CUT = 5  # max_tokens of the truncation check
 HIGH_T = 1.5
@@ -270,6 +272,9 @@ def _failure(exc: Exception) -> tuple[str, str, str]:
     unsupported = any(s in lowered for s in ("not supported", "not implemented", "unsupported"))
     if isinstance(exc, RequestFailed) and (exc.status == 501 or unsupported):
         return message, "not supported", f"the server says it does not implement this: {message}"
+    if isinstance(exc, ConnectionFailed) or (isinstance(exc, RequestFailed) and exc.cause is not None):
+        return message, "error", ("the request failed before any server judged the parameter, so nothing is "
+                                  f"known about it: {message}")
     if isinstance(exc, RequestFailed) and exc.status is not None and 400 <= exc.status < 500:
         return message, "rejected", f"the server refused the request with HTTP {exc.status}: {message}"
     if isinstance(exc, ParameterError):
@@ -282,8 +287,8 @@ def _failure(exc: Exception) -> tuple[str, str, str]:
 def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool = True) -> pd.DataFrame:
     """Check, with a few short seeded requests, whether `lab`'s distribution honours each parameter.
 
-    Returns one row per check: parameter, test, sent, observed, verdict (honoured, ignored, rejected or
-    not supported) and a one-sentence explanation. `samples` seeds are compared where randomness
+    Returns one row per check: parameter, test, sent, observed, verdict (honoured, ignored, rejected,
+    not supported or error) and a one-sentence explanation. `samples` seeds are compared where randomness
     matters; `prompt` should have an answer that varies at high temperature. Never raises on a failing
     check. Taught in notebooks/09_trust_but_verify.ipynb.
 

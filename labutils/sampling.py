@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .errors import LabError
+from .errors import LabError, ParameterError
 from .params import PARAMS, check, choice, integer
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ class TokenDistribution:
     messages: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.tokens, (list, tuple)) or not all(isinstance(t, str) for t in self.tokens):
+            raise ParameterError(f"tokens={self.tokens!r} is not allowed: tokens must be a list of strings")
+        self.logprobs = _logprob_array(self.logprobs).tolist() if len(self.logprobs) == len(self.tokens) \
+            else list(self.logprobs)
         if len(self.tokens) != len(self.logprobs) or not self.tokens:
             raise ValueError(f"a TokenDistribution needs as many tokens as logprobs, at least one: got "
                              f"{len(self.tokens)} tokens and {len(self.logprobs)} logprobs")
@@ -116,10 +120,28 @@ def next_token_distribution(lab: Lab, prompt: str | list[dict], top_k: int = 20,
     return TokenDistribution(list(tokens), list(logprobs), chosen=first["token"], messages=done.messages)
 
 
+def _numbers(name: str, values: Any, what: str) -> np.ndarray:
+    """`values` as a 1-D float array, refused (naming `name`) unless it is a flat sequence of real numbers."""
+    try:
+        raw = np.asarray(values)
+    except (ValueError, TypeError):  # ragged nested lists
+        raw = np.asarray(values, dtype=object)
+    if raw.dtype.kind not in "iuf":
+        raise ParameterError(f"{name}={values!r} is not allowed: {name} must be {what}, numbers (not strings or "
+                             "booleans)")
+    if raw.ndim != 1:
+        raise ParameterError(f"{name} is not allowed with shape {raw.shape}: {name} must be one-dimensional, "
+                             f"{what} (one per token)")
+    return raw.astype(float)
+
+
 def _logprob_array(logprobs: Any) -> np.ndarray:
     if isinstance(logprobs, TokenDistribution):
         logprobs = logprobs.logprobs
-    arr = np.asarray(logprobs, dtype=float).ravel()
+    arr = _numbers("logprobs", logprobs, "log-probabilities")
+    if (arr > 1e-6).any():
+        raise ParameterError(f"logprobs={arr.tolist()} is not allowed: log-probabilities are <= 0 (a probability "
+                             "is at most 1); pass log(p), e.g. dist.logprobs, not probabilities")
     if arr.size == 0:
         raise ValueError("logprobs is empty: pass at least one log-probability (e.g. dist.logprobs)")
     if np.isnan(arr).any() or np.isposinf(arr).any() or not np.isfinite(arr).any():
@@ -168,7 +190,7 @@ def nucleus(probs: Sequence[float] | np.ndarray, top_p: float) -> Nucleus:
     [True, True, False]
     """
     top_p = check("top_p", top_p)
-    p = np.asarray(probs, dtype=float).ravel()
+    p = _numbers("probs", probs, "probabilities")
     if p.size == 0:
         raise ValueError("probs is empty: pass at least one probability")
     if not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:

@@ -26,7 +26,7 @@ CUT_BG, FAILED_BG = "#fff3cd", "#f8d7da"
 LEGEND = (f"{CUT} = cut by max_tokens (finish_reason 'length', amber) · "
           f"{FAILED} = the request failed (red)")
 VERDICT_COLOURS = {"honoured": "#d4edda", "ignored": "#fff3cd", "rejected": "#f8d7da",
-                   "not supported": "#e2e3e5"}  # the verdicts of labutils.probe
+                   "not supported": "#e2e3e5", "error": "#cfe2ff"}  # the verdicts of labutils.probe
 _CELL_CSS = [
     {"selector": "td", "props": "white-space: pre-wrap; max-width: 28em; min-width: 10em; text-align: left; "
                                 "vertical-align: top; font-family: inherit;"},

@@ -191,3 +191,12 @@ def test_a_real_conversation_remembers_and_counts_tokens(lab):
     assert len(chat.last_sent) == 2 and third.prompt_tokens < second.prompt_tokens
     assert [m["role"] for m in chat.history] == ["system"] + ["user", "assistant"] * 3
     assert requests.count("POST /v1/chat/completions") == 3
+
+
+def test_a_reply_that_takes_the_whole_context_fails_at_construction_in_words():
+    with pytest.raises(ParameterError, match=r"max_tokens=2048 leaves memory='tokens' no room .* context holds 2048 "
+                                             r"tokens.* Use max_tokens <= 1938"):
+        Chat(FakeLab(context_length=2048), memory="tokens", max_tokens=2048)
+    chat = Chat(FakeLab(context_length=2048), memory="tokens", max_tokens=1800)
+    with pytest.raises(ParameterError, match="max_tokens=2000 leaves memory='tokens' no room"):
+        chat.send("hi", max_tokens=2000)
