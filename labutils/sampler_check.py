@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import chain as chain_mod
 from . import gof
-from .errors import LabError
+from .errors import LabError, RequestFailed
 from .params import integer
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ class SamplerCheck:
     alternatives: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: list[str] = field(default_factory=list)
     server_note: str = ""
+    lost: int = 0  # draws the server failed twice and the check left out
 
     @property
     def predicted(self) -> pd.Series:
@@ -128,7 +129,8 @@ class SamplerCheck:
             server = (f" The server's own post-chain probabilities (post_sampling_probs) are "
                       f"{gof.tv_distance(self.predicted, self.server):.4f} TV away from the prediction "
                       f"and hold {self.server.sum():.1%} of the mass over {len(self.server)} tokens.")
-        return (f"{self.samples} seeded draws; the {len(self.chain.stages[0])} candidates held "
+        lost = f" ({self.lost} more failed on the server and were left out)" if self.lost else ""
+        return (f"{self.samples} seeded draws{lost}; the {len(self.chain.stages[0])} candidates held "
                 f"{self.chain.coverage:.1%} of the model's probability; the chain keeps {len(self.predicted)} "
                 f"token(s). TV distance predicted vs observed: {self.tv:.3f} (sampling noise alone gives about "
                 f"{self.noise_tv:.3f} with N={self.samples}). Chi-square {f.statistic:.2f} on {f.df} df, "
@@ -246,18 +248,38 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     per = 2 if (getattr(lab, "slots", None) or 1) >= 2 and samples >= 2 else 1
     seeds = np.random.default_rng(first_seed).choice(2**30, size=(samples + per - 1) // per, replace=False) * 2
 
+    lost: list[str] = []
+
     def draw(seed: int) -> list[str]:
-        return _picks(lab.send(prompt, {**sent, "seed": int(seed), **({"n": per} if per > 1 else {})}))
+        # a draw the server fails (timeout, 5xx) is tried once more, then left out: losing it does not bias
+        # the sample (which token a seed gives has nothing to do with whether the server was busy)
+        for attempt in (1, 2):
+            try:
+                return _picks(lab.send(prompt, {**sent, "seed": int(seed), **({"n": per} if per > 1 else {})}))
+            except RequestFailed as e:
+                if not e.retryable or attempt == 2:
+                    lost.append(str(e))
+        return []
 
     workers = concurrency or getattr(lab, "concurrency", 2) or 2
     with ThreadPoolExecutor(max_workers=workers) as pool:
         picks = [t for ts in pool.map(draw, seeds) for t in ts][:samples]
-    tokens, lps, _ = _top(lab.send(prompt, {**sent, "seed": first_seed}))
+    if len(lost) * per > 0.1 * samples or not picks:
+        raise LabError(f"{len(lost) * per} of {samples} draws failed on the server ({lost[0]}); the check needs "
+                       "them all but a few: try again when the server is less busy, or with fewer samples")
+    try:
+        candidates = lab.send(prompt, {**sent, "seed": first_seed})
+    except RequestFailed as e:
+        if not e.retryable:
+            raise
+        candidates = lab.send(prompt, {**sent, "seed": first_seed})  # once more, as for the draws
+    tokens, lps, _ = _top(candidates)
     chain = chain_mod.run_chain(tokens, lps, settings, order)
     known_tokens = set(tokens)
     counts = pd.Series([p if p in known_tokens else OTHER for p in picks]).value_counts().rename("count")
     skipped = chain_mod.unpredicted(params)
     res = SamplerCheck(prompt, dict(params), chain, counts, server, skipped=skipped, server_note=server_note)
+    res.lost = len(lost) * per
     res.alternatives = _alternatives(res, tokens, lps, settings, order, defaults.values if known else {})
     return res
 

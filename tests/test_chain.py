@@ -202,3 +202,31 @@ def test_prediction_agrees_with_the_live_engine(lab, settings):
     assert res.fit.p_value > 0.01, res.report()
     if res.server is not None:  # the server's own post-chain probabilities are the prediction
         assert gof.tv_distance(res.predicted, res.server) < 0.01
+
+
+class Busy(Engine):
+    """Times out on every 7th request (a busy shared server); the second try answers."""
+
+    def create(self, **kw):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls % 7 == 0 and kw.get("stream"):
+            from labutils.errors import RequestFailed
+
+            raise RequestFailed("request timed out", retryable=True)
+        return super().create(**kw)
+
+
+def test_draws_a_busy_server_times_out_are_retried():
+    res = check_sampler(scripted(Busy()), "The capital of France is", 100, concurrency=1, **SETTINGS)
+    assert res.samples == 100 and res.lost == 0 and res.agrees
+
+
+def test_a_server_that_keeps_failing_gives_a_clear_error():
+    class Down(Engine):
+        def create(self, **kw):
+            from labutils.errors import RequestFailed
+
+            raise RequestFailed("request timed out", retryable=True)
+
+    with pytest.raises(LabError, match="draws failed on the server"):
+        check_sampler(scripted(Down()), "The capital of France is", 20, concurrency=1, **SETTINGS)
