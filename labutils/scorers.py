@@ -2,7 +2,7 @@
 
 A scorer is any function of the answer text, or of the text and its `Cell` (the axis values, sample and
 seed), returning True/False. Give scorers to `Grid(..., scorers=[...])` or `lab.sweep(..., scorers=[...])`
-and `runs` gets one boolean column per scorer (named after the scorer; NaN for failed calls);
+and `runs` gets one boolean column per scorer (named after the scorer; NA for failed calls);
 `summarize` then reports each scorer's pass rate per cell with a Wilson interval (`<name>_rate`,
 `<name>_lo`, `<name>_hi`), and every table, plot and comparison reads those columns like any metric.
 
@@ -143,7 +143,7 @@ def cell_of(row: pd.Series) -> Cell:
 
 
 def score(runs: pd.DataFrame, scorers: Iterable[Scorer] | Mapping[str, Scorer] | None) -> pd.DataFrame:
-    """A copy of `runs` with one column per scorer: True/False per answer, NaN where the call failed.
+    """A copy of `runs` with one column per scorer: True/False per answer (pandas "boolean"), NA where the call failed.
     The names are kept in `runs.attrs["scorers"]`, which `summarize` reads."""
     table = _as_dict(scorers)
     out = runs.copy()
@@ -160,7 +160,7 @@ def score(runs: pd.DataFrame, scorers: Iterable[Scorer] | Mapping[str, Scorer] |
                 vals.append(None)
             else:
                 vals.append(bool(fn(r["text"], cell_of(r)) if with_cell else fn(r["text"])))
-        out[name] = pd.Series(vals, index=out.index, dtype="object")
+        out[name] = pd.Series(pd.array(vals, dtype="boolean"), index=out.index)  # NA: the call failed
     out.attrs["scorers"] = [*[s for s in out.attrs.get("scorers", []) if s not in table], *table]
     return out
 

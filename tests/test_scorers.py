@@ -29,7 +29,8 @@ def test_score_adds_columns_and_skips_errors():
     runs = pd.DataFrame({"temperature": [0.0, 0.0, 1.0], "sample": [0, 1, 0], "seed": [1, 2, 1],
                          "text": ["positive", "maybe", None], "error": [None, None, "boom"]})
     out = scorers.score(runs, [scorers.one_of(["positive", "negative"])])
-    assert list(out["in_format"]) == [True, False, None]
+    assert out["in_format"].dtype == "boolean"
+    assert out["in_format"].tolist()[:2] == [True, False] and out["in_format"].isna().tolist() == [False, False, True]
     assert out.attrs["scorers"] == ["in_format"]
     assert "in_format" not in runs.columns  # a copy
 
@@ -49,3 +50,11 @@ def test_grid_and_sweep_apply_scorers(fake_lab):
     grid = Grid(temperature=[0, 1], samples=2, scorers=[scorers.contains("a", name="has_a")])
     runs = fake_lab.sweep("Say a", grid, progress=False, cache=False)
     assert "has_a" in runs.columns and runs.attrs["scorers"] == ["has_a"]
+
+
+def test_scored_runs_survive_export(tmp_path):
+    from labutils import export
+
+    runs = scorers.score(pd.DataFrame({"text": ["a", None], "error": [None, "boom"]}), {"short": lambda t: len(t) < 3})
+    path = export.save(runs, tmp_path / "runs.csv")
+    assert export.load(path)["short"].equals(runs["short"])
