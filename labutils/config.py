@@ -78,10 +78,22 @@ def _url(text: str) -> str:
     return text.rstrip("/")
 
 
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
 _PORT = "an integer port in [1, 65535]"
 VARS: dict[str, Var] = {v.name: v for v in [
     Var("LLAMA_STACK_URL", None, "the Llama Stack to use", "an http:// or https:// URL", _url,
         "`http://127.0.0.1:8321` (embedded)"),
+    Var("LAB_SHARED", False, "set by a class hub: the stack at `LLAMA_STACK_URL` is shared, so `connect()` never "
+        "starts one and a stopped stack is a retryable error (deploy/README.md)", "1 or 0 (true or false)", _flag,
+        "`0`"),
     Var("LAB_MODEL", None, "the model id to use", "a model id the stack lists",
         shown_default="the first `llm` the stack lists"),
     Var("LAB_CONTEXT_LENGTH", None, "the model's context length in tokens (bounds max_tokens; memory='tokens' needs it "
@@ -138,6 +150,12 @@ def get(name: str) -> Any:
         raise ConfigError(f"{name}={text!r} is not allowed: {name} must be {var.allowed}") from None
 
 
+def child_environment(**changes: str) -> dict[str, str]:
+    """This process's environment with `changes`, for a child process the lab starts (e.g. the grader's
+    papermill runs with LAB_SHARED and LLAMA_STACK_URL set)."""
+    return {**os.environ, **changes}
+
+
 def markdown_table() -> str:
     """The README's table of variables: name, meaning and default (generated from `VARS`)."""
     lines = ["| variable | meaning | default |", "|---|---|---|"]
@@ -147,4 +165,4 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["VARS", "ConfigError", "Var", "get", "markdown_table"]
+__all__ = ["VARS", "ConfigError", "Var", "child_environment", "get", "markdown_table"]

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import config
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "notebooks"
 TAG = "labutils-grading"  # the tag of the cells the grader inserts
@@ -301,9 +303,8 @@ def grade_notebook(path: Path, learner: str, *, url: str | None = None, timeout:
 def _papermill(src: Path, dst: Path, *, url, timeout, cell_timeout, parameters, cwd) -> tuple[str, str, float]:
     # the kernel's connection file goes to the run's own folder, so its command line names that folder
     # and a kernel that outlives a kill can be found (`_kill_leftovers`)
-    env = {**os.environ, "LAB_SHARED": "1", "PYTHONUNBUFFERED": "1", "JUPYTER_RUNTIME_DIR": str(src.parent)}
-    if url:
-        env["LLAMA_STACK_URL"] = url
+    env = config.child_environment(LAB_SHARED="1", PYTHONUNBUFFERED="1", JUPYTER_RUNTIME_DIR=str(src.parent),
+                                   **({"LLAMA_STACK_URL": url} if url else {}))
     argv = [sys.executable, "-m", "papermill", str(src), str(dst), "-k", "python3", "--cwd", str(cwd),
             "--no-progress-bar"]
     if cell_timeout:
