@@ -87,6 +87,15 @@ def quiet_http_logs() -> None:
         logger.setLevel(logging.WARNING)
 
 
+def _when_down(otherwise: str) -> str:
+    """What to do when the stack does not answer: on a class hub (LAB_SHARED) wait for the shared stack,
+    which the hub restarts; elsewhere `otherwise` (check or start the embedded stack)."""
+    if config.get("LAB_SHARED"):
+        return ("The class's shared Llama Stack is not answering (it may be restarting): run the cell again in "
+                "a minute, and tell your instructor if it lasts.")
+    return otherwise
+
+
 def translate(exc: Exception | None, *, base_url: str, model: str,
               engine_down: str | None = None) -> RequestFailed | ConnectionFailed | ModelNotFound:
     """Turn a llama_stack_client or httpx exception into a lab error that says what failed and what to do.
@@ -99,8 +108,8 @@ def translate(exc: Exception | None, *, base_url: str, model: str,
         cause = f"the model server (llama-server at {engine_down}) is not answering"
         status = getattr(exc, "status_code", None)
         seen = f" (Llama Stack at {base_url} answered HTTP {status})" if status else ""
-        return RequestFailed(f"{cause}{seen}; `python -m labutils.stack up` restarts it", status=status,
-                             cause=cause)
+        return RequestFailed(f"{cause}{seen}; {_when_down('`python -m labutils.stack up` restarts it')}",
+                             status=status, cause=cause, retryable=bool(config.get("LAB_SHARED")))
     if isinstance(exc, (llama_stack_client.APITimeoutError, httpx.TimeoutException)):
         return RequestFailed(f"request to {base_url} timed out: {str(exc).rstrip('.') or 'no answer'}. The server "
                              "was told to stop generating it; ask for fewer tokens (max_tokens) or connect with a "
@@ -108,8 +117,8 @@ def translate(exc: Exception | None, *, base_url: str, model: str,
     if isinstance(exc, (llama_stack_client.APIConnectionError, httpx.TransportError)):
         refused = isinstance(exc.__cause__ or exc, httpx.ConnectError)
         what = "nothing answers there" if refused else "the connection broke"
-        return RequestFailed(f"request to {base_url} could not connect ({what}: {str(exc).rstrip('.')}). Is the "
-                             "stack up? (`python -m labutils.stack status`)", retryable=True,
+        return RequestFailed(f"request to {base_url} could not connect ({what}: {str(exc).rstrip('.')}). "
+                             f"{_when_down('Is the stack up? (`python -m labutils.stack status`)')}", retryable=True,
                              cause=f"the Llama Stack at {base_url} is not answering" if refused
                              else f"connections to {base_url} break")
     if isinstance(exc, llama_stack_client.NotFoundError):
@@ -444,7 +453,8 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     """Connect to a Llama Stack and pick a model; start the embedded stack when it is the target.
 
     The URL comes from `base_url`, then `$LLAMA_STACK_URL`, else the embedded stack at
-    http://127.0.0.1:8321 (started if nothing answers there and `start`). The model comes from `model`,
+    http://127.0.0.1:8321 (started if nothing answers there and `start`, unless `$LAB_SHARED` says a
+    class hub shares one stack: then nothing is ever started, see deploy/README.md). The model comes from `model`,
     then `$LAB_MODEL`, else the first llm listed. API keys for remote distributions are read from the
     environment by the client (`LLAMA_STACK_CLIENT_API_KEY`), never passed in a notebook.
     Taught in notebooks/00_setup_and_first_request.ipynb.
@@ -459,6 +469,8 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     try:
         available = llm_ids(client)
     except llama_stack_client.APIConnectionError:
+        if config.get("LAB_SHARED"):  # a class hub: the shared stack is the hub's to start, never a learner's
+            raise ConnectionFailed(f"nothing answers at {url}. {_when_down('')}") from None
         if not (embedded and start):
             raise ConnectionFailed(f"nothing answers at {url}. Check the URL (argument or LLAMA_STACK_URL) "
                                    "and that the distribution is running; unset LLAMA_STACK_URL to use "

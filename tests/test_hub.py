@@ -254,3 +254,57 @@ def _browser_login(base: str, user: str, password: str, tmp_path: Path) -> None:
     views = Path("/tmp/views")
     views.mkdir(exist_ok=True)
     (views / shot.name).write_bytes(shot.read_bytes())
+
+
+# --- faults a class meets: the shared stack restarts, a learner's kernel dies mid-sweep ------------
+
+def test_shared_stack_restart_mid_class_is_a_retryable_error_then_works(own_stack, monkeypatch):
+    """LAB_SHARED: connect() never starts a stack; a call while the shared stack is down fails with a
+    retryable message that says so, and works again once the stack is back."""
+    import labutils
+    from labutils import ConnectionFailed, RequestFailed, stack
+
+    monkeypatch.setenv("LLAMA_STACK_URL", own_stack.url)
+    monkeypatch.setenv("LAB_SHARED", "1")
+    # the shared stack on the port a learner's own embedded stack would use: still never started by connect()
+    monkeypatch.setenv("LAB_STACK_PORT", str(own_stack.stack_port))
+    monkeypatch.setenv("LAB_LLAMA_PORT", str(own_stack.llama_port))
+    lab = labutils.connect()
+    assert lab.chat("Say hi.", max_tokens=4, temperature=0).text
+    stack.down(own_stack, quiet=True)
+    with pytest.raises(RequestFailed) as failed:
+        lab.chat("Say hi.", max_tokens=4, temperature=0)
+    assert failed.value.retryable and "shared" in str(failed.value) and "again" in str(failed.value)
+    before = set(_llama_servers())
+    with pytest.raises(ConnectionFailed, match="shared"):
+        labutils.connect()
+    assert not set(_llama_servers()) - before, "connect() started a stack although LAB_SHARED is set"
+    stack.up(own_stack, quiet=True)  # the hub's service brings it back
+    assert lab.chat("Say hi.", max_tokens=4, temperature=0).text
+
+
+SWEEP = """
+import labutils
+lab = labutils.connect()
+grid = labutils.Grid(temperature=[0.0, 0.5, 1.0], max_tokens=[24], samples=4, seed=11)
+runs = lab.sweep("Count to five.", grid, progress=False, concurrency=1)
+print("cached", int(runs["cached"].sum()), "of", len(runs), "errors", int(runs["error"].notna().sum()))
+"""
+
+
+def test_a_learner_killed_mid_sweep_leaves_cache_and_stack_healthy(own_stack, tmp_path):
+    from labutils import cache, stack
+
+    env = {**os.environ, "LLAMA_STACK_URL": own_stack.url, "LAB_SHARED": "1", "LAB_CONTEXT_LENGTH": "2048",
+           "LAB_CACHE_DIR": str(tmp_path / "class-cache")}
+    learner = subprocess.Popen([sys.executable, "-c", SWEEP], env=env, stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    store = tmp_path / "class-cache" / "responses.sqlite"
+    _wait("the first answers in the class cache", lambda: store.exists() and len(cache.Cache(store)) >= 2, 120)
+    os.killpg(learner.pid, signal.SIGKILL)  # the kernel dies mid-sweep, mid-write perhaps
+    learner.wait(10)
+    assert stack.is_up(own_stack)
+    done = subprocess.run([sys.executable, "-c", SWEEP], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    cached, total, errors = (int(x) for x in re.findall(r"\d+", done.stdout.strip().splitlines()[-1]))
+    assert total == 12 and errors == 0 and cached >= 2, done.stdout  # what the dead learner got is reused
