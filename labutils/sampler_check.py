@@ -97,6 +97,9 @@ class SamplerCheck:
     def diagnosis(self) -> str:
         """Which stage a disagreement points to, in one paragraph (or why it agrees)."""
         f = self.fit
+        if f.df == 0 and not f.impossible:
+            return (f"Too few draws to test: with N={self.samples} every token is expected fewer than 5 times, so "
+                    "all were pooled into one bin; raise samples.")
         if self.agrees:
             return (f"Agreement: the observed frequencies are what the prediction leads one to expect "
                     f"(chi-square p = {f.p_value:.3f} > {ALPHA}).")
