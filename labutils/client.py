@@ -22,17 +22,18 @@ from llama_stack_client import LlamaStackClient
 
 from . import cache as cache_mod
 from . import config, stack
+from ._stream import BrokenOff, TimedOut, collect, seconds
 from .cache import Cache
 from .defaults import ServerDefaults
 from .errors import (
     ConnectionFailed,
     ContextTooLong,
-    Interrupted,
     LabError,
     ModelNotFound,
     ParameterError,
     RequestFailed,
 )
+from .failures import translate, when_down
 from .params import check_all, messages_from, request_fields
 
 LOCAL_URL = "http://127.0.0.1:8321"
@@ -85,67 +86,6 @@ def quiet_http_logs() -> None:
     logger = logging.getLogger("httpx")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)
-
-
-def _when_down(otherwise: str) -> str:
-    """What to do when the stack does not answer: on a class hub (LAB_SHARED) wait for the shared stack,
-    which the hub restarts; elsewhere `otherwise` (check or start the embedded stack)."""
-    if config.get("LAB_SHARED"):
-        return ("The class's shared Llama Stack is not answering (it may be restarting): run the cell again in "
-                "a minute, and tell your instructor if it lasts.")
-    return otherwise
-
-
-def translate(exc: Exception | None, *, base_url: str, model: str,
-              engine_down: str | None = None) -> RequestFailed | ConnectionFailed | ModelNotFound:
-    """Turn a llama_stack_client or httpx exception into a lab error that says what failed and what to do.
-
-    Failures where no server judged the request (connection refused or reset, timeout, HTTP 5xx) carry a
-    `cause` naming the part that failed. `engine_down` is the address of the embedded llama-server when
-    its /health does not answer: then the model server is named, not the Llama Stack in front of it.
-    """
-    if engine_down is not None:
-        cause = f"the model server (llama-server at {engine_down}) is not answering"
-        status = getattr(exc, "status_code", None)
-        seen = f" (Llama Stack at {base_url} answered HTTP {status})" if status else ""
-        return RequestFailed(f"{cause}{seen}; {_when_down('`python -m labutils.stack up` restarts it')}",
-                             status=status, cause=cause, retryable=bool(config.get("LAB_SHARED")))
-    if isinstance(exc, (llama_stack_client.APITimeoutError, httpx.TimeoutException)):
-        return RequestFailed(f"request to {base_url} timed out: {str(exc).rstrip('.') or 'no answer'}. The server "
-                             "was told to stop generating it; ask for fewer tokens (max_tokens) or connect with a "
-                             "longer timeout.", cause=f"requests to {base_url} time out")
-    if isinstance(exc, (llama_stack_client.APIConnectionError, httpx.TransportError)):
-        refused = isinstance(exc.__cause__ or exc, httpx.ConnectError)
-        what = "nothing answers there" if refused else "the connection broke"
-        return RequestFailed(f"request to {base_url} could not connect ({what}: {str(exc).rstrip('.')}). "
-                             f"{_when_down('Is the stack up? (`python -m labutils.stack status`)')}", retryable=True,
-                             cause=f"the Llama Stack at {base_url} is not answering" if refused
-                             else f"connections to {base_url} break")
-    if isinstance(exc, llama_stack_client.NotFoundError):
-        return ModelNotFound(f"{base_url} does not serve model {model!r}: {_server_message(exc)}")
-    if isinstance(exc, llama_stack_client.APIStatusError):
-        status = exc.status_code
-        return RequestFailed(f"the server answered HTTP {status}: {_server_message(exc)}", status=status,
-                             retryable=status >= 500 or status == 429,
-                             cause=f"{base_url} answers HTTP {status}" if status >= 500 else None)
-    if isinstance(exc, (llama_stack_client.APIError, _BrokenOff)):  # an error event, or a stream cut short
-        said = _server_message(exc) if isinstance(exc, llama_stack_client.APIError) else str(exc)
-        return RequestFailed(f"the server failed while answering: {said}", retryable=True,
-                             cause=f"{base_url} fails mid-answer")
-    if isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
-        return RequestFailed(f"the server answered HTTP {status}", status=status, retryable=status >= 500,
-                             cause=f"{base_url} answers HTTP {status}" if status >= 500 else None)
-    return RequestFailed(f"request to {base_url} failed: {exc!r}", retryable=False)
-
-
-def _server_message(exc: llama_stack_client.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        body = body.get("error", body)
-        if isinstance(body, dict):
-            body = body.get("message", body.get("detail", body))
-    return str(body or exc)
 
 
 class Lab:
@@ -257,20 +197,20 @@ class Lab:
             raise translate(None, base_url=self.base_url, model=self.model, engine_down=engine.llama_base)
         self._engine_down = False
         t0 = time.perf_counter()
-        timeout = _seconds(getattr(self.client, "timeout", None))
+        timeout = seconds(getattr(self.client, "timeout", None))
         try:
             stream = self.client.chat.completions.create(model=self.model, messages=messages, stream=True,
                                                          stream_options={"include_usage": True},
                                                          **request_fields(params))
             try:
-                raw, text, finish, usage, lp, choices = _collect(stream, on_token, t0, timeout, cancel)
+                raw, text, finish, usage, lp, choices = collect(stream, on_token, t0, timeout, cancel)
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
                     close()  # an unfinished stream's connection is closed, so the server stops generating
-        except (llama_stack_client.APIError, httpx.HTTPError, _BrokenOff) as e:
+        except (llama_stack_client.APIError, httpx.HTTPError, BrokenOff) as e:
             raise self._failure(e) from None
-        except _TimedOut:
+        except TimedOut:
             raise RequestFailed(f"request to {self.base_url} timed out: no complete answer within {timeout:g} s "
                                 "(the client's timeout). The server was told to stop generating it; ask for "
                                 "fewer tokens (max_tokens) or connect with a longer timeout.",
@@ -317,6 +257,8 @@ class Lab:
         """A transport error as a lab error naming the part that failed: when Llama Stack answers 5xx or
         drops the request and the embedded llama-server's /health does not answer, the model server."""
         err = translate(exc, base_url=self.base_url, model=self.model)
+        if isinstance(err, ContextTooLong) and err.context and not self.context_length:
+            self.context_length = err.context  # a remote server told its context: later requests check it first
         engine = self._engine() if isinstance(err, RequestFailed) and err.cause else None
         if engine is not None and not stack.engine_healthy(engine):
             self._engine_down = True
@@ -330,12 +272,6 @@ class Lab:
         return sweep(self, prompt_or_messages, grid, **kwargs)
 
 
-@dataclass
-class _Usage:
-    prompt_tokens: int | None
-    completion_tokens: int | None
-
-
 TEMPLATE_ROOM = 32  # tokens a chat template may add per message (roles, markers, a default system prompt)
 
 
@@ -347,94 +283,6 @@ def _count_tokens(engine: str, messages: list[dict]) -> int | None:
             return len(http.post(f"{engine}/tokenize", json={"content": prompt, "add_special": True}).json()["tokens"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return None  # not countable now: the server will judge
-
-
-class _BrokenOff(Exception):
-    """A stream ended without saying why the answer ended (no finish_reason): the server failed mid-answer."""
-
-
-class _TimedOut(Exception):
-    """The whole answer took longer than the client's timeout (a stream's chunks each came in time)."""
-
-
-def _seconds(timeout: Any) -> float | None:
-    """The client's timeout in seconds (a number, or an httpx.Timeout's read timeout), None for none."""
-    if isinstance(timeout, httpx.Timeout):
-        timeout = timeout.read
-    return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
-
-
-def _collect(stream, on_token, t0: float, timeout: float | None, cancel: threading.Event | None):
-    """Read a chat completion stream: (raw, text, finish_reason, usage, logprobs, choices) of choice 0.
-
-    Raises Interrupted as soon as `cancel` is set and _TimedOut past `timeout` seconds; the caller closes
-    the stream, which is what stops the generation on the server. A 200 answer that is not a chat
-    completion stream (an HTML page, JSON of another shape) becomes a RequestFailed.
-    """
-    pieces, finish, usage, chunks, lp, indices = [], None, None, [], [], set()
-    for chunk in stream:
-        if cancel is not None and cancel.is_set():
-            raise Interrupted("interrupted: the request was abandoned and the server told to stop generating it")
-        if timeout is not None and time.perf_counter() - t0 > timeout:
-            raise _TimedOut
-        chunks.append(chunk)
-        usage = getattr(chunk, "usage", None) or usage
-        choices = getattr(chunk, "choices", None)
-        for choice in choices if isinstance(choices, list) else []:
-            index = getattr(choice, "index", 0)
-            indices.add(index)
-            if index not in (0, None):
-                continue
-            piece = getattr(getattr(choice, "delta", None), "content", None)
-            if isinstance(piece, str) and piece:
-                pieces.append(piece)
-                if on_token is not None:
-                    on_token(piece)
-            finish = getattr(choice, "finish_reason", None) or finish
-            lp.extend(_logprobs(getattr(choice, "logprobs", None)) or [])
-    if not indices:
-        shown = repr(chunks[0])[:120] if chunks else "nothing a chat completion stream would contain"
-        raise RequestFailed(f"the server answered, but not with a chat completion: got {shown}. Is the URL a "
-                            "Llama Stack (or an OpenAI-compatible server)?")
-    if finish is None:
-        raise _BrokenOff(f"the answer stream ended after {len(pieces)} pieces without a finish_reason")
-    if not isinstance(getattr(usage, "completion_tokens", None), int):
-        usage = _Usage(getattr(usage, "prompt_tokens", None), len(pieces))  # one token per chunk on llama.cpp
-    return _raw(chunks), "".join(pieces), finish, usage, lp or None, len(indices)
-
-
-def _raw(chunks: list) -> Any:
-    """The streamed chunks as one non-streamed response (`ChatCompletion`): what `Completion.raw` holds.
-    A server whose chunks do not fit that shape leaves the list of chunks instead."""
-    from llama_stack_client.types.chat.completion_create_response import CompletionCreateResponse
-
-    try:
-        choices: dict[int, dict] = {}
-        for chunk in chunks:
-            for c in chunk.choices or []:
-                d = choices.setdefault(c.index or 0, {"index": c.index or 0, "finish_reason": None, "logprobs": None,
-                                                      "message": {"role": "assistant", "content": ""}})
-                d["message"]["content"] += c.delta.content or ""
-                d["finish_reason"] = c.finish_reason or d["finish_reason"]
-                if c.logprobs is not None and c.logprobs.content:
-                    d["logprobs"] = d["logprobs"] or {"content": []}
-                    d["logprobs"]["content"].extend(t.model_dump() for t in c.logprobs.content)
-        usage = next((ch.usage for ch in reversed(chunks) if ch.usage), None)
-        last = chunks[-1]
-        return CompletionCreateResponse.model_validate(
-            {"id": last.id, "object": "chat.completion", "created": last.created, "model": last.model,
-             "choices": [choices[i] for i in sorted(choices)], "usage": usage.model_dump() if usage else None})
-    except Exception:  # an odd server's (or a test fake's) fields: keep the chunks rather than fail the answer
-        return chunks
-
-
-def _logprobs(raw) -> list[dict] | None:
-    """Per-token logprobs as plain dicts: token, logprob, top (list of (token, logprob))."""
-    content = getattr(raw, "content", None)
-    if not content:
-        return None
-    return [{"token": t.token, "logprob": t.logprob,
-             "top": [(a.token, a.logprob) for a in (t.top_logprobs or [])]} for t in content]
 
 
 def llm_ids(client: LlamaStackClient) -> list[str]:
@@ -470,7 +318,7 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
         available = llm_ids(client)
     except llama_stack_client.APIConnectionError:
         if config.get("LAB_SHARED"):  # a class hub: the shared stack is the hub's to start, never a learner's
-            raise ConnectionFailed(f"nothing answers at {url}. {_when_down('')}") from None
+            raise ConnectionFailed(f"nothing answers at {url}. {when_down('')}") from None
         if not (embedded and start):
             raise ConnectionFailed(f"nothing answers at {url}. Check the URL (argument or LLAMA_STACK_URL) "
                                    "and that the distribution is running; unset LLAMA_STACK_URL to use "

@@ -56,4 +56,7 @@ class TooManyCalls(LabError, ValueError):
 
 
 class ContextTooLong(LabError, ValueError):
-    """A conversation cannot fit the model's context or the chat's token budget; raised before sending."""
+    """A conversation cannot fit the model's context or the chat's token budget: raised before sending where
+    the lab knows the context, else when the server refuses the request (then `context` is the size it said)."""
+
+    context: int | None = None
