@@ -259,8 +259,8 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
         for attempt in (1, 2):
             try:
                 return _picks(lab.send(prompt, {**sent, "seed": int(seed), **({"n": per} if per > 1 else {})}))
-            except RequestFailed as e:
-                if not e.retryable or attempt == 2:
+            except RequestFailed as e:  # a timeout is not marked retryable, but a second try often works
+                if attempt == 2:
                     lost.append(str(e))
         return []
 
