@@ -166,7 +166,7 @@ def test_status_names_a_stack_started_elsewhere(settings, tmp_path):
     rows = {r["server"]: r for r in stack.status(other)}
     assert {r["owner"] for r in rows.values()} == {"elsewhere"} and not any(r["running"] for r in rows.values())
     env = {**os.environ, "LAB_STACK_PORT": str(settings.stack_port), "LAB_LLAMA_PORT": str(settings.llama_port),
-           "LAB_HOME": str(tmp_path / "elsewhere")}
+           "LAB_HOME": str(tmp_path / "elsewhere"), "LAB_MODELS": "none"}  # the stack serves one model
     out = subprocess.run([sys.executable, "-m", "labutils.stack", "status"], env=env, capture_output=True,
                          text=True, check=True).stdout
     assert "started elsewhere" in out and "not running" not in out and settings.model_id in out

@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,10 +30,21 @@ from .. import config
 from ..errors import StackError
 from ..paths import lab_home, private_dir, private_file
 from . import distribution
+from .models import (
+    GEMMA_FILE,
+    KNOWN_ALIASES,
+    MAX_EXTRA,
+    alias_for,
+    check_extra_models,
+    forget_extra_models,
+    models_dir,
+    store,
+)
 from .process import HOST, cmdline, free_ports, is_zombie, port_in_use, running, start_time, stop
 
-__all__ = ["HOST", "Server", "Settings", "down", "engine_healthy", "engine_props", "engines", "free_ports", "is_up",
-           "logs", "missing_models", "models_dir", "port_in_use", "servers", "status", "up"]
+__all__ = ["GEMMA_FILE", "HOST", "KNOWN_ALIASES", "MAX_EXTRA", "Server", "Settings", "down", "engine_healthy",
+           "engine_props", "engines", "free_ports", "is_up", "logs", "missing_models", "models_dir", "port_in_use",
+           "servers", "status", "up"]
 
 # kept under their old private names for the tests that reach into them
 _start_time, _is_zombie, _stop = start_time, is_zombie, stop
@@ -44,23 +54,6 @@ PROVIDER_ID = "llama-cpp"
 # Environment variables llama-server reads as settings (LLAMA_ARG_*, its API key): a learner's shell must
 # not change the engine behind the lab's back, so the command line `up` writes is the whole configuration.
 _ENGINE_ENV_PREFIXES = ("LLAMA_ARG_", "LLAMA_API_KEY", "LLAMA_LOG_")
-# The optional second model that `make model-gemma` (tools/models.sh) assembles into models_dir().
-GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
-# Ids under which Llama Stack lists a model file's model, when LAB_MODELS gives no alias.
-KNOWN_ALIASES = {GEMMA_FILE: "gemma3-270m", "SmolLM2-135M-Instruct.Q4_1.gguf": "smollm2-135m-instruct"}
-MAX_EXTRA = 3  # run.yaml declares providers llama-cpp2 .. llama-cpp4
-
-
-def models_dir() -> Path:
-    """Where `make model-gemma` puts optional models: `$LAB_MODELS_DIR`, else ~/.cache/inference-lab/models."""
-    return Path(config.get("LAB_MODELS_DIR") or Path.home() / ".cache" / "inference-lab" / "models").expanduser()
-
-
-def alias_for(path: Path) -> str:
-    """The model id of a GGUF file: a known one's, else its lower-case file name without `.gguf`."""
-    return KNOWN_ALIASES.get(path.name) or path.name.removesuffix(".gguf").lower().replace(" ", "-")
-
-
 def default_threads() -> int:
     """Threads for llama-server when LAB_THREADS is unset: one core left free, at least one thread.
 
@@ -332,7 +325,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     if any(ours) or any(e.pid() for e in engines(s, all_slots=True)):
         down(s, quiet=True)  # half-started or half-dead leftovers of ours: start clean
     model = s.model_path()
-    _check_extra_models(s)
+    check_extra_models(s)
     s.engine_binary()  # fail before starting anything when the engine is missing
     for server in (llama, stack, *(e for e, _ in extras)):
         if port_in_use(server.port):
@@ -354,9 +347,9 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     engine_env = {k: v for k, v in env.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
     front = "OGX" if s.distribution == "ogx" else "Llama Stack"
     stack_cmd = distribution.command(s.distribution, RUN_CONFIG, s.stack_port, Path(sys.executable).parent)
-    for store in ("kvstore.db", "sql_store.db"):  # created private before the distribution opens them
-        private_file(_store(s, store))
-    _forget_extra_models(s)
+    for name in ("kvstore.db", "sql_store.db"):  # created private before the distribution opens them
+        private_file(store(s, name))
+    forget_extra_models(s)
     try:
         started = []  # every engine loads its model at once (one thread each), then we wait for them
         for server, alias, path in [(llama, s.model_alias, model), *((e, a, p) for e, (a, p) in extras)]:
@@ -381,43 +374,6 @@ def _engine_ready(url: str, alias: str) -> bool:
     """A llama-server at `url` (ending in /v1) says ok on /health and lists `alias`."""
     health = _get_json(url.removesuffix("/v1") + "/health") or {}
     return health.get("status") == "ok" and alias in listed_models(url)
-
-
-def _store(s: Settings, name: str) -> Path:
-    """Where the distribution keeps its database `name`: run.yaml's ${env.LAB_STATE_DIR}/stack/NAME."""
-    return s.state / "stack" / name
-
-
-def _forget_extra_models(s: Settings) -> None:
-    """Delete the further models (providers llama-cpp2 ...) from the distribution's registry before it starts.
-
-    Llama Stack and OGX keep every registered model in their kvstore across restarts, also when its
-    provider is gone: without this, a stack started once with Gemma would go on listing it after
-    LAB_MODELS=none or a removed file. run.yaml registers the current ones again at start.
-    """
-    db = _store(s, "kvstore.db")
-    if not db.is_file():
-        return
-    # no such table yet (OperationalError): nothing registered
-    with contextlib.closing(sqlite3.connect(db, timeout=10)) as con, con, contextlib.suppress(sqlite3.OperationalError):
-        for n in range(2, MAX_EXTRA + 2):
-            con.execute("DELETE FROM kvstore WHERE key LIKE ?", (f"%::model:{PROVIDER_ID}{n}/%",))
-
-
-def _check_extra_models(s: Settings) -> None:
-    """StackError unless each further model is an existing file with an alias of its own."""
-    extras = s.extra_models()
-    if len(extras) > MAX_EXTRA:
-        raise StackError(f"the embedded stack serves at most {MAX_EXTRA} models next to the first (LAB_MODELS)")
-    aliases = [s.model_alias]
-    for alias, path in extras:
-        if not path.is_file():
-            raise StackError(f"model file not found: {path} (LAB_MODELS; `make model-gemma` installs Gemma 3 270M, "
-                             "LAB_MODELS=none serves the first model only)")
-        if alias in aliases:
-            raise StackError(f"two models would be served as {alias!r}: give one another alias with "
-                             f"LAB_MODELS=other-name={path}")
-        aliases.append(alias)
 
 
 def down(settings: Settings | None = None, *, quiet: bool = False) -> None:
