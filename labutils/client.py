@@ -22,7 +22,7 @@ from llama_stack_client import LlamaStackClient
 
 from . import cache as cache_mod
 from . import config, stack
-from ._stream import BrokenOff, TimedOut, collect, seconds
+from ._stream import BrokenOff, TimedOut, collect, logprobs, seconds
 from .cache import Cache
 from .defaults import ServerDefaults
 from .errors import (
@@ -189,9 +189,14 @@ class Lab:
 
     def _send(self, messages: list[dict], params: dict[str, Any], on_token: Callable[[str], None] | None,
               cancel: threading.Event | None = None) -> Completion:
-        """Send one request, always streamed: an abandoned answer (timeout, Ctrl-C, `cancel` set) closes
-        its connection, and only a stream's closed connection makes Llama Stack stop the engine's generation
-        (a non-streamed request runs to its end on the server, whatever the client does)."""
+        """Send one request, streamed: an abandoned answer (timeout, Ctrl-C, `cancel` set) closes its
+        connection, and only a stream's closed connection makes Llama Stack stop the engine's generation
+        (a non-streamed request runs to its end on the server, whatever the client does).
+
+        The one exception: a request for `post_sampling_probs` goes unstreamed, because Llama Stack 0.7.3
+        refuses a streamed chunk whose logprob is null, which is how llama-server reports them; such a
+        request asks for the next token's probabilities (lesson 10), one short answer with nothing to cancel.
+        """
         engine = self._engine() if self._engine_down else None
         if engine is not None and not stack.engine_healthy(engine):  # still down: fail without sending
             raise translate(None, base_url=self.base_url, model=self.model, engine_down=engine.llama_base)
@@ -199,15 +204,22 @@ class Lab:
         t0 = time.perf_counter()
         timeout = seconds(getattr(self.client, "timeout", None))
         try:
-            stream = self.client.chat.completions.create(model=self.model, messages=messages, stream=True,
-                                                         stream_options={"include_usage": True},
-                                                         **request_fields(params))
-            try:
-                raw, text, finish, usage, lp, choices = collect(stream, on_token, t0, timeout, cancel)
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()  # an unfinished stream's connection is closed, so the server stops generating
+            if params.get("post_sampling_probs") and on_token is None and cancel is None:
+                raw = self.client.chat.completions.create(model=self.model, messages=messages,
+                                                          **request_fields(params))
+                first = raw.choices[0]
+                text, finish, usage = first.message.content or "", first.finish_reason, raw.usage
+                lp, choices = logprobs(first.logprobs), len(raw.choices)
+            else:
+                stream = self.client.chat.completions.create(model=self.model, messages=messages, stream=True,
+                                                             stream_options={"include_usage": True},
+                                                             **request_fields(params))
+                try:
+                    raw, text, finish, usage, lp, choices = collect(stream, on_token, t0, timeout, cancel)
+                finally:
+                    close = getattr(stream, "close", None)
+                    if close is not None:
+                        close()  # an unfinished stream's connection is closed, so the server stops generating
         except (llama_stack_client.APIError, httpx.HTTPError, BrokenOff) as e:
             raise self._failure(e) from None
         except TimedOut:

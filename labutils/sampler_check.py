@@ -170,34 +170,18 @@ def _first_token_probs(content) -> pd.Series | None:
 
 def post_sampling(lab: Lab, prompt: str | list[dict], params: dict[str, Any]) -> tuple[pd.Series | None, str]:
     """The server's post-chain probabilities of the next token (llama-server's `post_sampling_probs`), and
-    a note on how they were obtained or why not.
-
-    `Lab.send` streams, and Llama Stack 0.7.3 refuses a streamed chunk whose logprob is null (which is how
-    llama-server reports post-sampling probabilities), so after a failed streamed try this one request is
-    sent unstreamed with the same validated fields (max_tokens=1, so there is nothing to cancel).
-    """
-    from .client import translate
-    from .params import request_fields
-
+    a note on how they were obtained or why not. Sent through `Lab.send` like every request (unstreamed:
+    see `Lab._send`)."""
     asked = {**params, "max_tokens": 1, "logprobs": True, "top_logprobs": CANDIDATES, "post_sampling_probs": True}
     try:
         done = lab.send(prompt, asked)
-        for c in _choices(done.raw):
-            content = getattr(getattr(c, "logprobs", None), "content", None)
-            if content and _first_token_probs(content[0]) is not None:
-                return _first_token_probs(content[0]), "streamed"
-    except LabError as e:
-        streamed_error = str(e)
-    else:
-        streamed_error = "the streamed answer carried no post-sampling probabilities"
-    messages, sent = lab.prepare(prompt, **asked)
-    try:
-        raw = lab.client.chat.completions.create(model=lab.model, messages=messages, **request_fields(sent))
-        return _first_token_probs(raw.choices[0].logprobs.content[0]), (
-            f"unstreamed (streamed, Llama Stack failed: {streamed_error[:120]})")
-    except Exception as e:  # any failure is reported; the check goes on without it
-        err = translate(e, base_url=lab.base_url, model=lab.model) if hasattr(e, "status_code") else e
-        return None, f"the server's post-sampling probabilities are not available: {err}"
+    except LabError as e:  # any failure is reported; the check goes on without it
+        return None, f"the server's post-sampling probabilities are not available: {e}"
+    for c in _choices(done.raw):
+        content = getattr(getattr(c, "logprobs", None), "content", None)
+        if content and _first_token_probs(content[0]) is not None:
+            return _first_token_probs(content[0]), "reported by the server"
+    return None, "the answer carried no post-sampling probabilities (a distribution that does not pass them on)"
 
 
 def _choices(raw) -> list:
