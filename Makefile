@@ -5,7 +5,7 @@ JUPYTER_PORT ?= 8888
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # Jupyter refuses root without it (containers)
 PYTEST ?=
 
-.PHONY: setup setup-ogx model-gemma lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
+.PHONY: setup setup-ogx model-gemma hub-deps hub grade solutions bench-class lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
 
 setup:                 ## build llama-server once, create .venv with the pinned environment (idempotent)
 	@tools/setup.sh
@@ -34,7 +34,7 @@ lab: up                ## open JupyterLab on 127.0.0.1 with the stack answering
 browser-deps:          ## Chromium for the browser test (Debian package; no browser download)
 	@tools/browser-deps.sh
 
-test: setup setup-ogx model-gemma browser-deps  ## every test: unit, real stack, notebooks, browser, then OGX in front
+test: setup setup-ogx model-gemma browser-deps hub-deps  ## every test: unit, real stack, notebooks, browser, then OGX in front
 	@$(PY) -m ruff check .
 	@$(PY) -m pytest $(PYTEST)
 	@$(MAKE) --no-print-directory test-ogx
@@ -44,6 +44,21 @@ test-ogx: setup setup-ogx  ## stack tests and lessons 00, 02, 09 with OGX 1.5 in
 	LAB_DISTRIBUTION=ogx LAB_STACK_PORT=$$1 LAB_LLAMA_PORT=$$2 LAB_HOME=$(CURDIR)/.lab/test-ogx \
 	$(PY) -m pytest tests/test_ogx.py tests/test_stack.py tests/test_notebooks.py::test_executes \
 	  -k "not test_executes or 00_ or 02_ or 09_" $(PYTEST)
+
+hub-deps: setup        ## JupyterHub, its proxy (npm, .lab/node) and nbgrader (.venv-nbgrader) for teaching a class
+	@tools/hub-deps.sh
+
+hub: hub-deps          ## a JupyterHub for a class on this machine, shared stack included (deploy/README.md)
+	@.venv/bin/jupyterhub -f deploy/jupyterhub/jupyterhub_config.py
+
+grade: setup           ## grade submissions: make grade SUBMISSIONS=folder [OUT=grades]
+	@$(PY) -m labutils.grading $(SUBMISSIONS) --out $(or $(OUT),grades)
+
+solutions: setup       ## a solved copy of every lesson in solved/ (instructor only)
+	@$(PY) -m labutils.solutions render --out solved
+
+bench-class: setup     ## 30 simulated learners on one private stack (about 20 min on 2 busy cores)
+	@$(PY) bench/class_load.py --learners 30
 
 test-fast: setup       ## unit tests only (no server)
 	@$(PY) -m pytest -m "not integration and not notebooks and not browser" $(PYTEST)
