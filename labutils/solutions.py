@@ -23,7 +23,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .grading import LESSONS, ROOT, exercise_calls, new_cell
+from .grading import new_cell
+from .submission import LESSONS, ROOT, exercise_calls
 
 ANSWERS = ROOT / "deploy" / "instructor" / "solutions.toml"
 PLACEHOLDER = re.compile(r"^answer\s*=\s*\.\.\..*$", re.MULTILINE)
