@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import http.client
 import importlib.util
 import json
 import os
@@ -22,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from .. import config
 from ..errors import StackError
 from ..paths import lab_home, private_dir, private_file
 from . import distribution
+from .engine import _ENGINE_ENV_PREFIXES, _engine_ready, _get_json, default_threads, engine_command, listed_models
 from .models import (
     GEMMA_FILE,
     KNOWN_ALIASES,
@@ -40,30 +39,17 @@ from .models import (
     models_dir,
     store,
 )
-from .process import HOST, cmdline, free_ports, is_zombie, port_in_use, running, start_time, stop
+from .process import HOST, Server, cmdline, free_ports, is_zombie, port_in_use, running, start_time, stop
 
-__all__ = ["GEMMA_FILE", "HOST", "KNOWN_ALIASES", "MAX_EXTRA", "Server", "Settings", "down", "engine_healthy",
-           "engine_props", "engines", "free_ports", "is_up", "logs", "missing_models", "models_dir", "port_in_use",
-           "servers", "status", "up"]
+__all__ = ["GEMMA_FILE", "HOST", "KNOWN_ALIASES", "MAX_EXTRA", "Server", "Settings", "down", "engine_command",
+           "engine_healthy", "engine_props", "engines", "free_ports", "is_up", "listed_models", "logs",
+           "missing_models", "models_dir", "port_in_use", "running", "servers", "status", "up"]
 
 # kept under their old private names for the tests that reach into them
 _start_time, _is_zombie, _stop = start_time, is_zombie, stop
 
 RUN_CONFIG = Path(__file__).with_name("run.yaml")
 PROVIDER_ID = "llama-cpp"
-# Environment variables llama-server reads as settings (LLAMA_ARG_*, its API key): a learner's shell must
-# not change the engine behind the lab's back, so the command line `up` writes is the whole configuration.
-_ENGINE_ENV_PREFIXES = ("LLAMA_ARG_", "LLAMA_API_KEY", "LLAMA_LOG_")
-def default_threads() -> int:
-    """Threads for llama-server when LAB_THREADS is unset: one core left free, at least one thread.
-
-    llama.cpp's threads wait for each other at every step; when another busy process holds a core they
-    wait for, generation collapses (2 threads on 2 busy cores: ~2 tokens/s, 1 thread: ~35). Slots, not
-    threads, give the lab its parallelism (bench/engine_load.py measures both).
-    """
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Ports, model file and state folder of the embedded stack, read from the environment."""
@@ -147,42 +133,6 @@ class Settings:
         return path
 
 
-@dataclass
-class Server:
-    """One of the two processes: its name, port, pid file and log."""
-
-    name: str
-    port: int
-    settings: Settings
-
-    @property
-    def pidfile(self) -> Path:
-        return self.settings.state / f"{self.name}.pid"
-
-    @property
-    def log(self) -> Path:
-        return self.settings.state / f"{self.name}.log"
-
-    def pid(self) -> int | None:
-        """The pid recorded by `up`, if that process is still the one we started."""
-        try:
-            info = json.loads(self.pidfile.read_text())
-        except (OSError, ValueError):
-            return None
-        pid = info.get("pid")
-        if not isinstance(pid, int) or start_time(pid) != info.get("start") or not running(pid):
-            return None  # gone, exited but not yet reaped, or the pid now belongs to another process
-        cmd, actual = info.get("cmd") or [], cmdline(pid) or []
-        if not cmd or actual[-len(cmd):] != cmd:  # a script's interpreter may come first (shebang)
-            return None  # a pid file that does not describe this process (edited, or forged): not ours
-        return pid
-
-    def describe(self) -> dict:
-        pid = self.pid()
-        return {"server": self.name, "pid": pid, "running": pid is not None,
-                "address": f"{HOST}:{self.port}", "listening": port_in_use(self.port), "log": str(self.log)}
-
-
 def servers(settings: Settings | None = None) -> tuple[Server, Server]:
     """The first model's llama-server and the distribution in front (see `engines` for the others)."""
     s = settings or Settings()
@@ -196,20 +146,6 @@ def engines(settings: Settings | None = None, *, all_slots: bool = False) -> lis
     ports = s.engine_ports()
     count = MAX_EXTRA if all_slots else len(ports)
     return [Server(f"{PROVIDER_ID}{n}", ports[n - 2] if n - 2 < len(ports) else 0, s) for n in range(2, count + 2)]
-
-
-def _get_json(url: str, timeout: float = 2.0) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return json.loads(r.read())
-    except (OSError, ValueError, http.client.HTTPException):  # URLError is an OSError
-        return None
-
-
-def listed_models(url: str) -> list[str]:
-    """Model ids listed by an OpenAI-style `/v1/models` at `url` (empty when nothing answers)."""
-    body = _get_json(url.rstrip("/") + ("/models" if url.rstrip("/").endswith("/v1") else "/v1/models"))
-    return [m.get("id") for m in (body or {}).get("data", [])]
 
 
 def is_up(settings: Settings | None = None) -> bool:
@@ -236,23 +172,6 @@ def engine_props(settings: Settings | None = None, timeout: float = 2.0) -> dict
     """llama-server's `GET /props` (defaults a bare request gets, slots, context, build), or None."""
     s = settings or Settings()
     return _get_json(s.llama_base + "/props", timeout=timeout)
-
-
-def engine_command(s: Settings, model: Path, *, alias: str | None = None, port: int | None = None) -> list[str]:
-    """The llama-server command line: every setting explicit, so nothing depends on its defaults.
-
-    `--parallel` slots each get `n_ctx` tokens of context (a slot count given explicitly also means one
-    KV cache per slot: a shared, unified one changed answers when prompts were batched together), flash
-    attention is pinned off (on and off give different texts), every prompt is evaluated afresh
-    (`--no-cache-prompt`: a prompt continued from an earlier request's cache gave another text for the
-    same seed in 2 of 12 requests; bench/determinism.py), and `--poll 0` makes idle threads sleep
-    instead of spin-waiting, so a busy laptop does not starve them. A further model's server gets the
-    same settings with its own `alias` and `port`.
-    """
-    return [str(s.engine_binary()), "--model", str(model), "--alias", alias or s.model_alias,
-            "--host", HOST, "--port", str(port or s.llama_port), "--parallel", str(s.slots), "--no-kv-unified",
-            "--ctx-size", str(s.n_ctx * s.slots), "--threads", str(s.threads), "--threads-batch", str(s.threads),
-            "--flash-attn", "off", "--no-cache-prompt", "--poll", "0", "--no-webui"]
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -368,12 +287,6 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
         raise
     say(f"{front} is up at {s.url}, serving {models} (cold start {time.monotonic() - t0:.1f} s).")
     return s
-
-
-def _engine_ready(url: str, alias: str) -> bool:
-    """A llama-server at `url` (ending in /v1) says ok on /health and lists `alias`."""
-    health = _get_json(url.removesuffix("/v1") + "/health") or {}
-    return health.get("status") == "ok" and alias in listed_models(url)
 
 
 def down(settings: Settings | None = None, *, quiet: bool = False) -> None:

@@ -8,12 +8,15 @@ never taken for a running server (and never killed).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 
@@ -89,3 +92,39 @@ def is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return True
+
+
+@dataclass
+class Server:
+    """One of the two processes: its name, port, pid file and log."""
+
+    name: str
+    port: int
+    settings: Any  # the stack's Settings (its state folder holds the pid file and the log)
+
+    @property
+    def pidfile(self) -> Path:
+        return self.settings.state / f"{self.name}.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.settings.state / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """The pid recorded by `up`, if that process is still the one we started."""
+        try:
+            info = json.loads(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+        pid = info.get("pid")
+        if not isinstance(pid, int) or start_time(pid) != info.get("start") or not running(pid):
+            return None  # gone, exited but not yet reaped, or the pid now belongs to another process
+        cmd, actual = info.get("cmd") or [], cmdline(pid) or []
+        if not cmd or actual[-len(cmd):] != cmd:  # a script's interpreter may come first (shebang)
+            return None  # a pid file that does not describe this process (edited, or forged): not ours
+        return pid
+
+    def describe(self) -> dict:
+        pid = self.pid()
+        return {"server": self.name, "pid": pid, "running": pid is not None,
+                "address": f"{HOST}:{self.port}", "listening": port_in_use(self.port), "log": str(self.log)}
