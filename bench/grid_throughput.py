@@ -50,10 +50,16 @@ def main() -> None:
         for s in (slotted, single):
             stack.up(s, quiet=True)
         try:
-            run(labutils.connect(slotted.url), labutils.connect(single.url))
+            run(*(embedded(s) for s in (slotted, single)))
         finally:
             for s in (slotted, single):
                 stack.down(s, quiet=True)
+
+
+def embedded(s: stack.Settings) -> labutils.Lab:
+    """Connect to a private stack as to the embedded one, so the lab reads its engine (slots, /props)."""
+    os.environ.update(LAB_STACK_PORT=str(s.stack_port), LAB_LLAMA_PORT=str(s.llama_port))
+    return labutils.connect(s.url)
 
 
 def run(lab: labutils.Lab, one: labutils.Lab) -> None:
