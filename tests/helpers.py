@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,3 +41,12 @@ def _addr(hexaddr: str, width: int) -> str:
     if width == 8:
         return ".".join(str(int(hexaddr[i:i + 2], 16)) for i in (6, 4, 2, 0))
     return "::1" if hexaddr == "00000000000000000000000001000000" else hexaddr  # v6: only loopback is named
+
+
+def wait_or_kill(proc: subprocess.Popen, seconds: float) -> None:
+    """Give a server started in its own process group `seconds` to exit, then SIGKILL the whole group."""
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)

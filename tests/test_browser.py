@@ -24,6 +24,8 @@ import pytest
 
 from labutils.stack import free_ports
 
+from .helpers import wait_or_kill
+
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(150)]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -115,11 +117,7 @@ def jupyterlab(tmp_path):
             _api(f"{base}/api/shutdown", token, method="POST")
         except OSError:
             pass
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        wait_or_kill(proc, 15)
         log.close()
         leftovers = _processes_mentioning(str(runtime))  # kernels get their connection file from there
         for pid in leftovers:

@@ -29,6 +29,8 @@ import pytest
 
 from labutils.stack import free_ports
 
+from .helpers import wait_or_kill
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,11 +121,7 @@ def hub(tmp_path):
                "proc": proc}
     finally:
         proc.send_signal(signal.SIGTERM)  # the hub stops the learners' servers and its services
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        wait_or_kill(proc, 60)
         log.close()
         def left() -> list[int]:  # the hub's llama-servers (other test runs' stacks are not ours)
             return [pid for pid, environ in _llama_servers().items() if pid not in before and str(tmp_path) in environ]
