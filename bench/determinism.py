@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from pathlib import Path
 
 import httpx
+from _engine import private_engine  # bench/_engine.py (this folder is on sys.path)
 
 from labutils import stack
 
@@ -39,28 +36,19 @@ def ask(s: stack.Settings, prompt: str, seed: int, max_tokens: int, temperature:
 
 
 def run(slots: int, requests: list[tuple[str, int]], max_tokens: int) -> dict[str, list[str]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        (port,) = stack.free_ports(1)
-        s = replace(stack.Settings(), llama_port=port, slots=slots, state=Path(tmp) / "stack")
-        proc = stack._spawn(stack.servers(s)[0], stack.engine_command(s, s.model_path()), {})
-        try:
-            deadline = time.monotonic() + 60
-            while not stack.engine_healthy(s) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            alone = [ask(s, p, seed, max_tokens) for p, seed in requests]
-            for i, other in enumerate(OTHERS * slots):  # fill every slot's prompt cache with something else
-                ask(s, other, i, 16, temperature=1.0)
-            after = [ask(s, p, seed, max_tokens) for p, seed in requests]
-            mixed = [(p, seed, True) for p, seed in requests] + [(o, i, False) for i, o in enumerate(OTHERS * 2)]
-            random.Random(slots).shuffle(mixed)
-            with ThreadPoolExecutor(slots) as pool:
-                futures = {(p, seed): pool.submit(ask, s, p, seed, max_tokens) for p, seed, mine in mixed if mine}
-                for p, seed, mine in mixed:
-                    if not mine:
-                        pool.submit(ask, s, p, seed, 24, 1.0)
-                batched = [futures[r].result() for r in requests]
-        finally:
-            stack._stop(proc.pid)
+    with private_engine(slots=slots) as s:
+        alone = [ask(s, p, seed, max_tokens) for p, seed in requests]
+        for i, other in enumerate(OTHERS * slots):  # fill every slot's prompt cache with something else
+            ask(s, other, i, 16, temperature=1.0)
+        after = [ask(s, p, seed, max_tokens) for p, seed in requests]
+        mixed = [(p, seed, True) for p, seed in requests] + [(o, i, False) for i, o in enumerate(OTHERS * 2)]
+        random.Random(slots).shuffle(mixed)
+        with ThreadPoolExecutor(slots) as pool:
+            futures = {(p, seed): pool.submit(ask, s, p, seed, max_tokens) for p, seed, mine in mixed if mine}
+            for p, seed, mine in mixed:
+                if not mine:
+                    pool.submit(ask, s, p, seed, 24, 1.0)
+            batched = [futures[r].result() for r in requests]
     return {"alone": alone, "after others": after, "batched": batched}
 
 

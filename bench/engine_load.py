@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 import httpx
+from _engine import private_engine  # bench/_engine.py (this folder is on sys.path)
 
 from labutils import stack
 
@@ -72,30 +70,19 @@ def main() -> None:
     print(f"{args.requests} seeded requests per arm, max_tokens={args.max_tokens}, concurrency = slots; "
           "order idle, busy, busy, idle")
     for slots, threads in configs:
-        with tempfile.TemporaryDirectory() as tmp:
-            (llama_port,) = stack.free_ports(1)
-            s = replace(stack.Settings(), llama_port=llama_port, slots=slots, threads=threads,
-                        state=Path(tmp) / "stack")
-            server = stack.servers(s)[0]
-            proc = stack._spawn(server, stack.engine_command(s, s.model_path()), {})
-            try:
-                deadline = time.monotonic() + 60
-                while not stack.engine_healthy(s) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                measure(s, slots, 4)  # warm up every slot
-                idle, busy = [], []
-                for arm in ("idle", "busy", "busy", "idle"):
-                    if arm == "idle":
-                        rate, out = measure(s, args.requests, args.max_tokens)
-                        idle.append(rate)
-                    else:
-                        rate, out = with_hog(600, partial(measure, s, args.requests, args.max_tokens))
-                        busy.append(rate)
-                    texts.setdefault((slots, threads), out)
-                    if out != texts[(slots, threads)]:
-                        print(f"  note: {slots}x{threads} gave other texts in the {arm} arm")
-            finally:
-                stack._stop(proc.pid)
+        with private_engine(slots=slots, threads=threads) as s:
+            measure(s, slots, 4)  # warm up every slot
+            idle, busy = [], []
+            for arm in ("idle", "busy", "busy", "idle"):
+                if arm == "idle":
+                    rate, out = measure(s, args.requests, args.max_tokens)
+                    idle.append(rate)
+                else:
+                    rate, out = with_hog(600, partial(measure, s, args.requests, args.max_tokens))
+                    busy.append(rate)
+                texts.setdefault((slots, threads), out)
+                if out != texts[(slots, threads)]:
+                    print(f"  note: {slots}x{threads} gave other texts in the {arm} arm")
         i, b = sum(idle) / 2, sum(busy) / 2
         base = base or i
         print(f"slots={slots} threads={threads}: idle {i:6.1f} tok/s ({idle[0]:.0f}, {idle[1]:.0f}), "

@@ -119,10 +119,6 @@ class Grid:
                 check("max_tokens", m, max_tokens_limit=max_tokens_limit)
 
 
-def _default_concurrency(lab: Lab) -> int:
-    return lab.concurrency  # LAB_CONCURRENCY, else the engine's slots
-
-
 FAIL_FAST = 3  # failures in a row with the same cause (server down, timeouts, HTTP 5xx) that stop a sweep
 GRACE_S = 3.0  # after Ctrl-C: how long in-flight requests get to finish or to close their streams
 
@@ -199,7 +195,7 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
         raise ParameterError(f"{clash[0]} is set by the grid: pass it as an axis or as a fixed parameter, not both")
     grid.check_against(lab.context_length)
     retries = integer("retries", retries, high=10)
-    workers = integer("concurrency", concurrency, low=1, optional=True) or _default_concurrency(lab)
+    workers = integer("concurrency", concurrency, low=1, optional=True) or lab.concurrency
     for name, flag in (("cache", cache), ("progress", progress)):
         if not isinstance(flag, bool):
             raise ParameterError(f"{name}={flag!r} is not allowed: {name} must be True or False")
