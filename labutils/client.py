@@ -34,7 +34,7 @@ from .errors import (
     RequestFailed,
 )
 from .failures import translate, when_down
-from .params import check_all, messages_from, request_fields
+from .params import check_all, messages_from, model_ids, request_fields
 
 LOCAL_URL = "http://127.0.0.1:8321"
 
@@ -102,6 +102,7 @@ class Lab:
         self.context_length = context_length
         self.embedded = embedded
         self.engine = engine  # llama-server's /props when the lab can reach it (the embedded stack), else None
+        self._others: dict[str, Lab] = {}  # labs of the distribution's other models, made by `using`
 
     @property
     def slots(self) -> int | None:
@@ -129,6 +130,31 @@ class Lab:
     def models(self) -> list[str]:
         """Ids of the LLMs the distribution lists."""
         return llm_ids(self.client)
+
+    def using(self, model: str | None) -> Lab:
+        """This lab answering with another of the distribution's models: same client, server and settings;
+        its own engine (slots, defaults, context length) on the embedded stack. None or `self.model` is
+        this lab. A model the server does not list is refused before any request, naming the ones it lists.
+
+        >>> lab.using("llama-cpp2/gemma3-270m").chat("The capital of France is")  # doctest: +SKIP
+
+        Taught in notebooks/12_models_side_by_side.ipynb.
+        """
+        if model is None or model == self.model:
+            return self
+        if model not in self._others:
+            (model,) = model_ids("model", model)
+            available = self.models()
+            if model not in available:
+                raise ModelNotFound(f"model={model!r} is not allowed: {self.base_url} does not list it; "
+                                    f"available: {', '.join(available) or '(none)'}")
+            other = Lab(self.client, model, self.base_url, context_length=None if self.embedded else
+                        self.context_length, embedded=self.embedded)
+            found = other._engine()  # its own llama-server on the embedded stack, None on a remote one
+            other.engine = stack.engine_props(found) if found is not None else None
+            other.context_length = _context_length(other.engine, found) or self.context_length
+            self._others[model] = other
+        return self._others[model]
 
     def prepare(self, prompt_or_messages: str | list[dict], *, system: str | None = None,
                 **params: Any) -> tuple[list[dict], dict[str, Any]]:
@@ -347,10 +373,18 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     if chosen not in available:
         raise ModelNotFound(f"model {chosen!r} is not registered at {url}; available: "
                             f"{', '.join(available) or '(none)'}")
-    engine = stack.engine_props(settings) if embedded else None
-    served = ((engine or {}).get("default_generation_settings") or {}).get("n_ctx")
-    context = config.get("LAB_CONTEXT_LENGTH") or served or (settings.n_ctx if embedded else None)
-    return Lab(client, chosen, url, context_length=context, embedded=embedded, engine=engine)
+    lab = Lab(client, chosen, url, embedded=embedded)
+    found = (lab._engine() or settings) if embedded else None  # the llama-server of the chosen model
+    lab.engine = stack.engine_props(found) if found is not None else None
+    lab.context_length = _context_length(lab.engine, found)
+    return lab
+
+
+def _context_length(props: dict | None, settings: stack.Settings | None) -> int | None:
+    """A model's context length: `LAB_CONTEXT_LENGTH`, else what its llama-server serves (`/props`), else the
+    embedded stack's setting; None (unknown) for a remote stack."""
+    served = ((props or {}).get("default_generation_settings") or {}).get("n_ctx")
+    return config.get("LAB_CONTEXT_LENGTH") or served or (settings.n_ctx if settings is not None else None)
 
 
 def engine_identity(props: dict | None) -> str | None:

@@ -1,6 +1,8 @@
 """A/B comparison of two parameter sets on one prompt: both answers, their metrics and a word diff.
 
-Plain functions; `labutils.widgets.compare` is the panel over them. Taught in notebooks/06_playground.ipynb.
+A and B may also name different models (`{"model": ...}`), e.g. an instruct model against a base one.
+Plain functions; `labutils.widgets.compare` is the panel over them. Taught in notebooks/06_playground.ipynb
+and (two models) notebooks/12_models_side_by_side.ipynb.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .metrics import text_metrics
+from .params import MODEL
 from .tables import diff
 
 if TYPE_CHECKING:
@@ -23,21 +26,29 @@ def compare_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *,
                  on_token_b: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send one prompt with parameters `a` and `b`; return both Completions, their metrics and a word diff.
 
-    Both are validated before either is sent. When the stack answers two requests at once (the embedded
-    engine's slots, `lab.concurrency`), A and B are sent, and stream, at the same time; otherwise A
-    then B. Returns {"a": Completion, "b": Completion, "metrics": DataFrame (rows A and B), "diff":
-    TextDiff}. Taught in notebooks/06_playground.ipynb.
+    `a` or `b` may name a model (`"model": id`, see `Lab.using`); the other parameters go with the request.
+    Both sides are validated (models included) before either is sent. When the stack answers two requests
+    at once (the engine's slots, `lab.concurrency`, or two models each on its own engine), A and B are
+    sent, and stream, at the same time; otherwise A then B. Returns {"a": Completion, "b": Completion,
+    "metrics": DataFrame (rows A and B), "diff": TextDiff}. Taught in notebooks/06_playground.ipynb.
     """
-    messages, sent_a = lab.prepare(prompt, system=system, **a)
-    _, sent_b = lab.prepare(prompt, system=system, **b)
-    if lab.concurrency < 2:
-        return pair_result(lab.send(messages, sent_a, on_token=on_token_a),
-                           lab.send(messages, sent_b, on_token=on_token_b))
+    (lab_a, a), (lab_b, b) = _side(lab, a), _side(lab, b)
+    messages, sent_a = lab_a.prepare(prompt, system=system, **a)
+    _, sent_b = lab_b.prepare(prompt, system=system, **b)
+    if lab_a is lab_b and lab.concurrency < 2:
+        return pair_result(lab_a.send(messages, sent_a, on_token=on_token_a),
+                           lab_b.send(messages, sent_b, on_token=on_token_b))
     with ThreadPoolExecutor(2) as pool:  # both finish (or fail) before either error is raised
-        fa = pool.submit(lab.send, messages, sent_a, on_token=on_token_a)
-        fb = pool.submit(lab.send, messages, sent_b, on_token=on_token_b)
+        fa = pool.submit(lab_a.send, messages, sent_a, on_token=on_token_a)
+        fb = pool.submit(lab_b.send, messages, sent_b, on_token=on_token_b)
         wait([fa, fb])
     return pair_result(fa.result(), fb.result())
+
+
+def _side(lab: Lab, params: dict[str, Any]) -> tuple[Lab, dict[str, Any]]:
+    """The lab that answers one side (its `model`, else `lab`'s) and the side's request parameters."""
+    rest = {k: v for k, v in params.items() if k != MODEL}
+    return lab.using(params.get(MODEL)), rest
 
 
 def pair_result(a: Completion, b: Completion) -> dict[str, Any]:
@@ -46,9 +57,11 @@ def pair_result(a: Completion, b: Completion) -> dict[str, Any]:
 
 
 def pair_metrics(a: Completion, b: Completion) -> pd.DataFrame:
-    """Text metrics, finish_reason, tokens and latency of two answers, one row each (A, B)."""
-    rows = [{**text_metrics(c.text), "finish_reason": c.finish_reason, "completion_tokens": c.completion_tokens,
-             "latency_s": c.latency_s} for c in (a, b)]
+    """Text metrics, finish_reason, tokens and latency of two answers, one row each (A, B); their models
+    first when they differ."""
+    models = [{MODEL: c.model} if a.model != b.model else {} for c in (a, b)]
+    rows = [{**m, **text_metrics(c.text), "finish_reason": c.finish_reason, "completion_tokens": c.completion_tokens,
+             "latency_s": c.latency_s} for m, c in zip(models, (a, b))]
     return pd.DataFrame(rows, index=["A", "B"])
 
 

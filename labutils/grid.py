@@ -1,5 +1,8 @@
 """Parameter grids and sweeps: one prompt across temperature x top_p x max_tokens (x any axis) x samples.
 
+`model` is an axis too: `Grid(model=[lab.model, "llama-cpp2/gemma3-270m"], ...)` asks each of the
+distribution's models the same cells (taught in notebooks/12_models_side_by_side.ipynb).
+
 `Grid` is the cartesian product, validated up front; every cell uses the same list of seeds (a
 paired design), so differences between cells come from the parameters, not from luck. Any parameter
 that `labutils.params` marks as an axis can vary (top_k, min_p, repeat_penalty, ...). `sweep` runs the
@@ -24,7 +27,7 @@ import pandas as pd
 from . import cache as cache_mod
 from . import config, runs
 from .errors import LabError, ParameterError, RequestFailed, TooManyCalls
-from .params import axes, check, core_axes, integer
+from .params import MODEL, axes, check, core_axes, integer, model_ids
 from .runs import Cell
 
 if TYPE_CHECKING:
@@ -58,7 +61,8 @@ class Grid:
     """The axes' values crossed, each cell drawn `samples` times with shared seeds.
 
     Any axis parameter of `labutils.params` is a keyword (temperature, top_p, max_tokens, top_k, min_p,
-    ...); an axis left out is the server's default.
+    ...); an axis left out is the server's default. `model` (one id or a list) makes the model an axis;
+    left out, the lab's own model answers every cell.
 
     >>> g = Grid(temperature=[0, 1], top_p=[0.5, 1], max_tokens=[32], samples=2)
     >>> len(g)
@@ -68,26 +72,27 @@ class Grid:
     """
 
     def __init__(self, *, samples: int = 1, seed: int = 0, max_tokens_limit: int | None = None,
-                 scorers: Any = None, **axis_values: Any):
+                 scorers: Any = None, model: str | list[str] | None = None, **axis_values: Any):
         unknown = [k for k in axis_values if k not in axes()]
         if unknown:
-            raise ParameterError(f"{unknown[0]}= is not a grid axis: the axes are {', '.join(axes())}")
+            raise ParameterError(f"{unknown[0]}= is not a grid axis: the axes are {MODEL}, {', '.join(axes())}")
         self.samples = integer("samples", samples, low=1)
         self.seed = check("seed", seed)
         given = {k for k, v in axis_values.items() if v is not None}
-        self._axes = {name: _values(name, axis_values.get(name), max_tokens_limit)
-                      for name in axes() if name in core_axes() or name in given}
+        self._axes = {MODEL: model_ids(MODEL, model)} if model is not None else {}
+        self._axes.update({name: _values(name, axis_values.get(name), max_tokens_limit)
+                           for name in axes() if name in core_axes() or name in given})
         self.seeds = [derive_seed(self.seed, i) for i in range(self.samples)]
         self.scorers = scorers  # functions of (text[, cell]) -> bool; see labutils.scorers
 
     def __getattr__(self, name: str) -> list:
-        if name != "_axes" and name in axes():
+        if name != "_axes" and (name == MODEL or name in axes()):
             return self._axes.get(name, [None])
         raise AttributeError(f"'Grid' object has no attribute {name!r}")
 
     @property
     def axes(self) -> dict[str, list]:
-        """Axis name -> its values (the core axes always; [None] = the server's default)."""
+        """Axis name -> its values (the core axes always; [None] = the server's default; `model` when varied)."""
         return dict(self._axes)
 
     @property
@@ -193,9 +198,12 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     clash = sorted(set(fixed) & {*grid.axes, "seed"})
     if clash:
         raise ParameterError(f"{clash[0]} is set by the grid: pass it as an axis or as a fixed parameter, not both")
-    grid.check_against(lab.context_length)
+    labs = {m: lab.using(m) for m in grid.axes[MODEL]} if MODEL in grid.axes else {None: lab}
+    for each in labs.values():  # every model is known (listed by the server) before anything is sent
+        grid.check_against(each.context_length)
     retries = integer("retries", retries, high=10)
-    workers = integer("concurrency", concurrency, low=1, optional=True) or lab.concurrency
+    workers = integer("concurrency", concurrency, low=1, optional=True) or sum(
+        each.concurrency for each in {id(x): x for x in labs.values()}.values())
     for name, flag in (("cache", cache), ("progress", progress)):
         if not isinstance(flag, bool):
             raise ParameterError(f"{name}={flag!r} is not allowed: {name} must be True or False")
@@ -204,16 +212,17 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     limit = integer("max_calls", max_calls if max_calls is not None else config.get("LAB_MAX_CALLS"))
     messages, base = lab.prepare(prompt_or_messages, system=system, stop=stop, **fixed)
     store = cache_mod.Cache() if cache else None
-    plans = []  # (cell, params, cached Completion or None)
+    plans = []  # (cell, the lab of its model, params, cached Completion or None)
     for cell in grid:
-        _, params = lab.prepare(messages, **cell.params(), **base)
-        plans.append((cell, params, lab.cached(messages, params, store)))
-    todo = [p for p in plans if p[2] is None]
+        target = labs[cell.values.get(MODEL)]
+        _, params = target.prepare(messages, **cell.params(), **base)
+        plans.append((cell, target, params, target.cached(messages, params, store)))
+    todo = [p for p in plans if p[3] is None]
     if len(todo) > limit:
         raise TooManyCalls(f"this sweep needs {len(todo)} requests ({len(plans)} calls, {len(plans) - len(todo)} "
                            f"cached), more than max_calls={limit}. Shrink the grid or raise max_calls "
                            "(argument or LAB_MAX_CALLS).")
-    rows = {i: runs.row(cell, hit) for i, (cell, _p, hit) in enumerate(plans) if hit is not None}
+    rows = {i: runs.row(cell, hit) for i, (cell, _lab, _p, hit) in enumerate(plans) if hit is not None}
     bar = _progress(len(plans), progress, hits=len(rows))
     stop, errors = _Stop(), 0
 
@@ -232,8 +241,8 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
             bar.set_postfix(cached=len(plans) - len(todo), errors=errors, refresh=False)
 
     pool = ThreadPoolExecutor(max_workers=workers)
-    futures = {pool.submit(_call, lab, messages, params, store, retries, backoff, stop): i
-               for i, (_c, params, hit) in enumerate(plans) if hit is None}
+    futures = {pool.submit(_call, target, messages, params, store, retries, backoff, stop): i
+               for i, (_c, target, params, hit) in _interleaved(plans) if hit is None}
     pending = set(futures)
     try:
         try:
@@ -261,9 +270,20 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
               "not sent. Run the same sweep again to request only the missing ones.", file=sys.stderr)
     from .scorers import score
 
-    out = runs.frame([rows[i] for i in sorted(rows)], grid.extra_axes, model=lab.model, base_url=lab.base_url,
-                     messages=messages, stop=base.get("stop"))
+    models = [each.model for each in labs.values()]
+    out = runs.frame([rows[i] for i in sorted(rows)], grid.extra_axes, base_url=lab.base_url, messages=messages,
+                     stop=base.get("stop"), model=models if MODEL in grid.axes else lab.model)
     return score(out, scorers if scorers is not None else grid.scorers)
+
+
+def _interleaved(plans: list) -> list:
+    """`(index, plan)` in the order to send: the models' cells taken in turn, so every model's engine
+    works from the start of a sweep over several models (each has its own slots)."""
+    by_model: dict[Any, list] = {}
+    for i, plan in enumerate(plans):
+        by_model.setdefault(plan[0].values.get(MODEL), []).append((i, plan))
+    queues = list(by_model.values())
+    return [q[k] for k in range(max(map(len, queues), default=0)) for q in queues if k < len(q)]
 
 
 def _progress(total: int, enabled: bool, hits: int):

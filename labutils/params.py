@@ -160,10 +160,31 @@ def core_axes() -> tuple[str, ...]:
     return tuple(n for n, p in PARAMS.items() if p.core)
 
 
+MODEL = "model"  # the one Grid axis that is not a request parameter: which of the distribution's models answers
+
+
 def cell_columns(columns: Any) -> list[str]:
-    """The axis columns among `columns` (a frame's), in registry order: what names a cell."""
+    """The axis columns among `columns` (a frame's): `model` first when a grid varied it, then the
+    parameters in registry order. What names a cell."""
     present = set(columns)
-    return [n for n in axes() if n in present]
+    return [n for n in (MODEL, *axes()) if n in present]
+
+
+def model_ids(name: str, value: Any) -> list[str]:
+    """A model axis as a list of distinct model ids (one id or a list of them); whether the server lists
+    them is checked by `Lab.using` before any request. Taught in notebooks/12_models_side_by_side.ipynb.
+
+    >>> model_ids("model", "llama-cpp/smollm2-135m-instruct")
+    ['llama-cpp/smollm2-135m-instruct']
+    """
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(m, str) and m.strip() for m in items):
+        raise ParameterError(f"{name}={value!r} is not allowed: give a model id or a list of model ids, "
+                             "e.g. model=[lab.model, 'llama-cpp2/gemma3-270m'] (lab.models() lists them)")
+    dupes = sorted({m for m in items if items.count(m) > 1})
+    if dupes:
+        raise ParameterError(f"{name}={list(items)!r} is not allowed: the model(s) {dupes} appear twice")
+    return list(items)
 
 
 def axis_label(name: str) -> str:

@@ -8,6 +8,8 @@ and `fig.savefig(...)` works as usual. Taught in notebooks/05_parameter_grid.ipy
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -17,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from . import sampling
 from ._frames import label, require, select, tick, values
 from .intervals import interval_columns
-from .params import PARAMS, axis_label, cell_columns
+from .params import MODEL, PARAMS, axis_label, cell_columns
 
 WIDTH = 9.5  # inches: fits a notebook cell
 KEPT_COLOUR, CUT_COLOUR, BEFORE_COLOUR = "#1f77b4", "#bbbbbb", "#7f7f7f"
@@ -63,11 +65,25 @@ def _check_metric(summary: pd.DataFrame, metric: str, axes: list[str]) -> None:
                          f"{', '.join(available)}")
 
 
-def _facets(frame: pd.DataFrame, used: tuple[str, ...]) -> tuple[str | None, list]:
-    """The axis that splits the figure into panels: max_tokens when it varies and is not already used."""
-    if "max_tokens" in frame.columns and "max_tokens" not in used and frame["max_tokens"].nunique(dropna=False) > 1:
-        return "max_tokens", values(frame["max_tokens"])
-    return None, [None]
+FACETS = (MODEL, "max_tokens")  # the axes that split a figure into panels, when they vary and are not drawn
+
+
+def _facets(frame: pd.DataFrame, used: tuple[str, ...]) -> tuple[list[str], list[tuple[str | None, pd.DataFrame]]]:
+    """The axes that split the figure into panels (model, max_tokens: those that vary and are not already
+    drawn), and each panel's (title, rows): one panel per combination of their values."""
+    names = [n for n in FACETS if n in frame.columns and n not in used and frame[n].nunique(dropna=False) > 1]
+    if not names:
+        return [], [(None, frame)]
+    panels = [(", ".join(label(n, v) for n, v in zip(names, combo)), part)
+              for combo in itertools.product(*(values(frame[n]) for n in names))
+              if len(part := _select_all(frame, dict(zip(names, combo))))]
+    return names, panels
+
+
+def _select_all(frame: pd.DataFrame, cell: dict) -> pd.DataFrame:
+    for name, v in cell.items():
+        frame = select(frame, name, v)
+    return frame
 
 
 def _new(ncols: int, height: float, width: float | None = None, sharey: bool = False) -> tuple[Figure, list]:
@@ -94,23 +110,22 @@ def pivot(summary: pd.DataFrame, metric: str, x: str, y: str) -> tuple[np.ndarra
 
 def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str = "top_p") -> Figure:
     """One coloured cell per (x, y) value pair showing `metric`, with the values written in; one panel per
-    max_tokens value when there are several, all on one colour scale.
+    model and per max_tokens value when there are several, all on one colour scale.
 
     >>> fig = heatmap(summary, "distinct_1_mean")  # doctest: +SKIP
 
     Taught in notebooks/05_parameter_grid.ipynb.
     """
     _check_metric(summary, metric, [x, y])
-    facet, panels = _facets(summary, (x, y))
-    parts = [(v, summary if facet is None else select(summary, facet, v)) for v in panels]
-    mats = [(v, *pivot(part, metric, x, y)) for v, part in parts]
+    facets, panels = _facets(summary, (x, y))
+    mats = [(title, *pivot(part, metric, x, y)) for title, part in panels]
     finite = np.concatenate([m[1][np.isfinite(m[1])] for m in mats]) if mats else np.array([])
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if vmin == vmax:
         vmin, vmax = vmin - 0.5, vmax + 0.5
     fig, axes = _new(len(mats), height=3.6)
     image = None
-    for ax, (v, grid, xs, ys) in zip(axes, mats):
+    for ax, (title, grid, xs, ys) in zip(axes, mats):
         image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
                           aspect="auto")
         ax.set_xticks(range(len(xs)), [tick(a) for a in xs])
@@ -123,10 +138,10 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
                 text = "n/a" if np.isnan(val) else f"{val:.3g}"
                 dark = np.isnan(val) or (val - vmin) / (vmax - vmin) < 0.6
                 ax.text(j, i, text, ha="center", va="center", fontsize=10, color="white" if dark else "black")
-        if facet is not None:
-            ax.set_title(label(facet, v), fontsize=11)
+        if title is not None:
+            ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=axes, label=metric_label(metric), shrink=0.9)
-    where = f"; one panel per {facet}" if facet else ""
+    where = f"; one panel per {' x '.join(facets)}" if facets else ""
     fig.suptitle(f"{metric_label(metric)} by {x} and {y}{where}", fontsize=12)
     return fig
 
@@ -134,7 +149,7 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
 def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue: str = "top_p") -> Figure:
     """`metric` against `x`, one line per `hue` value, error bars = the metric's 95% interval (`_lo`/`_hi`
     columns of `summarize`) when summary has them, else its `_std` (spread over samples); one panel per
-    max_tokens value when there are several.
+    model and per max_tokens value when there are several.
 
     Taught in notebooks/05_parameter_grid.ipynb.
     """
@@ -146,12 +161,11 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
     lo_col, hi_col = interval_columns(metric)
     has_ci = lo_col in summary.columns and hi_col in summary.columns
     has_std = not has_ci and std_col is not None and std_col in summary.columns
-    facet, panels = _facets(summary, (x, hue))
+    facets, panels = _facets(summary, (x, hue))
     fig, axes = _new(len(panels), height=3.8, sharey=True)
     colours = plt.get_cmap("viridis")
     hues = values(summary[hue])
-    for ax, v in zip(axes, panels):
-        part = summary if facet is None else select(summary, facet, v)
+    for ax, (title, part) in zip(axes, panels):
         for k, h in enumerate(hues):
             line = select(part, hue, h).sort_values(x)
             if line.empty:
@@ -166,13 +180,13 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
                         color=colours(k / max(1, len(hues) - 1) * 0.85), label=label(hue, h))
         ax.set_xlabel(axis_label(x))
         ax.grid(alpha=0.3)
-        if facet is not None:
-            ax.set_title(label(facet, v), fontsize=11)
+        if title is not None:
+            ax.set_title(title, fontsize=10)
     axes[0].set_ylabel(metric_label(metric))
     axes[-1].legend(title=hue, fontsize=9, loc="best")
     bars = ("\nerror bars: 95% confidence interval of each cell" if has_ci
             else "\nerror bars: ± one std over the samples of each cell" if has_std else "")
-    where = f"; one panel per {facet}" if facet else ""
+    where = f"; one panel per {' x '.join(facets)}" if facets else ""
     fig.suptitle(f"{metric_label(metric)} against {x}, one line per {hue}{where}{bars}", fontsize=11)
     return fig
 
@@ -236,7 +250,7 @@ def cell_labels(frame: pd.DataFrame) -> pd.Series:
 
 
 def _short_name(name: str) -> str:
-    return PARAMS[name].short or name
+    return (PARAMS[name].short or name) if name in PARAMS else name
 
 
 def latency(runs: pd.DataFrame) -> Figure:
@@ -245,7 +259,7 @@ def latency(runs: pd.DataFrame) -> Figure:
     Cached rows carry the latency measured when they were first computed. Taught in notebooks/05_parameter_grid.ipynb.
     """
     ok, dropped = _ok_runs(runs, ["latency_s"])
-    cells = [c for c in ("temperature", "top_p", "max_tokens") if c in ok.columns]
+    cells = [c for c in (MODEL, "temperature", "top_p", "max_tokens") if c in ok.columns]
     ok = ok.assign(_cell=cell_labels(ok)).sort_values([*cells], na_position="last")
     order = list(dict.fromkeys(ok["_cell"]))
     fig, axes = _new(2, height=max(3.0, 0.9 + 0.32 * len(order)), width=WIDTH, sharey=True)

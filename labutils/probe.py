@@ -30,7 +30,7 @@ import pandas as pd
 from . import cache as cache_mod
 from ._frames import short
 from .errors import ConnectionFailed, LabError, ParameterError, RequestFailed
-from .params import check, integer, messages_from
+from .params import check, integer, messages_from, model_ids
 
 if TYPE_CHECKING:
     from .client import Completion, Lab
@@ -284,17 +284,29 @@ def _failure(exc: Exception) -> tuple[str, str, str]:
     return repr(exc), "not supported", f"the check could not run: {exc!r}"
 
 
-def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool = True) -> pd.DataFrame:
+def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool = True,
+          model: str | list[str] | None = None) -> pd.DataFrame:
     """Check, with a few short seeded requests, whether `lab`'s distribution honours each parameter.
 
     Returns one row per check: parameter, test, sent, observed, verdict (honoured, ignored, rejected,
     not supported or error) and a one-sentence explanation. `samples` seeds are compared where randomness
     matters; `prompt` should have an answer that varies at high temperature. Never raises on a failing
-    check. Taught in notebooks/09_trust_but_verify.ipynb.
+    check. `model` probes another of the distribution's models; a list of models gives one block of rows
+    per model, with a leading `model` column (each engine may honour different things). Taught in
+    notebooks/09_trust_but_verify.ipynb.
 
     >>> labutils.probe(lab)[["parameter", "verdict"]]  # doctest: +SKIP
     """
     samples = integer("samples", samples, low=2, why=" (answers are compared across seeds)")
+    if model is not None and not isinstance(model, str):
+        targets = [lab.using(m) for m in model_ids("model", model)]  # every model known before any request
+        df = pd.concat([probe(t, samples=samples, prompt=prompt, cache=cache).assign(model=t.model)
+                        for t in targets], ignore_index=True)
+        df = df[["model", *COLUMNS]]
+        df.attrs.update(model=[t.model for t in targets], base_url=lab.base_url,
+                        messages=messages_from(PROMPT if prompt is None else prompt), samples=samples)
+        return df
+    lab = lab.using(model)
     messages = messages_from(PROMPT if prompt is None else prompt)
     check("top_p", TINY_TOP_P)
     check("top_logprobs", TOP_LOGPROBS)

@@ -2,8 +2,9 @@
 
 A row comes from a `Cell` (the axis values, the sample index and its seed) and the call's `Completion`
 (or its error); a frame comes from rows. The sweep, the playground's history and `export` all use this
-shape, so every table and plot reads any of them. Columns: the core axes (temperature, top_p,
-max_tokens; None = the server's default), any other axis the grid varies, then `RESULT_COLUMNS`.
+shape, so every table and plot reads any of them. Columns: `model` when the grid compares models, the
+core axes (temperature, top_p, max_tokens; None = the server's default), any other axis the grid varies,
+then `RESULT_COLUMNS`.
 Taught in notebooks/05_parameter_grid.ipynb.
 """
 
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .params import MODEL, core_axes
 from .params import axes as axis_names
-from .params import core_axes
 
 if TYPE_CHECKING:
     from .client import Completion
@@ -27,26 +28,29 @@ RESULT_COLUMNS = ["sample", "seed", "text", "finish_reason", "prompt_tokens", "c
 
 @dataclass(frozen=True)
 class Cell:
-    """One call of a grid: its axis values (name -> value, None = server default), sample index and seed."""
+    """One call of a grid: its axis values (name -> value, None = server default; `model` names the model
+    when the grid varies it), sample index and seed."""
 
     values: dict[str, Any] = field(default_factory=dict)
     sample: int = 0
     seed: int | None = None
 
     def __getattr__(self, name: str) -> Any:
-        if name in axis_names():
+        if name == MODEL or name in axis_names():
             return self.values.get(name)
         raise AttributeError(name)
 
     def params(self) -> dict[str, Any]:
-        """What this cell sends: its axis values and its seed (None values are left to the server)."""
-        return {**self.values, "seed": self.seed}
+        """What this cell sends: its axis values and its seed (None values are left to the server); the
+        model is not a parameter but the lab that sends it (see `Lab.using`)."""
+        return {**{k: v for k, v in self.values.items() if k != MODEL}, "seed": self.seed}
 
 
 def axis_columns(extra: Iterable[str] = ()) -> list[str]:
-    """The axis columns of `runs`: the core axes, then `extra` axes in the registry's order."""
+    """The axis columns of `runs`: `model` when it is among `extra` (a grid over models), the core axes,
+    then the other `extra` axes in the registry's order."""
     wanted = set(core_axes()) | set(extra)
-    return [n for n in axis_names() if n in wanted]
+    return [n for n in (MODEL, *axis_names()) if n in wanted]
 
 
 def columns(extra: Iterable[str] = ()) -> list[str]:

@@ -19,7 +19,7 @@ from pandas.io.formats.style import Styler
 
 from ._frames import is_missing, label, match, py, require, values
 from .metrics import TEXT_METRICS, add_text_metrics
-from .params import axes, cell_columns
+from .params import MODEL, axes, cell_columns
 
 CUT, FAILED = "✂", "⚠"
 CUT_BG, FAILED_BG = "#fff3cd", "#f8d7da"
@@ -131,7 +131,7 @@ def samples(runs: pd.DataFrame, **cell: Any) -> Styler:
     """
     require(runs, ["sample", "text"])
     named = cell_columns(runs.columns)
-    unknown = [k for k in cell if k not in axes()]
+    unknown = [k for k in cell if k not in (MODEL, *axes())]
     if unknown:
         raise ValueError(f"unknown cell parameter {', '.join(unknown)}: a cell is named by {', '.join(named)}")
     mask = pd.Series(True, index=runs.index)
@@ -154,7 +154,7 @@ def samples(runs: pd.DataFrame, **cell: Any) -> Styler:
         if col in data:
             rows[col] = [None if is_missing(v) else float(v) for v in data[col]]
     shown = pd.DataFrame(rows, index=pd.Index(headers, name="sample")).T
-    marks = pd.DataFrame("ok", index=shown.index, columns=shown.columns)
+    marks = pd.DataFrame("ok", index=shown.index, columns=shown.columns, dtype=object)  # one sample works too
     marks.loc["answer"] = [_status(r) for _, r in data.iterrows()]
     where = ", ".join(label(a, cell[a]) if a in cell else label(a, runs[a].iloc[0]) for a in named)
     return (shown.style.format(_number, escape="html")
@@ -264,11 +264,16 @@ def probe_table(df: pd.DataFrame) -> Styler:
         bg = VERDICT_COLOURS.get(verdict)
         return f"background-color: {bg}; font-weight: bold" if bg else ""
 
-    where = df.attrs.get("base_url")
-    styler = (df.style.map(colour, subset=["verdict"]).hide(axis="index")
+    where, model = df.attrs.get("base_url"), df.attrs.get("model")
+    if MODEL in df.columns:  # a probe of several models: one block of rows per model, the model named once
+        styler = df.set_index([MODEL, "parameter"]).style
+        model = ", ".join(model) if isinstance(model, list) else model
+    else:
+        styler = df.style.hide(axis="index")
+    styler = (styler.map(colour, subset=["verdict"])
               .set_properties(**{"text-align": "left", "white-space": "normal"}))
     if where:
-        styler = styler.set_caption(f"Probe of {df.attrs.get('model')} at {where}")
+        styler = styler.set_caption(f"Probe of {model} at {where}")
     return styler
 
 

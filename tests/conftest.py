@@ -21,10 +21,12 @@ RUNS_FIXTURE = Path(__file__).parent / "data" / "runs.jsonl"
 class FakeClient:
     """Answers `chat.completions.create` like llama-server would, from a script; records every request."""
 
-    def __init__(self, text=None, prompt_tokens=None, fail=False):
+    def __init__(self, text=None, prompt_tokens=None, fail=False, models=("fake",)):
         self.text, self.prompt_tokens, self.fail = text, prompt_tokens, fail
         self.requests: list[dict] = []
         self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+        self.models = SimpleNamespace(list=lambda: [SimpleNamespace(id=m, custom_metadata={"model_type": "llm"})
+                                                    for m in models])
 
     def create(self, *, model, messages, stream=False, stream_options=None, **fields):
         if self.fail:
@@ -56,10 +58,13 @@ class FakeClient:
 
 class FakeLab(Lab):
     """A real `Lab` over `FakeClient`: no server. `sent` lists the messages of every request,
-    `client.requests` the full keyword arguments (extra_body included)."""
+    `client.requests` the full keyword arguments (extra_body included); `models` are what it lists (the
+    first is the lab's own)."""
 
-    def __init__(self, context_length: int | None = 2048, *, text=None, prompt_tokens=None, fail=False):
-        super().__init__(FakeClient(text, prompt_tokens, fail), "fake", "http://fake", context_length=context_length)
+    def __init__(self, context_length: int | None = 2048, *, text=None, prompt_tokens=None, fail=False,
+                 models=("fake",)):
+        super().__init__(FakeClient(text, prompt_tokens, fail, models), models[0], "http://fake",
+                         context_length=context_length)
 
     @property
     def sent(self) -> list[list[dict]]:
