@@ -7,7 +7,14 @@ from __future__ import annotations
 
 
 class LabError(Exception):
-    """Base class of every error the lab raises on purpose."""
+    """Base class of every error the lab raises on purpose.
+
+    In a notebook it shows as its one message, not a traceback through the lab's code: the message already
+    says what went wrong and what to do (IPython calls `_render_traceback_`).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 class StackError(LabError):

@@ -17,6 +17,7 @@ See `labutils.intervals`. Taught in notebooks/02_temperature.ipynb.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from itertools import combinations, pairwise
 
@@ -145,9 +146,13 @@ def _set_intervals(texts: list[str], level: float) -> dict[str, tuple[float, flo
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
+    # a resample repeats answers: fewer distinct ones, a larger mode, fewer first words than the cell had;
+    # these three intervals are shifted back by that bias (similarity skips a sample's copies instead)
+    ranges = {"unique_frac": (1 / max(n, 1), 1.0), "mode_share": (1 / max(n, 1), 1.0),
+              "first_word_entropy": (0.0, math.log2(max(n, 1)))}
     for name, stat in (("unique_frac", unique), ("mode_share", mode), ("first_word_entropy", entropy),
                        ("similarity", similar)):
-        out[name] = intervals.bootstrap_cells(n, stat, level)
+        out[name] = intervals.bootstrap_cells(n, stat, level, debias=ranges.get(name))
     return out
 
 

@@ -78,3 +78,18 @@ def test_common_prefix_words_and_extra_values():
     s = metrics.summarize(runs, values=["prefix"]).set_index("temperature")
     assert s.loc[0.0, "prefix_mean"] == 2 and (s.loc[0.0, "prefix_lo"], s.loc[0.0, "prefix_hi"]) == (2.0, 2.0)
     assert s.loc[1.0, "prefix_mean"] == 0.5
+
+
+@pytest.mark.parametrize("texts", [list("abcdefgh"), list("aaaabbcd"), list("abcdeaaa"), list("aabbccdd"),
+                                   list("aaaaaaab"), list("abcdefghijklmnop")])
+def test_set_metric_intervals_contain_the_observed_value(texts):
+    """A resample repeats answers, so the raw percentile interval of the distinct share sat below the
+    observed share (8 different answers: 1.00 [0.50, 0.88]); the shifted interval holds it."""
+    from labutils.metrics import _set_intervals, first_word_entropy, mode_share
+
+    observed = {"unique_frac": len(set(texts)) / len(texts), "mode_share": mode_share(texts),
+                "first_word_entropy": first_word_entropy(texts)}
+    got = _set_intervals(texts, 0.95)
+    for name, value in observed.items():
+        lo, hi = got[name]
+        assert lo - 1e-9 <= value <= hi + 1e-9, (name, value, lo, hi)

@@ -1,0 +1,46 @@
+"""Exercises of lesson 12: two models on one grid, read through a paired comparison (`labutils.intervals`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..intervals import CANT_TELL, compare
+from . import failed, passed, register
+
+NO_CLEAR = "no clear difference"
+
+
+def _example_runs() -> pd.DataFrame:
+    """A two-model grid in the shape of lesson 12's `runs` (model, temperature, seed, text, correct)."""
+    rows = [{"model": m, "temperature": t, "seed": s, "sample": s, "text": "Paris" if ok else "Rome",
+             "correct": ok, "error": None}
+            for m, good in (("instruct", 1.0), ("base", 0.2)) for t in (0.0, 1.0) for s in range(6)
+            for ok in [s < good * 6]]
+    return pd.DataFrame(rows)
+
+
+def _more_often(runs: pd.DataFrame) -> tuple[str, str]:
+    """The expected answer of 12.1 (a model id, "no clear difference" or CANT_TELL) and the evidence."""
+    a, b = sorted(runs["model"].unique())[:2]
+    d = compare(runs, "correct", {"model": a}, {"model": b}, on=["temperature", "seed"])
+    expected = {"higher": b, "lower": a}.get(d.verdict, d.verdict)
+    return expected, d.sentence("share of answers naming Paris")
+
+
+@register("12.1", hint="Use the paired comparison of section 3: labutils.intervals.compare(runs, 'correct', "
+          "{'model': A}, {'model': B}, on=['temperature', 'seed']). Its verdict says 'higher' or 'lower' only "
+          "when the 95% interval of the difference excludes 0. Answer with the model id that names Paris more "
+          "often, or 'no clear difference'.", solution="instruct", wrong="base", needs=("runs",),
+          given=lambda: {"runs": _example_runs()})
+def _(answer, *, runs):
+    if not isinstance(answer, str):
+        return failed(f"answer with a model id (a string such as {sorted(runs['model'].unique())[0]!r}) or "
+                      f"{NO_CLEAR!r}, not {answer!r}")
+    if "correct" not in runs.columns or runs["model"].nunique() < 2:
+        return failed("runs must be the two-model grid of section 2 (with its 'correct' scorer column)")
+    expected, evidence = _more_often(runs)
+    if expected == CANT_TELL:
+        return passed(f"too few paired samples to decide ({evidence}); any answer stands until you raise SAMPLES")
+    if answer.strip() == expected:
+        return passed(f"yes: {evidence}")
+    return failed(f"not what this run shows: {evidence}")
