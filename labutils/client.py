@@ -182,8 +182,10 @@ class Lab:
         """The one request path of the lab: validate, apply the cache rule, send, translate errors.
 
         Every live call (chat, sweep, probe, playground, compare, Chat, the sampler view) comes here.
-        Only reproducible requests (`cache.cacheable`) are looked up in and stored to `cache`. Setting
-        `cancel` (a threading.Event) abandons the request; the server stops generating it.
+        Only reproducible requests (`cache.cacheable`) are looked up in and stored to `cache`; while one is
+        generated, the same request from another process sharing the cache waits for its answer instead of
+        sending it again (`Cache.claim`). Setting `cancel` (a threading.Event) abandons the request; the
+        server stops generating it.
         """
         if on_token is not None and not callable(on_token):
             raise ParameterError(f"on_token={on_token!r} is not allowed: on_token must be a function that takes "
@@ -192,14 +194,27 @@ class Lab:
             raise ParameterError(f"cache={cache!r} is not allowed: cache must be a labutils.cache.Cache or None")
         messages, sent = self.prepare(prompt_or_messages, system=system, **(params or {}))
         hit = self.cached(messages, sent, cache)
+        claimed = None  # the key this request generates for everyone sharing the cache
+        if hit is None and cache is not None and cache_mod.cacheable(sent) and hasattr(cache, "claim"):
+            k, ttl = self.cache_key(messages, sent), seconds(getattr(self.client, "timeout", None)) or 600.0
+            mine = cache.claim(k, ttl)
+            if not mine:  # the same request is in flight elsewhere: its answer is ours too
+                record = cache.wait(k, ttl, cancel)
+                hit = None if record is None else Completion(**record, cached=True)
+                mine = hit is None and cache.claim(k, ttl)  # it gave up: generate it here
+            claimed = k if mine else None
         if hit is not None:
             if on_token is not None and hit.text:
                 on_token(hit.text)
             return hit
-        self._check_fits(messages)
-        done = self._send(messages, sent, on_token, cancel)
-        if cache is not None and cache_mod.cacheable(sent):
-            cache.put(self.cache_key(messages, sent), done.to_record())
+        try:
+            self._check_fits(messages)
+            done = self._send(messages, sent, on_token, cancel)
+            if cache is not None and cache_mod.cacheable(sent):
+                cache.put(self.cache_key(messages, sent), done.to_record())
+        finally:
+            if claimed is not None:
+                cache.release(claimed)
         return done
 
     def cache_key(self, messages: list[dict], params: dict[str, Any]) -> str:

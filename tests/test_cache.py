@@ -1,9 +1,14 @@
 """Response cache: keys, hits, corruption vs. "cannot write", private files, concurrent writers. No server."""
 
+import multiprocessing as mp
 import os
+import socket
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
+import time
 import warnings
 
 import pytest
@@ -331,3 +336,85 @@ def test_a_sweep_over_a_cache_that_cannot_write_returns_every_answer(fault, fake
     said = [s for s in said if "response cache" in s]
     assert len(said) == 1, said
     assert ("full" in said[0]) if fault == "full disk" else (str(tmp_path / "file") in said[0])
+
+
+# --- one request in flight per answer (a class-wide cache) ------------------------------------------
+
+def _claim_in_child(path, key, hold_s, ready):
+    """Another learner's process: claims `key`, signals, holds the claim, then stores an answer."""
+    from labutils.cache import Cache
+
+    c = Cache(path)
+    assert c.claim(key, ttl=60)
+    ready.set()
+    time.sleep(hold_s)
+    c.put(key, {"text": "from the other learner"})
+    c.release(key)
+
+
+def test_a_claimed_answer_is_waited_for_not_generated_twice(tmp_path):
+    from labutils.cache import Cache
+
+    path = tmp_path / "responses.sqlite"
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    child = ctx.Process(target=_claim_in_child, args=(str(path), "k", 1.0, ready))
+    child.start()
+    assert ready.wait(60)
+    c = Cache(path)
+    assert not c.claim("k", ttl=60)  # held by a live process
+    t0 = time.monotonic()
+    assert c.wait("k", timeout=30) == {"text": "from the other learner"}
+    assert time.monotonic() - t0 < 20
+    child.join(30)
+    assert c.claim("k", ttl=60)  # released: free again
+
+
+def test_a_dead_or_stale_claim_is_taken_over(tmp_path):
+    from labutils.cache import Cache
+
+    c = Cache(tmp_path / "responses.sqlite")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    c._run("INSERT INTO pending VALUES (?, ?, ?, ?)", ("dead", socket.gethostname(), dead_pid,
+                                                      time.time()), doing="written", default=None)
+    c._run("INSERT INTO pending VALUES (?, ?, ?, ?)", ("old", "another-host", 1, time.time() - 999),
+           doing="written", default=None)
+    c._run("INSERT INTO pending VALUES (?, ?, ?, ?)", ("live", "another-host", 1, time.time()),
+           doing="written", default=None)
+    assert c.claim("dead", ttl=60)  # a killed kernel's claim: nobody waits on it
+    assert c.claim("old", ttl=60)  # older than the request timeout
+    assert not c.claim("live", ttl=60)
+    assert c.wait("live", timeout=0.6) is None  # no answer and still claimed: the caller sends it itself
+
+
+def test_two_processes_sending_the_same_seeded_request_send_it_once(tmp_path, monkeypatch):
+    """Lab.send with a shared cache: the second identical request waits for the first one's answer."""
+    from labutils.cache import Cache
+    from tests.conftest import FakeLab
+
+    path = tmp_path / "responses.sqlite"
+    first, second = FakeLab(), FakeLab()
+    release = threading.Event()
+    original = first._send
+
+    def slow_send(*args, **kwargs):
+        release.wait(10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(first, "_send", slow_send)
+    a, b = Cache(path), Cache(path)
+    results = {}
+    t = threading.Thread(target=lambda: results.setdefault("a", first.send("hi", {"seed": 1}, cache=a)))
+    t.start()
+    for _ in range(100):  # until the first request holds its claim
+        if a._run("SELECT 1 FROM pending", doing="read", default=[]):
+            break
+        time.sleep(0.05)
+    monkeypatch.setattr(cache.os, "getpid", lambda: 999_999_999)  # the second "process"
+    monkeypatch.setattr(cache, "_alive", lambda pid: True)
+    threading.Timer(0.5, release.set).start()
+    got = second.send("hi", {"seed": 1}, cache=b)
+    t.join(10)
+    assert got.cached and got.text == results["a"].text
+    assert len(first.client.requests) == 1 and second.client.requests == []
