@@ -13,6 +13,7 @@ from .client import Completion, Lab, connect
 from .errors import (
     ConnectionFailed,
     ContextTooLong,
+    Interrupted,
     LabError,
     ModelNotFound,
     ParameterError,
@@ -25,8 +26,8 @@ from .metrics import summarize
 from .probe import probe
 
 __all__ = [
-    "Chat", "Completion", "ConnectionFailed", "ContextTooLong", "Grid", "Lab", "LabError", "ModelNotFound",
-    "ParameterError", "RequestFailed", "StackError", "TooManyCalls", "connect", "probe", "summarize",
+    "Chat", "Completion", "ConnectionFailed", "ContextTooLong", "Grid", "Interrupted", "Lab", "LabError",
+    "ModelNotFound", "ParameterError", "RequestFailed", "StackError", "TooManyCalls", "connect", "probe", "summarize",
 ]
 
 _LAZY_SUBMODULES = ("tables", "plots", "sampling", "export", "runs", "config", "compare", "exercises", "widgets")
