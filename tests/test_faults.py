@@ -118,7 +118,16 @@ def test_the_probe_of_a_stack_that_does_not_answer_says_error_not_rejected(tmp_c
 
 # --- item 5: Ctrl-C returns the finished rows (offline: a slow scripted server) ---
 
-def test_ctrl_c_returns_finished_rows_and_marks_the_rest(tmp_cache, capsys):
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt in these tests even when the test run inherited SIGINT ignored (a
+    shell starts background jobs so, e.g. `make test &`), which would make Python ignore the signal."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_returns_finished_rows_and_marks_the_rest(tmp_cache, capsys, ctrl_c):
     def slow(n):
         time.sleep(0.3 if n <= 3 else 8)
         return ok()
@@ -300,7 +309,7 @@ def test_a_timed_out_request_stops_generating_on_the_server(embedded_private):
 
 
 @pytest.mark.integration
-def test_ctrl_c_in_a_sweep_returns_at_once_and_the_server_stops(embedded_private, tmp_cache):
+def test_ctrl_c_in_a_sweep_returns_at_once_and_the_server_stops(embedded_private, tmp_cache, ctrl_c):
     lab = labutils.connect(embedded_private.url)
     grid = Grid(temperature=[1.0], max_tokens=[600], samples=6)
     threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
