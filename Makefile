@@ -34,10 +34,8 @@ lab: up                ## open JupyterLab on 127.0.0.1 with the stack answering
 browser-deps:          ## Chromium for the browser test (Debian package; no browser download)
 	@tools/browser-deps.sh
 
-test: setup setup-ogx model-gemma browser-deps hub-deps  ## every test: unit, real stack, notebooks, browser, then OGX in front
-	@$(PY) -m ruff check .
-	@$(PY) -m pytest $(PYTEST)
-	@$(MAKE) --no-print-directory test-ogx
+test: setup setup-ogx model-gemma browser-deps hub-deps  ## every test: unit, real stack, notebooks, browser, OGX (two shards at once)
+	@tools/test.sh
 
 test-ogx: setup setup-ogx  ## stack tests and lessons 00, 02, 09 with OGX 1.5 in front (own ports and state)
 	@set -- $$($(PY) -c 'from labutils.stack import free_ports; print(*free_ports(2))'); \

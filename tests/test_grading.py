@@ -153,7 +153,7 @@ def test_a_hanging_notebook_is_killed_with_its_kernel(tmp_path):
 def test_class_table_of_the_sample_submissions(lab, tmp_path):
     out = tmp_path / "report"
     argv = [sys.executable, "-m", "labutils.grading", str(SUBMISSIONS), "--out", str(out), "--jobs", "2",
-            "--cell-timeout", "120", "--timeout", "420", "--url", lab.base_url, "--keep", str(tmp_path / "kept")]
+            "--cell-timeout", "60", "--timeout", "300", "--url", lab.base_url, "--keep", str(tmp_path / "kept")]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env={**os.environ, "LAB_CACHE_DIR":
                                                                                   str(tmp_path / "cache")})
     assert done.returncode == 0, done.stdout + done.stderr

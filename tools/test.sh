@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make test`'s runner: ruff, then the suite in two shards at once against one embedded stack, then OGX.
+#
+# The machine has 2 cores and the engine answers with one thread: one pytest alone leaves a core idle
+# while a lesson's kernel starts or a test waits on a timeout, so two shards share the stack (the
+# lessons, the lesson guard, grading and the browser in one; everything else, then the OGX suite, in the
+# other). The stack is started here and stopped at the end only if it was not already running; tests
+# that break a stack start private ones on free ports. Each shard's output is prefixed [A] or [B].
+# PYTEST passes extra pytest arguments to both shards.
+set -u
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+"$PY" -m ruff check . || exit 1
+
+was_up=$("$PY" -c 'from labutils import stack; print(int(stack.is_up(stack.Settings())))') || exit 1
+"$PY" -m labutils.stack up || exit 1
+logs=.lab/test-logs
+mkdir -p "$logs"
+t0=$(date +%s)
+
+shard() {  # name, then pytest arguments: runs pytest with its output prefixed, writes its exit code
+  local name=$1; shift
+  { "$PY" -m pytest --basetemp=".lab/test-tmp/$name" -p no:cacheprovider "$@" ${PYTEST:-} 2>&1
+    echo $? > "$logs/$name.rc"; } | sed -u "s/^/[$name] /"
+}
+
+A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py tests/test_grading.py tests/test_browser.py)
+ignore=()
+for f in "${A_FILES[@]}"; do ignore+=(--ignore="$f"); done
+
+shard A "${A_FILES[@]}" &
+pid_a=$!
+{ shard B tests "${ignore[@]}"; make --no-print-directory test-ogx 2>&1 | sed -u "s/^/[ogx] /";
+  echo "${PIPESTATUS[0]}" > "$logs/ogx.rc"; } &
+pid_b=$!
+wait "$pid_a" "$pid_b"
+
+[ "$was_up" = 1 ] || "$PY" -m labutils.stack down
+status=0
+for name in A B ogx; do
+  rc=$(cat "$logs/$name.rc" 2>/dev/null || echo 1)
+  echo "shard $name: exit code $rc"
+  [ "$rc" = 0 ] || status=1
+done
+echo "make test: $(( $(date +%s) - t0 )) s for the tests"
+exit $status
