@@ -202,8 +202,10 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     for each in labs.values():  # every model is known (listed by the server) before anything is sent
         grid.check_against(each.context_length)
     retries = integer("retries", retries, high=10)
-    workers = integer("concurrency", concurrency, low=1, optional=True) or sum(
-        each.concurrency for each in {id(x): x for x in labs.values()}.values())
+    # a cap (argument, else LAB_CONCURRENCY: a class hub's per-learner cap) holds for the whole sweep; else
+    # each model's engine gets as many requests at once as it has slots
+    workers = integer("concurrency", concurrency, low=1, optional=True) or config.get("LAB_CONCURRENCY") or sum(
+        each.concurrency for each in labs.values())
     for name, flag in (("cache", cache), ("progress", progress)):
         if not isinstance(flag, bool):
             raise ParameterError(f"{name}={flag!r} is not allowed: {name} must be True or False")

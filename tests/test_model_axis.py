@@ -203,3 +203,28 @@ def test_live_compare_panel_with_two_models(gemma_lab):
     assert cmp.status.value == "" or "error" not in cmp.status.value.lower(), cmp.status.value
     assert cmp.result["b"].model == GEMMA_ID and cmp.result["a"].model == gemma_lab.model
     assert np.isfinite(cmp.result["metrics"].loc["B", "latency_s"])
+
+
+def test_a_per_learner_cap_holds_for_a_sweep_over_two_models(tmp_cache, monkeypatch):
+    import threading
+    import time
+
+    lab = two_models()
+    active, peak, lock = [0], [0], threading.Lock()
+    original = lab.client.create
+
+    def counting(**kw):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        try:
+            return list(original(**kw))
+        finally:
+            with lock:
+                active[0] -= 1
+
+    lab.client.chat.completions.create = counting
+    monkeypatch.setenv("LAB_CONCURRENCY", "1")  # what a class hub sets for every learner
+    lab.sweep("hi", Grid(model=[A, B], temperature=[0, 1], samples=2), progress=False)
+    assert peak[0] == 1
