@@ -17,10 +17,18 @@ stages, as in llama.cpp's src/llama-sampler.cpp (the pinned tree):
 - temperature t: divide the logits by t; t <= 0 keeps only the most likely token (greedy);
 - dist: sample from the softmax of what is left.
 
-The penalties, DRY and XTC need the prompt's tokens or their own random draw, and top_n_sigma is off
-by default: the prediction leaves them out and `unpredicted()` names any that a request turns on.
-The math needs only the candidates' log-probabilities, so it is exact when the candidates the server
-returned hold every token the chain can keep (`Chain.complete`). Taught in notebooks/10_sampler_chain.ipynb.
+- penalties (first stage): every token among the last `repeat_last_n` tokens seen (llama-server feeds
+  it the whole prompt, chat template included, before the answer's first token) loses
+  count x frequency_penalty + presence_penalty from its logit. Given those tokens (`seen`: token ->
+  count, see `labutils.sampler_check.prompt_window`) this stage is modelled exactly: a shift of a logit
+  is a shift of its log-probability. repeat_penalty divides a positive raw logit (multiplies a negative
+  one); the API returns log-probabilities, never raw logits, so it is not modelled.
+
+repeat_penalty, DRY and XTC (which need the raw logits, the prompt's repeated sequences or their own
+random draw) and top_n_sigma (off by default) are left out: `unpredicted()` names any that a request
+turns on. The math needs only the candidates' log-probabilities, so it is exact when the candidates the
+server returned hold every token the chain can keep (`Chain.complete`). Taught in
+notebooks/10_sampler_chain.ipynb.
 """
 
 from __future__ import annotations
@@ -38,11 +46,13 @@ ORDER = ("penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", 
 # the stage each chain parameter belongs to, and the value that turns the stage off
 STAGE_PARAM = {"top_k": "top_k", "typ_p": "typical_p", "top_p": "top_p", "min_p": "min_p",
                "temperature": "temperature"}
-OFF = {"top_k": 0, "typical_p": 1.0, "top_p": 1.0, "min_p": 0.0, "temperature": 1.0}
+PENALTIES = ("presence_penalty", "frequency_penalty")  # the penalties modelled (given the tokens seen)
+OFF = {"top_k": 0, "typical_p": 1.0, "top_p": 1.0, "min_p": 0.0, "temperature": 1.0, "presence_penalty": 0.0,
+       "frequency_penalty": 0.0}
 # samplers the prediction does not model, with the value at which they do nothing
-UNMODELLED = {"repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0, "dry_multiplier": 0.0,
-              "xtc_probability": 0.0}
-LLAMA_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0}
+UNMODELLED = {"repeat_penalty": 1.0, "dry_multiplier": 0.0, "xtc_probability": 0.0}
+LLAMA_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0,
+                  "presence_penalty": 0.0, "frequency_penalty": 0.0}
 
 
 @dataclass
@@ -84,6 +94,13 @@ class Chain:
     why: str = ""
     skipped: list[str] = field(default_factory=list)
     order: list[str] = field(default_factory=lambda: list(ORDER))
+    seen: dict[str, int] | None = None  # the tokens the penalties count (token -> count), when known
+
+    def rerun(self, settings: dict[str, Any] | None = None, order: Sequence[str] | None = None) -> Chain:
+        """The chain again on the same candidates and tokens seen, with other settings (or order): no request."""
+        first = self.stages[0]
+        return run_chain(first.tokens, first.logits, {**self.settings, **(settings or {})},
+                         self.order if order is None else order, seen=self.seen)
 
     @property
     def final(self) -> pd.Series:
@@ -184,19 +201,42 @@ def settings_for(params: dict[str, Any], defaults: dict[str, Any] | None = None)
     return {k: check(k, params[k]) if params.get(k) is not None else base[k] for k in LLAMA_DEFAULTS}
 
 
-def unpredicted(params: dict[str, Any]) -> list[str]:
-    """The samplers turned on in `params` that the prediction does not model (penalties, DRY, XTC)."""
-    return [k for k, off in UNMODELLED.items() if params.get(k) is not None and params[k] != off]
+def penalised(params: dict[str, Any]) -> bool:
+    """Does `params` turn on a modelled penalty (presence_penalty or frequency_penalty not 0)?"""
+    return any(params.get(k) not in (None, 0, 0.0) for k in PENALTIES) and params.get("repeat_last_n") != 0
+
+
+def unpredicted(params: dict[str, Any], seen_known: bool = False) -> list[str]:
+    """The samplers turned on in `params` that the prediction does not model (repeat_penalty, DRY, XTC;
+    presence and frequency penalties too unless the tokens they count are known: `seen_known`)."""
+    left_out = [k for k, off in UNMODELLED.items() if params.get(k) is not None and params[k] != off]
+    if not seen_known:
+        left_out += [k for k in PENALTIES if params.get(k) not in (None, 0, 0.0)]
+    return left_out
+
+
+def penalties(logits: np.ndarray, tokens: Sequence[str], seen: dict[str, int], presence: float,
+              frequency: float) -> np.ndarray:
+    """llama.cpp's presence and frequency penalties: a token seen `c` times (c >= 1) loses
+    c x frequency + presence from its logit; tokens not seen keep theirs.
+
+    >>> penalties(np.log([0.5, 0.5]), ["a", "b"], {"a": 2}, 1.0, 0.5).round(3).tolist()
+    [-2.693, -0.693]
+    """
+    counts = np.array([seen.get(t, 0) for t in tokens], dtype=float)
+    return np.asarray(logits, dtype=float) - counts * frequency - (counts > 0) * presence
 
 
 def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[str, Any],
-              order: Sequence[str] = ORDER) -> Chain:
+              order: Sequence[str] = ORDER, *, seen: dict[str, int] | None = None) -> Chain:
     """Apply the chain, in `order`, to candidates with their model log-probabilities.
 
-    `settings` holds temperature, top_k, top_p, min_p, typical_p (see `settings_for`). Returns a `Chain`
-    with one `Stage` per modelled stage (after "candidates", the input). Exactness: the candidates are
-    usually the server's top 20 (the API's cap); the prediction is exact when no token outside them
-    could survive (top_k <= their number, or the cut falls inside them), else `complete` is False.
+    `settings` holds temperature, top_k, top_p, min_p, typical_p and the presence/frequency penalties (see
+    `settings_for`); `seen` the tokens the penalties count (token -> count), needed only when a penalty is
+    on. Returns a `Chain` with one `Stage` per modelled stage (after "candidates", the input). Exactness:
+    the candidates are usually the server's top 20 (the API's cap); the prediction is exact when no token
+    outside them could survive (top_k <= their number, or the cut falls inside them), else `complete` is
+    False.
 
     >>> run_chain(["a", "b", "c"], np.log([0.5, 0.3, 0.2]), {"top_k": 2, "temperature": 1}).final.round(3).tolist()
     [0.625, 0.375]
@@ -207,10 +247,15 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
     s = {**OFF, **{k: v for k, v in settings.items() if v is not None}}
     model_p = np.exp(lp)
     idx = np.arange(lp.size)
-    logits = lp.copy()
+    logits = lp
     stages = [Stage("candidates", f"{lp.size} returned", list(tokens), logits, model_p)]
     skipped, tempered = [], False
     for name in order:
+        if name == "penalties" and penalised(s) and seen is not None:
+            logits = penalties(logits, tokens, seen, float(s["presence_penalty"]), float(s["frequency_penalty"]))
+            setting = ", ".join(f"{k.split('_')[0]} {s[k]:g}" for k in PENALTIES if s[k])
+            stages.append(Stage(name, setting, [tokens[i] for i in idx], logits[idx], model_p[idx]))
+            continue
         if name not in STAGE_PARAM:
             skipped.append(name)
             continue
@@ -221,7 +266,7 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
         elif name == "typ_p":
             keep = typical_p(cur, float(value))
         elif name == "top_p":  # with top_k off the server renormalises over the whole vocabulary
-            whole = int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered
+            whole = int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered and logits is lp
             keep = top_p(cur, float(value), whole=whole)
         elif name == "min_p":
             keep = min_p(cur, float(value))
@@ -236,27 +281,35 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
         idx = idx[keep]
         stages.append(Stage(name, value, [tokens[i] for i in idx], logits[idx], model_p[idx]))
     coverage = float(model_p.sum())
-    complete, why = _complete(lp, s, idx, coverage)
-    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped, list(order))
+    shifted = stages[1].logits if len(stages) > 1 and stages[1].name == "penalties" else lp
+    complete, why = _complete(lp, shifted, s, idx, coverage)
+    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped, list(order), seen)
 
 
-def _complete(lp: np.ndarray, s: dict[str, Any], kept: np.ndarray, coverage: float) -> tuple[bool, str]:
-    """Is the prediction exact? Each unseen token has p <= the lowest returned one, and the stages that
-    renormalise (typical_p, top_p) must see the same candidates as the server."""
+def _complete(lp: np.ndarray, shifted: np.ndarray, s: dict[str, Any], kept: np.ndarray,
+              coverage: float) -> tuple[bool, str]:
+    """Is the prediction exact? Each unseen token has p <= the lowest returned one (a penalty only lowers it
+    further), and the stages that renormalise (typical_p, top_p) must see the same candidates as the server.
+    `shifted` are the candidates' logits after the penalties (`lp` itself when none applied)."""
     n, k, tail = lp.size, int(s["top_k"]), 1.0 - coverage
-    if tail < 1e-6 or 0 < k <= n:
+    unseen = float(lp.min())  # the highest logit a token the server did not return can have
+    if tail < 1e-6:
         return True, ""
+    if 0 < k <= n:
+        if float(np.sort(shifted)[::-1][k - 1]) >= unseen:
+            return True, ""
+        return False, (f"a penalty pushed some of the top {k} candidates below tokens the server did not return "
+                       "(whose probabilities are unknown), so the top_k cut may keep unseen tokens")
     why = (f"the {n} returned candidates hold {coverage:.1%} of the probability and the server's candidates "
            f"at this stage include unseen ones ({tail:.1%} of the mass): set top_k <= {n} for an exact prediction")
     if float(s["typical_p"]) < 1 or (k > n and float(s["top_p"]) < 1):
         return False, why
-    p_low, p_max = float(np.exp(lp.min())), float(np.exp(lp.max()))
-    if float(s["min_p"]) > 0 and p_low < float(s["min_p"]) * p_max:
+    if float(s["min_p"]) > 0 and unseen < float(shifted.max()) + np.log(float(s["min_p"])):
         return True, ""  # min_p's threshold lies above every unseen token
-    if float(s["top_p"]) < 1 and kept.size < n:
+    if float(s["top_p"]) < 1 and kept.size < n and shifted is lp:
         return True, ""  # the nucleus (on the whole vocabulary's probabilities) closed inside the candidates
     return False, why
 
 
-__all__ = ["LLAMA_DEFAULTS", "ORDER", "Chain", "Stage", "min_p", "run_chain", "settings_for", "temperature",
-           "top_k", "top_p", "typical_p", "unpredicted"]
+__all__ = ["LLAMA_DEFAULTS", "ORDER", "PENALTIES", "Chain", "Stage", "min_p", "penalised", "penalties", "run_chain",
+           "settings_for", "temperature", "top_k", "top_p", "typical_p", "unpredicted"]

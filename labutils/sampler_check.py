@@ -4,7 +4,8 @@
 1. asks the server for the next token's top-20 candidates with their real log-probabilities, and for
    its own post-chain probabilities (`post_sampling_probs`: what it really samples from);
 2. predicts the distribution by applying llama-server's chain in its own order (`labutils.chain`),
-   each unset parameter at the server's default (`Lab.server_defaults()`);
+   each unset parameter at the server's default (`Lab.server_defaults()`); with a presence or frequency
+   penalty on, the tokens the penalty counts are read from the engine (`prompt_window`);
 3. draws `samples` seeded first tokens (max_tokens=1, random seeds drawn from `first_seed`) through `Lab.send`;
 4. compares: total-variation distance, Pearson's chi-square p-value (`labutils.gof`), and, when they
    disagree, which stage the disagreement points to: the prediction is re-run with each parameter the
@@ -15,6 +16,7 @@ Taught in notebooks/10_sampler_chain.ipynb.
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from . import chain as chain_mod
-from . import gof
-from .errors import LabError, RequestFailed
-from .params import integer
+from . import gof, intervals
+from .errors import LabError, ParameterError, RequestFailed
+from .params import check, integer
 
 if TYPE_CHECKING:
     from .client import Lab
@@ -210,8 +212,9 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
                   concurrency: int | None = None, **params: Any) -> SamplerCheck:
     """Predict the first token's distribution under `params` and test it against `samples` live draws.
 
-    `params` are chain parameters (temperature, top_k, top_p, min_p, typical_p; penalties, DRY, XTC are
-    sent but not modelled). Every input is validated before any request. See the module docstring.
+    `params` are chain parameters (temperature, top_k, top_p, min_p, typical_p, presence_penalty,
+    frequency_penalty; repeat_penalty, DRY and XTC are sent but not modelled). Every input is validated
+    before any request. See the module docstring.
 
     >>> res = check_sampler(lab, "The capital of France is", 300, temperature=1.0, top_k=5)  # doctest: +SKIP
     >>> res.fit.p_value > 0.01  # doctest: +SKIP
@@ -227,6 +230,7 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     known = getattr(defaults, "known", False)
     order = (getattr(defaults, "samplers", None) or list(chain_mod.ORDER)) if known else list(chain_mod.ORDER)
     settings = chain_mod.settings_for(params, defaults.values if known else None)
+    seen = prompt_window(lab, prompt, params, defaults.values if known else None)
     server, server_note = post_sampling(lab, prompt, {**params, "seed": first_seed})
 
     # seeds are drawn at random (from `first_seed`): consecutive seeds 1..300 gave a sample far too even
@@ -261,13 +265,26 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
             raise
         candidates = lab.send(prompt, {**sent, "seed": first_seed})  # once more, as for the draws
     tokens, lps, _ = _top(candidates)
-    chain = chain_mod.run_chain(tokens, lps, settings, order)
-    known_tokens = set(tokens)
-    counts = pd.Series([p if p in known_tokens else OTHER for p in picks]).value_counts().rename("count")
-    skipped = chain_mod.unpredicted(params)
-    res = SamplerCheck(prompt, dict(params), chain, counts, server, skipped=skipped, server_note=server_note)
+    chain = chain_mod.run_chain(tokens, lps, settings, order, seen=seen)
+    counts = pd.Series(picks).value_counts()
+    res = check_counts(chain, counts, params, prompt, defaults.values if known else None, server=server,
+                       server_note=server_note)
     res.lost = len(lost) * per
-    res.alternatives = _alternatives(res, tokens, lps, settings, order, defaults.values if known else {})
+    return res
+
+
+def check_counts(chain: chain_mod.Chain, counts: pd.Series, params: dict[str, Any], prompt: Any = None,
+                 defaults: dict[str, Any] | None = None, *, server: pd.Series | None = None,
+                 server_note: str = "") -> SamplerCheck:
+    """The predicted-vs-observed check of first tokens already drawn: `counts` (token -> draws; a token
+    outside the chain's candidates may be given as itself or as `OTHER`) against `chain`'s prediction for
+    `params`, with the single-stage alternatives a disagreement is tested against. No request is sent."""
+    tokens, lps = chain.stages[0].tokens, chain.stages[0].logits
+    known_tokens = set(tokens)
+    counts = counts[counts > 0].groupby(lambda t: t if t in known_tokens else OTHER).sum().rename("count")
+    skipped = chain_mod.unpredicted(params, seen_known=chain.seen is not None)
+    res = SamplerCheck(prompt, dict(params), chain, counts, server, skipped=skipped, server_note=server_note)
+    res.alternatives = _alternatives(res, tokens, lps, chain.settings, chain.order, defaults or {})
     return res
 
 
@@ -278,14 +295,49 @@ def _order(lab: Lab) -> tuple[list[str], dict[str, Any]]:
     return list(chain_mod.ORDER), {}
 
 
+def prompt_window(lab: Lab, prompt: str | list[dict], params: dict[str, Any],
+                  defaults: dict[str, Any] | None = None) -> dict[str, int] | None:
+    """The tokens the presence and frequency penalties count before the answer's first token: the last
+    `repeat_last_n` tokens of the prompt as the engine sees it (its chat template applied, then its
+    tokenizer), as token -> count. llama-server feeds the whole prompt to its penalties, so words of the
+    question (and of the template: role names, markers) are penalised in the answer.
+
+    None when no such penalty is on (nothing to count), or when the lab cannot ask the engine (a remote
+    distribution: then the prediction leaves the penalties out and says so).
+    """
+    if not chain_mod.penalised(params):
+        return None
+    engine = lab._engine() if hasattr(lab, "_engine") else None
+    if engine is None:
+        return None
+    messages = lab.prepare(prompt)[0]
+    last = params.get("repeat_last_n")
+    last = int((defaults or {}).get("repeat_last_n", 64) if last is None else last)
+    import httpx
+
+    try:
+        with httpx.Client(timeout=10) as http:
+            text = http.post(f"{engine.llama_base}/apply-template", json={"messages": messages}).json()["prompt"]
+            tokens = http.post(f"{engine.llama_base}/tokenize", json={"content": text, "add_special": True,
+                                                                       "with_pieces": True}).json()["tokens"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None  # the prediction then leaves the penalties out, and says so
+    pieces = [t["piece"] if isinstance(t["piece"], str) else bytes(t["piece"]).decode("utf-8", "replace")
+              for t in tokens]
+    window = pieces if last < 0 else pieces[len(pieces) - last:] if last > 0 else []
+    return dict(Counter(window))
+
+
 def predict(lab: Lab, prompt: str | list[dict], **params: Any) -> chain_mod.Chain:
     """The chain, stage by stage, for the next token of `prompt` under `params` (unset = the server's
-    defaults), from one request for the top-20 candidates. Taught in notebooks/10_sampler_chain.ipynb."""
+    defaults), from one request for the top-20 candidates (and, with a presence or frequency penalty on,
+    the engine's tokens of the prompt: `prompt_window`). Taught in notebooks/10_sampler_chain.ipynb."""
     lab.prepare(prompt, **params)
     order, defaults = _order(lab)
     tokens, lps, _ = _top(lab.send(prompt, {**params, "max_tokens": 1, "logprobs": True, "top_logprobs": CANDIDATES,
                                             "temperature": 0}))
-    return chain_mod.run_chain(tokens, lps, chain_mod.settings_for(params, defaults), order)
+    seen = prompt_window(lab, prompt, params, defaults)
+    return chain_mod.run_chain(tokens, lps, chain_mod.settings_for(params, defaults), order, seen=seen)
 
 
 def server_view(lab: Lab, prompt: str | list[dict], **params: Any) -> pd.Series:
@@ -310,22 +362,22 @@ def _alternatives(res: SamplerCheck, tokens, lps, settings, order, defaults) -> 
             for k in chain_mod.LLAMA_DEFAULTS if res.params.get(k) is not None and res.params[k] != base[k]]
     textbook = ["temperature", *[s for s in order if s != "temperature"]]
     hyps.append(("temperature applied first (the textbook order)", settings, textbook))
-    t_fit = _fitted_temperature(res.counts, tokens, lps, settings, order)
+    t_fit = _fitted_temperature(res.counts, tokens, lps, settings, order, res.chain.seen)
     if t_fit is not None and abs(t_fit - float(settings["temperature"])) > 0.05:
         hyps.append((f"a different temperature: the draws fit T = {t_fit:.2f} best (sent "
                      f"{settings['temperature']})", {**settings, "temperature": t_fit}, order))
     for label, s, o in hyps:
-        pred = chain_mod.run_chain(tokens, lps, s, o).final
+        pred = chain_mod.run_chain(tokens, lps, s, o, seen=res.chain.seen).final
         f = gof.fit(res.counts, pred)
         rows.append({"hypothesis": label, "p_value": f.p_value, "tv": gof.tv_distance(pred, res.observed)})
     return pd.DataFrame(rows, columns=["hypothesis", "p_value", "tv"])
 
 
-def _fitted_temperature(counts: pd.Series, tokens, lps, settings, order) -> float | None:
+def _fitted_temperature(counts: pd.Series, tokens, lps, settings, order, seen=None) -> float | None:
     """The temperature in (0, 2] under which the observed draws are most likely (a grid search), or None."""
     best, best_ll = None, -np.inf
     for t in np.arange(0.05, 2.0001, 0.05):
-        pred = chain_mod.run_chain(tokens, lps, {**settings, "temperature": float(t)}, order).final
+        pred = chain_mod.run_chain(tokens, lps, {**settings, "temperature": float(t)}, order, seen=seen).final
         c, p = counts.align(pred, fill_value=0)
         if (c[p <= 0] > 0).any():
             continue
@@ -335,4 +387,231 @@ def _fitted_temperature(counts: pd.Series, tokens, lps, settings, order) -> floa
     return best
 
 
-__all__ = ["ALPHA", "OTHER", "SamplerCheck", "check_sampler", "post_sampling", "predict", "server_view"]
+# --- one sampler over a grid: prediction, live draws, the check of every cell, the trend with intervals ---
+
+# What every first-token grid of lesson 10 holds fixed (the varied sampler aside): one-token answers, top_p off,
+# top_k 20 (the candidates the API returns, so each prediction is exact), min_p and typical_p off, no penalty.
+# Every grid holding the same values shares its base cell: the second grid gets it from the response cache.
+HELD = {"top_p": 1.0, "max_tokens": 1, "top_k": 20, "min_p": 0.0, "typical_p": 1.0, "presence_penalty": 0.0}
+_NEUTRAL = {"frequency_penalty": 0.0}
+
+
+@dataclass
+class SamplerGrid:
+    """One sampler, prediction first, then a grid of live first tokens: lesson 10's experiment.
+
+    Built from `base` (a `Chain` whose candidates were fetched once, e.g. by `predict`), the sampler `varied`
+    and its `values`, at `temperature` with the rest held (`HELD`, changed by `overrides`). No request is
+    sent here: `predicted()` is the chain for each value. `held()` gives the other axes of the `Grid` to
+    sweep and `scorer` the pass/fail column it scores: a first token the strictest value removes (for a
+    cut: top_k, min_p, typical_p, top_p), or a token of the prompt (for a penalty). After the sweep,
+    `observe(runs, summary)` (summary from `labutils.summarize`) adds the observed side: `check(value)` is
+    the predicted-vs-observed test of one cell, `table()` both sides with 95% intervals, `sentence()` what
+    they allow one to say. Taught in notebooks/10_sampler_chain.ipynb.
+    """
+
+    base: chain_mod.Chain
+    varied: str
+    values: list
+    temperature: float = 1.0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    runs: pd.DataFrame | None = None
+    summary: pd.DataFrame | None = None
+    checks: dict[Any, SamplerCheck] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.varied not in chain_mod.LLAMA_DEFAULTS or self.varied == "temperature":
+            raise ParameterError(f"varied={self.varied!r} is not allowed: a SamplerGrid varies one of "
+                                 f"{', '.join(k for k in chain_mod.LLAMA_DEFAULTS if k != 'temperature')}")
+        self.values = sorted({check(self.varied, v) for v in self.values})
+        if len(self.values) < 2:
+            raise ParameterError(f"{self.varied}={self.values} is not allowed: a grid needs at least two values")
+        self.temperature = check("temperature", self.temperature)
+        for k, v in self.overrides.items():
+            check(k, v)
+        self.penalty = self.varied in chain_mod.PENALTIES
+        if self.penalty and self.base.seen is None:
+            raise LabError("the prompt's tokens are unknown, so a penalty cannot be predicted: build the base chain "
+                           f"with `predict(lab, prompt, {self.varied}=1.0)` on the embedded stack")
+        self.chains = {v: self.base.rerun(self.settings(v)) for v in self.values}
+        if self.penalty:
+            self.tokens = set(self.base.seen)
+            self.metric, self.what = "repeats_prompt", "first tokens that repeat a token of the prompt"
+        else:
+            self.strictest = min(self.values, key=lambda v: (len(self.chains[v].final), self.values.index(v)))
+            self.kept = set(self.chains[self.strictest].final.index)
+            self.metric = "removed"
+            self.what = f"first tokens that {self.varied}={self.strictest:g} removes"
+
+    def settings(self, value: Any) -> dict[str, Any]:
+        """The chain settings of the cell where the varied sampler is `value`."""
+        held = {k: v for k, v in {**HELD, **_NEUTRAL, **self.overrides}.items() if k in chain_mod.OFF}
+        return {**held, "temperature": self.temperature, self.varied: value}
+
+    def held(self) -> dict[str, list]:
+        """The Grid's other axes, one value each: `Grid(<varied>=values, **grid.held(), samples=...)`."""
+        held = {"temperature": self.temperature, **HELD, **self.overrides}
+        held.pop(self.varied, None)
+        return {k: [v] for k, v in held.items()}
+
+    @property
+    def scorer(self):
+        """The pass/fail column of the sweep (see the class docstring), named after `metric`."""
+        if self.penalty:
+            def hit(text: str) -> bool:
+                return text in self.tokens
+        else:
+            def hit(text: str) -> bool:
+                return text not in self.kept
+        hit.__name__ = self.metric
+        return hit
+
+    def share(self, value: Any) -> float:
+        """The predicted share of draws that `scorer` passes, for the cell at `value`."""
+        final = self.chains[value].final
+        if self.penalty:
+            return float(final[[t in self.tokens for t in final.index]].sum())
+        return float(final[[t not in self.kept for t in final.index]].sum())
+
+    def predicted(self, samples: int | None = None) -> pd.DataFrame:
+        """One row per value: tokens kept, model mass kept, the top token and its share, the predicted share
+        of `what`, and (given `samples`) the distinct first tokens expected in that many draws."""
+        rows = []
+        for v, c in self.chains.items():
+            final = c.final
+            row = {self.varied: v, "tokens kept": len(final), "model mass kept": round(c.stages[-1].mass, 3),
+                   "top token": final.idxmax(), "top share": round(float(final.max()), 3),
+                   f"predicted {self.metric}": round(self.share(v), 3), "exact": c.complete}
+            if samples:
+                row["expected distinct"] = round(expected_distinct(final, samples), 1)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def forecast(self) -> str:
+        """The prediction in words, before any draw, with the share of the probability the candidates cover."""
+        a, b = self.values[0], self.values[-1]
+        ca, cb = self.chains[a], self.chains[b]
+        inexact = [c for c in self.chains.values() if not c.complete]
+        exact = ("exact for every value: no token outside them survives" if not inexact
+                 else f"not exact for every value: {inexact[0].why}")
+        return (f"Prediction at temperature {self.temperature:g}, from the {len(self.base.stages[0])} candidates "
+                f"holding {self.base.coverage:.0%} of the model's probability ({exact}): from {self.varied}={a:g} "
+                f"to {b:g} the tokens kept go from {len(ca.final)} to {len(cb.final)}, the largest probability "
+                f"left from {ca.final.max():.2f} to {cb.final.max():.2f}, and the share of {self.what} from "
+                f"{self.share(a):.2f} to {self.share(b):.2f}.")
+
+    def observe(self, runs: pd.DataFrame, summary: pd.DataFrame) -> SamplerGrid:
+        """Add the sweep's `runs` (scored by `scorer`) and their `summary`; every cell is checked against its
+        prediction (no request). Returns self."""
+        if self.varied not in runs.columns or self.metric not in runs.columns:
+            raise ValueError(f"runs needs the columns {self.varied!r} and {self.metric!r}: sweep a Grid over "
+                             f"{self.varied} with scorers=[this.scorer]")
+        found = sorted(runs[self.varied].dropna().unique().tolist())
+        if found != self.values:
+            raise ValueError(f"the runs vary {self.varied} over {found}, the prediction over {self.values}")
+        self.runs, self.summary = runs, summary
+        ok = runs[runs["error"].isna()]
+        self.checks = {v: check_counts(self.chains[v], ok[ok[self.varied] == v]["text"].value_counts(),
+                                       {**self.settings(v)}, runs.attrs.get("messages"))
+                       for v in self.values}
+        return self
+
+    def check(self, value: Any = None) -> SamplerCheck:
+        """The predicted-vs-observed check of one cell (default: the strictest value, or the strongest penalty)."""
+        if not self.checks:
+            raise LabError("no draws yet: sweep the grid and call observe(runs, summary) first")
+        return self.checks[self.default_cell if value is None else check(self.varied, value)]
+
+    @property
+    def default_cell(self) -> Any:
+        return self.values[-1] if self.penalty else self.strictest
+
+    def table(self) -> pd.DataFrame:
+        """One row per value: predicted and observed share of `what` (95% Wilson interval), distinct first
+        tokens (expected and observed), the cell's chi-square p-value and its `verdict`."""
+        if self.summary is None:
+            raise LabError("no draws yet: sweep the grid and call observe(runs, summary) first")
+        lo, hi = intervals.interval_columns(f"{self.metric}_rate")
+        s = self.summary.set_index(self.varied)
+        rows = []
+        for v in self.values:
+            c = self.checks[v]
+            n = int(s.loc[v, "n"])
+            rows.append({self.varied: v, "draws": n, f"predicted {self.metric}": round(self.share(v), 3),
+                         f"observed {self.metric}": round(float(s.loc[v, f"{self.metric}_rate"]), 3),
+                         "95% interval": intervals.ci_text(s.loc[v, lo], s.loc[v, hi]),
+                         "tokens kept": len(self.chains[v].final),
+                         "expected distinct": round(expected_distinct(self.chains[v].final, n), 1),
+                         "observed distinct": round(float(s.loc[v, "unique_frac"]) * n),
+                         "chi-square p": round(c.fit.p_value, 3), "check": self.verdict(v)})
+        return pd.DataFrame(rows)
+
+    def verdict(self, value: Any) -> str:
+        """'agrees', 'disagrees', or 'too few draws' (every token expected fewer than 5 times: no test)."""
+        c = self.checks[value]
+        if c.fit.df == 0 and not c.fit.impossible:
+            return "too few draws"
+        return "agrees" if c.agrees else "disagrees"
+
+    def sentence(self) -> str:
+        """What the run allows one to say about the trend of `what`, read from the intervals of the two ends
+        of the grid (`labutils.intervals.trend`), with the prediction next to it; then the cells' checks."""
+        if self.summary is None:
+            raise LabError("no draws yet: sweep the grid and call observe(runs, summary) first")
+        metric = f"{self.metric}_rate"
+        lo, hi = intervals.interval_columns(metric)
+        s = self.summary.set_index(self.varied)
+        a, b = self.values[0], self.values[-1]
+
+        word = intervals.trend(self.summary, metric, self.varied)
+        # two decimals, unless at two decimals the intervals would seem to touch when they overlap (or the
+        # reverse): then three, so the printed bounds show what the verdict reads
+        ends = [s.loc[a, lo], s.loc[a, hi], s.loc[b, lo], s.loc[b, hi]]
+        apart = word in ("rises", "falls")
+        digits = 2
+        if not any(pd.isna(x) for x in ends):
+            r = [round(float(x), 2) for x in ends]
+            if (r[2] > r[1] or r[0] > r[3]) != apart or r[2] == r[1] or r[0] == r[3]:
+                digits = 3
+
+        def cell(v: Any) -> str:
+            return f"{s.loc[v, metric]:.{digits}f} {intervals.ci_text(s.loc[v, lo], s.loc[v, hi], digits)}"
+
+        predicted = f"predicted {self.share(a):.2f} -> {self.share(b):.2f}"
+        if word in ("rises", "falls"):
+            head = (f"The share of {self.what} {word} from {cell(a)} at {self.varied}={a:g} to {cell(b)} at "
+                    f"{self.varied}={b:g} (95% intervals; {predicted}).")
+        else:
+            why = "the intervals overlap, so " if word != intervals.CANT_TELL else ""
+            head = (f"The share of {self.what}: {cell(a)} at {self.varied}={a:g}, {cell(b)} at {self.varied}={b:g} "
+                    f"({predicted}): {why}this run {intervals.CANT_TELL}.")
+        verdicts = {v: self.verdict(v) for v in self.values}
+        tested = [v for v in self.values if verdicts[v] != "too few draws"]
+        agree = [v for v in tested if verdicts[v] == "agrees"]
+        tail = ""
+        if tested:
+            tail = (f" The draws of {len(agree)} of {len(tested)} tested cells agree with their prediction "
+                    f"(chi-square, {ALPHA:.0%} level).")
+        if len(tested) < len(self.values):
+            few = ", ".join(f"{self.varied}={v:g}" for v in self.values if v not in tested)
+            tail += f" {few}: too few draws to test against the prediction, raise SAMPLES."
+        for v in tested:
+            if verdicts[v] == "disagrees":
+                tail += f" {self.varied}={v:g}: {self.checks[v].diagnosis()}"
+        return head + tail
+
+    def plot(self, ax=None):
+        from .sampler_plots import grid_reading
+
+        return grid_reading(self, ax=ax)
+
+
+def expected_distinct(probs: pd.Series, n: int) -> float:
+    """The number of distinct tokens expected among `n` independent draws from `probs`:
+    sum_i 1 - (1 - p_i)^n."""
+    p = np.asarray(probs, dtype=float)
+    return float((1 - (1 - p) ** n).sum())
+
+
+__all__ = ["ALPHA", "HELD", "OTHER", "SamplerCheck", "SamplerGrid", "check_counts", "check_sampler",
+           "expected_distinct", "post_sampling", "predict", "prompt_window", "server_view"]

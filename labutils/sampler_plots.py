@@ -14,7 +14,7 @@ from .sampling import show_token
 
 if TYPE_CHECKING:
     from .chain import Chain
-    from .sampler_check import SamplerCheck
+    from .sampler_check import SamplerCheck, SamplerGrid
 
 
 def _axes(ax, size=(8, 3.5)):
@@ -56,12 +56,50 @@ def chain_stages(chain: Chain, top: int = 20):
     x = np.arange(len(frame))
     for ax, stage, s in zip(np.atleast_1d(axes), stages, chain.stages):
         ax.bar(x, frame[stage].to_numpy(), color=np.where(frame[stage].to_numpy() > 0, "#4c72b0", "#cccccc"))
-        label = "input" if stage == "candidates" else f"{stage}={s.setting}"
+        label = ("input" if stage == "candidates" else f"penalties ({s.setting})" if stage == "penalties"
+                 else f"{stage}={s.setting}")
         ax.set_title(f"{label}: {len(s)} tokens kept, model mass {s.mass:.1%}", fontsize=9, loc="left")
         ax.set_ylabel("p", fontsize=8)
     ax.set_xticks(x, [show_token(t) for t in frame.index], rotation=45, ha="right")
     fig.suptitle(f"The sampler chain, one stage at a time (the {len(chain.stages[0])} candidates cover "
                  f"{chain.coverage:.0%} of the probability)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def grid_reading(grid: SamplerGrid, ax=None):
+    """A sampler over a grid: for each value, the observed share of `grid.what` with its 95% Wilson interval
+    next to the predicted share, and the distinct first tokens observed next to the number expected."""
+    import matplotlib.pyplot as plt
+
+    table = grid.table()
+    x = np.arange(len(table))
+    if ax is None:
+        fig, (ax, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    else:
+        fig, right = ax.figure, None
+    s = grid.summary.set_index(grid.varied).loc[grid.values]
+    share = s[f"{grid.metric}_rate"].to_numpy(float)
+    err = np.clip(np.nan_to_num(np.vstack([share - s[f"{grid.metric}_lo"].to_numpy(float),
+                                           s[f"{grid.metric}_hi"].to_numpy(float) - share])), 0, None)
+    ax.errorbar(x, share, yerr=err, fmt="o", capsize=4, color="#dd8452", label="observed (95% interval)")
+    ax.plot(x, table[f"predicted {grid.metric}"], "x", markersize=10, color="#4c72b0", label="predicted")
+    ax.set_xticks(x, [f"{v:g}" for v in grid.values])
+    ax.set_xlabel(grid.varied)
+    ax.set_ylabel("share of draws")
+    ax.set_ylim(-0.05, 1.05)
+    low, high = int(table.draws.min()), int(table.draws.max())
+    draws = f"{low}" if low == high else f"{low} to {high}"
+    ax.set_title(f"{grid.what}\n({draws} draws per value, T={grid.temperature:g})", fontsize=9)
+    ax.legend(fontsize=8)
+    if right is not None:
+        right.bar(x - 0.2, table["expected distinct"], 0.4, color="#4c72b0", label="expected (from the prediction)")
+        right.bar(x + 0.2, table["observed distinct"], 0.4, color="#dd8452", label="observed")
+        right.set_xticks(x, [f"{v:g}" for v in grid.values])
+        right.set_xlabel(grid.varied)
+        right.set_ylabel("distinct first tokens")
+        right.set_title("distinct first tokens among the draws", fontsize=9)
+        right.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -83,4 +121,4 @@ def validity(summary, title: str = "valid JSON", ax=None):
     return fig
 
 
-__all__ = ["chain_stages", "predicted_vs_observed", "validity"]
+__all__ = ["chain_stages", "grid_reading", "predicted_vs_observed", "validity"]

@@ -12,12 +12,13 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import labutils
-from labutils import Chat, ParameterError, stack
-from labutils.params import PARAMS
+from labutils import Chat, ParameterError, gof, stack
+from labutils.params import PARAMS, check
 from labutils.runs import COLUMNS
 from labutils.widgets import CHAT_FALLBACK, FALLBACK, chat_ui, compare, compare_pair, playground
 
@@ -38,15 +39,44 @@ def test_slider_bounds_are_the_allowed_ranges():
     pg = playground(FakeLab(context_length=512), PROMPT)
     assert (pg.temperature.min, pg.temperature.max) == (PARAMS["temperature"].low, PARAMS["temperature"].high)
     assert (pg.top_p.min, pg.top_p.max) == (0.05, 1.0)  # top_p=0 is not allowed, so the slider stops a step above
-    assert (pg.max_tokens.min, pg.max_tokens.max) == (PARAMS["max_tokens"].low, 512)
+    assert (pg.max_tokens.low, pg.max_tokens.high) == (PARAMS["max_tokens"].low, 512)  # max_tokens: log scale
+    assert (2**pg.max_tokens.min, 2**pg.max_tokens.max) == (1, 512)
     assert (pg.seed.min, pg.seed.max) == (PARAMS["seed"].low, PARAMS["seed"].high)
     assert not any(s.continuous_update for s in (pg.temperature, pg.top_p, pg.max_tokens))
-    assert playground(FakeLab(context_length=None)).max_tokens.max == 4096  # the cap when the context is unknown
+    assert playground(FakeLab(context_length=None)).max_tokens.high == 4096  # the cap when the context is unknown
     for name, slider in pg.params.advanced.items():
         p = PARAMS[name]
         assert (slider.min, slider.max) == p.slider_bounds() and slider.value == p.default, name
         assert slider.tooltip == p.help and not slider.continuous_update
     assert pg.params.fold.selected_index is None  # the advanced fold starts closed
+
+
+@pytest.mark.parametrize("context", [512, 2000, 2048, None])
+def test_max_tokens_slider_is_draggable_and_every_value_it_holds_is_allowed(context):
+    pg = playground(FakeLab(context_length=context), PROMPT)
+    s, limit = pg.max_tokens, context or 4096
+    positions = np.arange(s.min, s.max + 1e-9, s.step)
+    assert len(positions) <= 4 * 12 + 1  # four positions per doubling: a hand can drag to each one
+    reached = set()
+    for exponent in [*positions, s.max]:  # every position a drag can stop at, and the top one
+        s.value = 2**exponent  # what the browser sends for that position
+        sent = pg.params.values()["max_tokens"]
+        assert check("max_tokens", sent, max_tokens_limit=limit) == sent == s.value  # whole and allowed
+        reached.add(sent)
+    assert min(reached) == 1 and max(reached) == limit and {1, 2, 4, 8, 16, 32, 64} <= reached
+    for typed, kept in ((300, 300), (7, 7), (0, 1), (-5, 1), (10**6, limit), (6.4, 6)):  # the readout takes typing
+        s.value = typed
+        assert pg.params.values()["max_tokens"] == kept and pg.params.state()["max_tokens"] == kept
+
+
+def test_max_tokens_keeps_state_and_set_semantics():
+    pg = playground(FakeLab(context_length=2048), PROMPT)
+    pg.params.set({"max_tokens": 300, "temperature": 0.5})
+    state = pg.params.state()
+    assert state["max_tokens"] == 300 and isinstance(state["max_tokens"], int)
+    other = playground(FakeLab(context_length=2048), PROMPT)
+    other.params.set(state)
+    assert other.params.values() == pg.params.values() and "max_tokens=300" in other.params.describe()
 
 
 def test_advanced_samplers_are_sent_only_when_moved(fake_lab):
@@ -215,6 +245,29 @@ def test_playground_history_is_newest_first_scrolls_and_has_prompt_tokens():
     assert pg.history["prompt_tokens"].tolist() == [7, 7]
 
 
+def test_the_chain_view_is_in_the_advanced_fold_and_sends_nothing_until_asked(fake_lab):
+    pg = playground(fake_lab, PROMPT)
+    assert pg.chain_fold.widget in pg.params.fold_box.children  # under "advanced", after the samplers
+    assert "show the chain" in pg.chain_fold.run_button.description
+    pg.params.advanced["top_k"].value = 5
+    pg.temperature.value = 1.0
+    assert fake_lab.client.requests == [] and "chain for these settings" not in repr(pg)
+    assert pg.chain_fold.summary().startswith("(press")
+
+
+def test_the_chain_view_shows_a_failure_in_plain_words_and_stays_usable():
+    lab = FakeLab(fail=True)
+    pg = playground(lab, PROMPT)
+    assert pg.chain_fold.run() is None
+    status = pg.chain_fold.status.value
+    assert "⚠" in status and "could not answer" in status and "Traceback" not in status
+    assert not pg.chain_fold.run_button.disabled and pg.chain_fold.table.value == ""
+    lab.fail = False  # the fake answers, but without logprobs: a clear error again, never a traceback
+    assert pg.chain_fold.run() is None and "no logprobs" in pg.chain_fold.status.value
+    pg.prompt.value = "  "
+    assert pg.chain_fold.run() is None and "Not sent" in pg.chain_fold.status.value
+
+
 # ---------------------------------------------------------------- real stack
 
 integration = pytest.mark.integration
@@ -251,6 +304,31 @@ def test_playground_streams_the_answer_and_records_the_run(lab):
 
 
 @integration
+def test_the_chain_fold_shows_the_stages_for_the_playground_settings(lab):
+    counted, requests = counting_lab(lab)
+    pg = playground(counted, "The capital of France is")
+    pg.params.fold.selected_index = 0  # open "advanced", as a learner would
+    pg.temperature.value, pg.top_p.value = 1.0, 1.0
+    pg.params.advanced["top_k"].value = 5
+    pg.params.advanced["min_p"].value = 0.0
+    assert requests == []  # moving sliders sends nothing
+    pg.chain_fold.run_button.click()
+    fold = pg.chain_fold
+    assert len(requests) == 2 and "5 token(s) left" in fold.status.value, fold.status.value
+    chain = fold.chain
+    assert list(chain.table()["stage"])[:2] == ["candidates", "top_k"] and len(chain.final) == 5
+    assert chain.complete and fold.server is not None
+    assert gof.tv_distance(chain.final, fold.server) < 0.01  # the server samples from what the view predicts
+    assert "model mass kept" in fold.table.value and "server says" in fold.table.value
+    assert fold.image.value[:8] == b"\x89PNG\r\n\x1a\n"  # the stage-by-stage plot
+    text = plain_text(pg)  # the plain-text fallback carries the chain too
+    assert "the chain for these settings" in text and "top_k" in text and "cover" in text
+    pg.params.advanced["top_k"].value = 2
+    assert "settings changed" in fold.status.value and len(requests) == 2
+    assert pg.history.empty  # the chain view is not a run
+
+
+@integration
 def test_compare_shows_both_answers_metrics_and_a_word_diff(lab):
     cmp = compare(lab, PROMPT)
     cmp.a.set({"temperature": 0.0, "max_tokens": 8, "seed": 3})
@@ -281,7 +359,8 @@ def test_compare_validates_both_panels_before_sending_either(lab):
     cmp.b.advanced["top_k"].max = 500  # a slider cannot reach a bad value: widen one to try
     cmp.b.advanced["top_k"].value = 300
     cmp.run()
-    assert "top_k=300 is not allowed" in cmp.status.value and requests == [] and not cmp.run_button.disabled
+    sent = [r for r in requests if r.startswith("POST")]  # (the panel lists the models for its model menus)
+    assert "top_k=300 is not allowed" in cmp.status.value and sent == [] and not cmp.run_button.disabled
 
 
 @integration

@@ -16,6 +16,7 @@ from ..errors import ParameterError
 from ..params import axes
 from .base import RunPanel, answer_box, output_text, prompt_boxes, set_text
 from .controls import CORE, Params
+from .tokens import ChainFold
 
 if TYPE_CHECKING:
     from ..client import Completion, Lab
@@ -29,7 +30,9 @@ class Playground(RunPanel):
     `run()` (or `run_button.click()`) sends one request through `Lab.chat(..., on_token=...)`;
     `history` is a DataFrame of every run (its `runs` row plus run number, system and prompt),
     `to_runs()` the same in `runs` form for the plotting functions. Errors (a bad value, the server down)
-    show in `status` and the playground stays usable. Taught in notebooks/06_playground.ipynb.
+    show in `status` and the playground stays usable. Under the "advanced" fold, `chain_fold` (a
+    `widgets.tokens.ChainFold`) shows the sampler chain for the current prompt and settings, stage by stage,
+    when its button is pressed. Taught in notebooks/06_playground.ipynb and 10_sampler_chain.ipynb.
     """
 
     def __init__(self, lab: Lab, prompt: str | None = None, system: str | None = None):
@@ -38,10 +41,9 @@ class Playground(RunPanel):
         self.params = Params(lab)
         self.temperature, self.top_p = self.params.temperature, self.params.top_p
         self.max_tokens, self.seed, self.random_seed = self.params.max_tokens, self.params.seed, self.params.random_seed
-        # 1 to the context length: wide enough that a drag moves a few tokens per pixel; the readout takes typing
-        self.max_tokens.layout = W.Layout(width="44em")
-        self.max_tokens.readout = True
         self.system, self.prompt = prompt_boxes(prompt, system)
+        self.chain_fold = ChainFold(lab, self._chain_request)
+        self.params.add_to_fold(self.chain_fold.widget)
         self.output = answer_box()
         self.history_view = W.HTML()
         self.rows: list[dict[str, Any]] = []
@@ -56,6 +58,7 @@ class Playground(RunPanel):
 
     def _edited(self, _change: dict) -> None:
         """An input changed after a failed run: the old error no longer describes what Run would send."""
+        self.chain_fold.stale()
         if self._errored:
             self._errored = False
             self.status.value = "<i>changed since the last error: press Run</i>"
@@ -64,8 +67,17 @@ class Playground(RunPanel):
         last = self.rows[-1] if self.rows else None
         tail = (f"\nlast answer ({last['finish_reason'] or 'error'}): {short(last['text'] or last['error'])}"
                 if last else "")
+        shown = self.chain_fold.chain is not None
+        chain = f"\nthe chain for these settings:\n{self.chain_fold.summary()}" if shown else ""
         return (f"Playground: {self.params.describe()}\nprompt: {short(self.prompt.value) or '(empty)'}\n"
-                f"{len(self.rows)} run(s) so far{tail}")
+                f"{len(self.rows)} run(s) so far{tail}{chain}")
+
+    def _chain_request(self) -> tuple[list[dict], dict[str, Any]]:
+        """What the chain view asks about: this prompt and system, the settings the next run would send (a
+        random seed is not drawn for it)."""
+        system = self.system.value.strip() or None
+        messages, _ = self.lab.prepare(self.prompt.value, system=system)
+        return messages, self.params.settings()
 
     @property
     def answer(self) -> str:

@@ -1,5 +1,6 @@
-"""Two views of the sampler lab: the chain one stage at a time for the current settings (`chain_view`),
-and an answer token by token with "continue from this alternative" (`token_view`).
+"""Views of the sampler lab: the chain one stage at a time for the current settings (`chain_view`, and
+`ChainFold` under the playground's "advanced" fold), and an answer token by token with "continue from
+this alternative" (`token_view`).
 
 Thin views over `labutils.sampler_check.predict` / `labutils.chain.run_chain` and
 `labutils.tokens.answer_tokens` / `continue_from`; tests drive them by setting values and calling `.run()`.
@@ -8,12 +9,17 @@ Taught in notebooks/10_sampler_chain.ipynb.
 
 from __future__ import annotations
 
+import html
+import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
+import pandas as pd
 
 from .. import chain as chain_mod
-from ..sampler_check import predict
+from .. import gof
+from ..sampler_check import post_sampling, predict
 from ..sampling import show_token
 from ..tokens import answer_tokens, continue_from
 from .base import RunPanel, answer_box, prompt_boxes, set_text
@@ -77,6 +83,110 @@ def chain_view(lab: Lab, prompt: str = "The capital of France is") -> ChainView:
     return ChainView(lab, prompt)
 
 
+def chain_report(chain: chain_mod.Chain, params: dict[str, Any], server: pd.Series | None = None,
+                 note: str = "") -> str:
+    """The chain in plain words and numbers: the stage table, how much the candidates cover, whether the
+    prediction is exact, the samplers it leaves out, and how far the server's own distribution is from it."""
+    exact = "exact" if chain.complete else f"NOT exact: {chain.why}"
+    lines = [chain.table().to_string(index=False), "",
+             f"The {len(chain.stages[0])} candidates cover {chain.coverage:.1%} of the model's probability; "
+             f"{len(chain.final)} token(s) are left to sample from; this prediction is {exact}."]
+    left_out = chain_mod.unpredicted(params, seen_known=chain.seen is not None)
+    if left_out:
+        lines.append(f"Not in the prediction: {', '.join(f'{k}={params[k]:g}' for k in left_out)} (they need the raw "
+                     "logits, the repeated sequences or a random draw); the server's own probabilities include them.")
+    if server is not None:
+        lines.append(f"The server's own post-chain probabilities: {len(server)} tokens holding {server.sum():.1%} of "
+                     f"what it samples from, {gof.tv_distance(chain.final, server):.3f} TV from the prediction.")
+    elif note:
+        lines.append(f"The server's own post-chain probabilities: {note}.")
+    return "\n".join(lines)
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes, closed afterwards (so a notebook does not also show it)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+class ChainFold(RunPanel):
+    """The chain for a panel's current prompt and settings, one stage at a time: the candidates after each
+    stage (penalties, top_k, typical_p, top_p, min_p, temperature) with the model's probability each keeps,
+    as a table and a plot, next to what the server itself says it samples from.
+
+    Lives under the playground's "advanced" fold. Nothing is sent until its button is pressed (`run()`);
+    then two one-token requests: the next token's top-20 candidates (`sampler_check.predict`) and the
+    server's post-chain probabilities (`sampler_check.post_sampling`). `request()` returns (messages,
+    params) from the panel. A failure shows in `status` in plain words; `summary()` is the plain-text view.
+    """
+
+    fallback = "(the chain for these settings: open this notebook in JupyterLab for the plot; the stages are below)"
+    busy = "asking the server for the next token's candidates…"
+
+    def __init__(self, lab: Lab, request: Callable[[], tuple[list[dict], dict[str, Any]]]):
+        super().__init__(W.Button(description="show the chain for these settings", icon="list-ol",
+                                  layout=W.Layout(width="auto"),
+                                  tooltip="one request for the next token's candidates, one for the server's own "
+                                          "probabilities: nothing is sent before you press it"))
+        self.lab, self.request = lab, request
+        self.table = W.HTML()
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.chain: chain_mod.Chain | None = None
+        self.server: pd.Series | None = None
+        self.params: dict[str, Any] = {}
+        self.note = ""
+        self._build([W.HBox([self.run_button, self.status]), self.table, self.image])
+
+    def _start(self) -> None:
+        self.chain, self.server, self.note = None, None, ""
+        self.table.value, self.image.value = "", b""
+
+    def _work(self) -> chain_mod.Chain:
+        messages, params = self.request()
+        sent = {k: v for k, v in params.items() if k != "max_tokens"}  # the chain is about the next token only
+        chain = predict(self.lab, messages, **sent)
+        self.server, self.note = post_sampling(self.lab, messages, sent)
+        self.chain, self.params = chain, sent
+        self._show()
+        return chain
+
+    def _show(self) -> None:
+        from ..sampler_plots import chain_stages
+
+        chain = self.chain
+        frame = chain.frame().head(12)
+        if self.server is not None:
+            frame["server says"] = self.server.reindex(frame.index).fillna(0.0)
+        frame.index = [show_token(t) for t in frame.index]
+        words = html.escape(chain_report(chain, self.params, self.server, self.note)
+                            .split("\n\n", 1)[1]).replace("\n", "<br>")
+        self.table.value = (chain.table().to_html(index=False, classes="lab-chain")
+                            + f"<p style='font-size:12px'>{words}</p>"
+                            + frame.to_html(float_format=lambda v: f"{v:.3f}", classes="lab-chain"))
+        self.image.value = figure_png(chain_stages(chain))
+
+    def _ok(self, chain: chain_mod.Chain) -> str:
+        exact = "exact" if chain.complete else "not exact"
+        return (f"{len(chain.final)} token(s) left to sample from · candidates cover {chain.coverage:.0%} · "
+                f"prediction {exact}")
+
+    def stale(self) -> None:
+        """An input changed: the chain shown no longer describes the settings (nothing is sent)."""
+        if self.chain is not None:
+            self.status.value = "<i>settings changed since: press the button to show their chain</i>"
+
+    def summary(self) -> str:
+        if self.chain is None:
+            return "(press 'show the chain for these settings')"
+        return chain_report(self.chain, self.params, self.server, self.note)
+
+
 class TokenPanel(RunPanel):
     """Run a prompt, see its answer coloured token by token, pick a position and an alternative, continue."""
 
@@ -133,4 +243,4 @@ def token_view(lab: Lab, prompt: str, **params: Any) -> TokenPanel:
     return TokenPanel(lab, prompt, **params)
 
 
-__all__ = ["ChainView", "TokenPanel", "chain_view", "token_view"]
+__all__ = ["ChainFold", "ChainView", "TokenPanel", "chain_report", "chain_view", "token_view"]
