@@ -127,6 +127,16 @@ class Lab:
         where = "embedded" if self.embedded else "remote"
         return f"Lab(model={self.model!r}, base_url={self.base_url!r}, {where})"
 
+    @property
+    def engine_url(self) -> str | None:
+        """The URL of the llama-server behind this lab's model on the embedded stack (for what Llama Stack
+        does not pass on: its tokenizer, its chat template), None on a remote distribution.
+
+        Taught in notebooks/10_sampler_chain.ipynb.
+        """
+        found = self._engine()
+        return None if found is None else found.llama_base
+
     def models(self) -> list[str]:
         """Ids of the LLMs the distribution lists."""
         return llm_ids(self.client)

@@ -307,7 +307,7 @@ def prompt_window(lab: Lab, prompt: str | list[dict], params: dict[str, Any],
     """
     if not chain_mod.penalised(params):
         return None
-    engine = lab._engine() if hasattr(lab, "_engine") else None
+    engine = getattr(lab, "engine_url", None)
     if engine is None:
         return None
     messages = lab.prepare(prompt)[0]
@@ -317,8 +317,8 @@ def prompt_window(lab: Lab, prompt: str | list[dict], params: dict[str, Any],
 
     try:
         with httpx.Client(timeout=10) as http:
-            text = http.post(f"{engine.llama_base}/apply-template", json={"messages": messages}).json()["prompt"]
-            tokens = http.post(f"{engine.llama_base}/tokenize", json={"content": text, "add_special": True,
+            text = http.post(f"{engine}/apply-template", json={"messages": messages}).json()["prompt"]
+            tokens = http.post(f"{engine}/tokenize", json={"content": text, "add_special": True,
                                                                        "with_pieces": True}).json()["tokens"]
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return None  # the prediction then leaves the penalties out, and says so

@@ -15,6 +15,7 @@ from .chat import ChatUI, chat_ui, transcript_html
 from .compare import Compare, compare
 from .controls import Params
 from .playground import Playground, playground
+from .tokens import ChainFold
 
-__all__ = ["CHAT_FALLBACK", "FALLBACK", "ChatUI", "Compare", "Params", "Playground", "RunPanel", "chat_ui",
+__all__ = ["CHAT_FALLBACK", "FALLBACK", "ChainFold", "ChatUI", "Compare", "Params", "Playground", "RunPanel", "chat_ui",
            "compare", "compare_pair", "explain", "output_text", "pair_metrics", "playground", "transcript_html"]
