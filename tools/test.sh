@@ -15,7 +15,7 @@ PY=.venv/bin/python
 was_up=$("$PY" -c 'from labutils import stack; print(int(stack.is_up(stack.Settings())))') || exit 1
 "$PY" -m labutils.stack up || exit 1
 logs=.lab/test-logs
-mkdir -p "$logs"
+mkdir -p "$logs" .lab/test-tmp  # pytest makes each shard's --basetemp, not its parent
 t0=$(date +%s)
 
 shard() {  # name, then pytest arguments: runs pytest with its output prefixed, writes its exit code
