@@ -9,11 +9,16 @@ memory strategy decides which earlier turns go along:
 - "none":   no earlier turns, only the latest user message (the model "forgets" at once).
 
 The system message is always sent and never dropped. Taught in notebooks/08_chatbot_with_memory.ipynb.
+
+`refers_to_earlier(text)` finds where an answer speaks of a conversation that came before it ("here are
+some more", "as I said"): a small model invents one, and a learner can take it for server memory.
+Taught in notebooks/00_setup_and_first_request.ipynb.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +37,19 @@ DEFAULT_REPLY_RESERVE = 256  # tokens kept free for the reply by memory="tokens"
 CONTEXT_MARGIN = 0.05  # share of the context memory="tokens" leaves free for estimation error
 MIN_BUDGET = TOKENS_PER_REQUEST + TOKENS_PER_MESSAGE + 1  # the smallest request: one one-token message
 EMPTY_REPLY = "(empty reply)"  # stored instead of "" (the API rejects empty message content)
+
+
+# Words with which an answer speaks of an earlier conversation (lesson 00 checks every answer it prints)
+EARLIER = re.compile(r"\b(as i (said|mentioned)|mentioned (earlier|before|above)|(add|here are|some|a few) more"
+                     r"|add(ed|ing)? (\w+ ){0,3}to the list|additional|previous(ly)?|earlier|once again)\b", re.I)
+
+
+def refers_to_earlier(text: str) -> str | None:
+    """The words with which `text` refers to an earlier conversation (e.g. 'additional', 'here are some
+    more', 'as I mentioned'), or None. The request holds only the messages sent, and the server keeps
+    nothing between requests, so such a reference is invented by the model, never remembered."""
+    found = EARLIER.search(text or "")
+    return found.group(0) if found else None
 
 
 def estimate_tokens(messages: list[dict]) -> int:

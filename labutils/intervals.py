@@ -10,6 +10,10 @@
   gives an interval for the difference B - A, and a verdict read from it: "higher" only when the whole
   interval is above 0, "lower" only when it is below, "no clear difference" when it holds 0, and "can't
   tell yet" when there are fewer than `MIN_PAIRS` pairs.
+- `pairwise_stat(pair, name)`: a number of a whole cell that is the mean of `pair(a, b)` over its pairs of
+  answers (similarity, "the two differ"). `compare` bootstraps it without ever pairing a sample with its own
+  copy: a resample holds copies, and a copy compared with itself is identical, which would pull every
+  resampled value towards "the same" and the interval away from the number it is an interval of.
 Taught in notebooks/02_temperature.ipynb.
 """
 
@@ -169,7 +173,8 @@ def compare(runs: pd.DataFrame, metric: str | Callable[[list[str]], float], a: d
 
     `metric` is a column of `runs` (a scorer, `completion_tokens`, `latency_s`) or a per-answer text
     metric (`words`, `distinct_1`, ...; computed here), whose mean is compared; or a function of a list of
-    answer texts (a number of the whole cell, e.g. the share agreeing with the most common answer).
+    answer texts (a number of the whole cell, e.g. the share agreeing with the most common answer); a
+    `pairwise_stat` (a mean over pairs of answers) is resampled over pairs of different samples only.
     `on` names the columns that make a pair (default: the seed); add any column that repeats the grid, e.g.
     `on=["review", "seed"]` when several prompts' sweeps are stacked.
 
@@ -197,6 +202,10 @@ def compare(runs: pd.DataFrame, metric: str | Callable[[list[str]], float], a: d
         d = xb - xa
         diff = float(np.nanmean(d)) if n else math.nan
         lo, hi = bootstrap(d, level, n_boot, seed)
+    elif getattr(metric, "pair", None) is not None:
+        ta, tb = list(joined["text_a"]), list(joined["text_b"])
+        diff = float(metric(tb) - metric(ta)) if n else math.nan
+        lo, hi = bootstrap_cells(n, _pairwise_difference(metric.pair, ta, tb), level, n_boot, seed)
     else:
         ta, tb = list(joined["text_a"]), list(joined["text_b"])
         diff = float(metric(tb) - metric(ta)) if n else math.nan
@@ -206,6 +215,53 @@ def compare(runs: pd.DataFrame, metric: str | Callable[[list[str]], float], a: d
 
         lo, hi = bootstrap_cells(n, stat, level, min(n_boot, 400), seed)
     return Difference(name, dict(a), dict(b), diff, lo, hi, n, level)
+
+
+def _pair_matrix(pair: Callable[[str, str], float], texts: list[str]) -> np.ndarray:
+    n = len(texts)
+    m = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            m[i, j] = m[j, i] = float(pair(texts[i], texts[j]))
+    return m
+
+
+def _pairwise_difference(pair: Callable[[str, str], float], ta: list[str],
+                         tb: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """The bootstrap statistic of `compare` for a pairwise stat: per resample, the mean of pair() over the
+    pairs of *different* samples in cell B minus the same in cell A (NaN when a resample has no such pair)."""
+    ma, mb = _pair_matrix(pair, ta), _pair_matrix(pair, tb)
+    n = len(ta)
+    upper = np.triu(np.ones((n, n), bool), 1)[None]
+
+    def chunk(idx: np.ndarray) -> np.ndarray:
+        mask = (idx[:, :, None] != idx[:, None, :]) & upper
+        count = mask.sum(axis=(1, 2))
+        ii, jj = idx[:, :, None], idx[:, None, :]
+        d = np.where(mask, mb[ii, jj] - ma[ii, jj], 0.0).sum(axis=(1, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(count > 0, d / np.maximum(count, 1), np.nan)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        rows = max(1, 2_000_000 // max(n * n, 1))  # resamples per chunk: memory stays ~ 50 MB for any n
+        return np.concatenate([chunk(idx[i:i + rows]) for i in range(0, len(idx), rows)])
+    return stat
+
+
+def pairwise_stat(pair: Callable[[str, str], float], name: str) -> Callable[[list[str]], float]:
+    """A number of a cell: the mean of `pair(a, b)` over every pair of its answers (NaN below two answers).
+
+    `compare` resamples such a stat over pairs of different samples only (see the module docstring), e.g.
+    `pairwise_stat(metrics.similarity, "similarity of the samples")` or
+    `pairwise_stat(lambda a, b: a != b, "share of pairs that differ")`.
+    """
+    def stat(texts: list[str]) -> float:
+        m = _pair_matrix(pair, list(texts))
+        n = len(m)
+        return float(m[np.triu_indices(n, 1)].mean()) if n > 1 else math.nan
+    stat.__name__ = name
+    stat.pair = pair
+    return stat
 
 
 def named_stat(fn: Callable[[list[str]], float], name: str) -> Callable[[list[str]], float]:
@@ -248,4 +304,4 @@ def ci_text(lo: Any, hi: Any, digits: int = 2) -> str:
 
 
 __all__ = ["CANT_TELL", "Difference", "bootstrap", "bootstrap_cells", "ci_text", "compare", "interval_columns",
-           "named_stat", "trend", "verdict", "wilson"]
+           "named_stat", "pairwise_stat", "trend", "verdict", "wilson"]

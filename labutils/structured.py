@@ -7,8 +7,9 @@ and does it match the schema. The constraints compared are "none" (the prompt on
 "json_object" (`response_format={"type": "json_object"}`) and "json_schema" (the schema itself, which
 llama-server turns into a grammar). A request the server fails (an HTTP 500, a dropped connection) is a
 row with its error, not an exception: the sweep goes on, and the next request opens a new connection.
-`summarize_validity` gives one row per cell with a 95% Wilson interval. Taught in
-notebooks/11_structured_output.ipynb.
+`summarize_validity` gives one row per cell with a 95% Wilson interval (`intervals.wilson`);
+`finished_and_cut` says, per constraint, how many answers max_tokens cut and whether every answer that
+finished is valid, which is what a constraint promises. Taught in notebooks/11_structured_output.ipynb.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .errors import LabError, ParameterError
+from .intervals import wilson
 from .params import check, integer
 
 if TYPE_CHECKING:
@@ -99,16 +101,6 @@ def validity(lab: Lab, prompt: str | list[dict], *, schema: dict | str | None = 
     return runs
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval of a proportion k/n ((nan, nan) when n = 0)."""
-    if n == 0:
-        return math.nan, math.nan
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def summarize_validity(runs: pd.DataFrame, column: str = "valid_json") -> pd.DataFrame:
     """One row per (constraint, temperature): answers, errors, valid share and its 95% Wilson interval."""
     rows = []
@@ -121,4 +113,19 @@ def summarize_validity(runs: pd.DataFrame, column: str = "valid_json") -> pd.Dat
     return pd.DataFrame(rows)
 
 
-__all__ = ["CONSTRAINTS", "response_format", "score", "summarize_validity", "validity", "wilson"]
+def finished_and_cut(runs: pd.DataFrame, column: str = "valid_json") -> pd.DataFrame:
+    """One row per constraint: answers, cut (finish_reason 'length'), finished, and how many finished answers
+    are valid / invalid. A constraint promises a valid answer *when it finishes*; a cut one is invalid under
+    any constraint, so the two are counted apart."""
+    ok = runs[runs.error.isna()]
+    reason = ok["finish_reason"] if "finish_reason" in ok else pd.Series(None, index=ok.index)
+    rows = []
+    for c, g in ok.groupby("constraint", sort=False):
+        cut = reason[g.index].eq("length")
+        valid = g[column].fillna(False).astype(bool)
+        rows.append({"constraint": c, "answers": len(g), "cut": int(cut.sum()), "finished": int((~cut).sum()),
+                     "finished_valid": int((valid & ~cut).sum()), "finished_invalid": int((~valid & ~cut).sum())})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["CONSTRAINTS", "finished_and_cut", "response_format", "score", "summarize_validity", "validity", "wilson"]

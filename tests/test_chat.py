@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labutils import Chat, ContextTooLong, ParameterError, RequestFailed
-from labutils.chat import EMPTY_REPLY, estimate_tokens
+from labutils.chat import EMPTY_REPLY, estimate_tokens, refers_to_earlier
 
 from .conftest import FakeLab
 from .helpers import counting_lab
@@ -25,6 +25,20 @@ def talk(chat: Chat, n: int) -> None:
 
 def contents(messages: list[dict]) -> list[str]:
     return [m["content"] for m in messages]
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("Here are some additional colors that can be paired with your favourite colours:", "additional"),
+    ("Sure, here are a few more:\n1. Red", "a few more"),
+    ("As I mentioned earlier, red is warm.", "As I mentioned"),
+    ("I'll add yellow to the list.", "add yellow to the list"),
+    ("Red, green and blue.", None),
+    ("Here is a list of three colours: red, green, blue.", None),
+    ("", None),
+])
+def test_refers_to_earlier(text, found):
+    """Lesson 00 flags every printed answer that speaks of a conversation that never happened (issue 12)."""
+    assert refers_to_earlier(text) == found
 
 
 def test_replies_are_stored_with_the_assistant_role():
@@ -200,3 +214,14 @@ def test_a_reply_that_takes_the_whole_context_fails_at_construction_in_words():
     chat = Chat(FakeLab(context_length=2048), memory="tokens", max_tokens=1800)
     with pytest.raises(ParameterError, match="max_tokens=2000 leaves memory='tokens' no room"):
         chat.send("hi", max_tokens=2000)
+
+
+def test_chat_window_text_view_marks_a_cut_reply():
+    """Where the widget cannot render (papermill, a plain console) its text view shows the ✂ too."""
+    from labutils.widgets import chat_ui
+
+    ui = chat_ui(Chat(FakeLab(text="a b c d e f g h"), system="Be brief."), max_tokens=3)
+    ui.input.value = "go on"
+    ui.send()
+    assert "assistant: a b c ✂ (cut at max_tokens)" in ui.summary()
+    assert "user: go on ✂" not in ui.summary()

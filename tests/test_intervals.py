@@ -77,6 +77,27 @@ def test_compare_set_metric():
     assert d.diff == pytest.approx(1 / 6 - 1) and d.verdict == "lower"
 
 
+def test_compare_pairwise_stat_never_pairs_a_sample_with_its_copy():
+    a = ["the same answer"] * 6
+    b = [f"word{i} other{i}" for i in range(6)]  # no two share a word pair
+    runs = runs_of(a, b)
+    runs["text"] = a + b
+    similarity = intervals.pairwise_stat(metrics.similarity, "similarity")
+    assert (similarity(a), similarity(b)) == (1.0, 0.0) and math.isnan(similarity(["one"]))
+    d = intervals.compare(runs, similarity, {"temperature": 0.0}, {"temperature": 1.0})
+    # every pair of different samples is 0 similar in B and 1 in A: every resample's difference is exactly -1
+    assert (d.diff, d.lo, d.hi, d.n) == (-1.0, -1.0, -1.0, 6)
+    assert d.verdict == "lower" and d.metric == "similarity"
+    differ = intervals.pairwise_stat(lambda x, y: x != y, "share of pairs that differ")
+    d = intervals.compare(runs, differ, {"temperature": 0.0}, {"temperature": 1.0})
+    assert (d.diff, d.lo, d.hi) == (1.0, 1.0, 1.0)
+    # the same number as a plain function of the texts is resampled with copies, and a copy is identical to
+    # itself in either cell: the interval shrinks towards 0 and no longer holds its own point estimate
+    plain = intervals.compare(runs, intervals.named_stat(metrics.pairwise_similarity, "similarity"),
+                              {"temperature": 0.0}, {"temperature": 1.0})
+    assert plain.diff == -1.0 and plain.hi > -1.0
+
+
 def test_verdict_and_trend():
     assert intervals.verdict(0.1, 0.5, 10) == "higher"
     assert intervals.verdict(-0.5, -0.1, 10) == "lower"

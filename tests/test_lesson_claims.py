@@ -6,8 +6,11 @@ Two rules, checked by `problems(nb)`:
    shows ..."). Such a sentence is true for one run and false for the next.
 2. Every comparison a lesson prints (`intervals.Difference.sentence`: "higher by ...", "lower by ...",
    "no clear difference", "can't tell yet") agrees with the interval printed in the same line, and the
-   lesson-specific verdicts (07's "repeatable and right", 04's "no answer ended on its own", ...) agree
-   with the counts printed next to them.
+   lesson-specific verdicts (07's "repeatable and right", 04's "no answer ended on its own", 01's
+   "shortest ..., clearly", ...) agree with the counts and comparisons printed next to them.
+3. A cell that prints numbers of a next-token distribution (a top token's probability, a nucleus count)
+   also prints how much of the probability its tokens cover, and states an exact count over tokens that
+   cover less than all of it only where it says why that count is exact (else "at least").
 
 The executed check runs the lessons that print such claims at their CI parameters and at two other
 seeds (marker `notebooks`); the pure checks prove the guard fails on the texts lessons 04 and 07 had
@@ -30,7 +33,8 @@ from .test_notebooks import CI_PARAMETERS, NOTEBOOK_DIR, ROOT, execute
 OUTCOME_PHRASES = [
     r"\bstays? flat\b", r"\(or fall\)", r"keeps? its label", r"what you want for label",
     r"the printout shows", r"as your [\w ]+ shows", r"from the printed evidence", r"\bthe numbers above\b",
-    r"is always (?:higher|lower)", r"\bnever ends? on its own\b",
+    r"is always (?:higher|lower)", r"\bnever ends? on its own\b", r"\bquickly reaches\b",
+    r"\bevery sample is the greedy answer\b", r"\bthe request went through\b",
 ]
 NUM = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 DIFF = re.compile(rf"(higher|lower) by ({NUM}) \((\d+)% CI ({NUM}) to ({NUM}), (\d+) paired samples\)")
@@ -55,9 +59,33 @@ def markdown_claims(nb) -> list[str]:
     return out
 
 
+def _stream(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
 def printed(nb) -> str:
-    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-                     if o.get("output_type") == "stream")
+    return "\n".join(_stream(c) for c in nb.cells if c.cell_type == "code" and _stream(c))
+
+
+COVERED = re.compile(r"(\d+)% of the (?:model's )?probability")
+SHOWS_DISTRIBUTION = re.compile(r"top token|probability of the top|\bkeeps\b.*\btokens\b")
+
+
+def coverage_problems(outputs: list[str]) -> list[str]:
+    """Cells' printed texts that show a distribution without its covered mass, or state an exact count
+    over tokens that hold less than all of the probability without saying why it is exact."""
+    out = []
+    for text in outputs:
+        if not SHOWS_DISTRIBUTION.search(text):
+            continue
+        covered = COVERED.search(text)
+        if not covered:
+            out.append(f"prints a distribution's numbers without the mass its tokens cover: {text[:120]!r}")
+            continue
+        for line in text.splitlines():
+            if re.search(r"\bkeeps\s+\d+ tokens", line) and "exact" not in line:
+                out.append(f"states an exact count over tokens that hold part of the probability: {line!r}")
+    return out
 
 
 def comparison_problems(text: str) -> list[str]:
@@ -96,6 +124,18 @@ def lesson_problems(text: str) -> list[str]:
         out.append(f"04 says both outcomes appear, but cut={cut}, ended={own}")
     if "Every answer ended on its own" in text and any(cut):
         out.append(f"04 says every answer ended on its own, but cut={cut}")
+    # 01: "clearly" shortest only when every comparison of that list with another says "lower"
+    verdicts = r"(lower by|higher by|no clear difference|can't tell yet)"
+    m = re.search(r"shortest: '([^']+)', clearly", text)
+    if m:
+        found = re.findall(rf"words per answer, condition={re.escape(m.group(1))} vs condition=.*?: {verdicts}", text)
+        if not found or any(v != "lower by" for v in found):
+            out.append(f"01 calls {m.group(1)!r} clearly shortest, but its comparisons say {found}")
+    m = re.search(r"shortest on average: '([^']+)'.*not clearly shorter", text)
+    if m:
+        found = re.findall(rf"words per answer, condition={re.escape(m.group(1))} vs condition=.*?: {verdicts}", text)
+        if found and all(v == "lower by" for v in found):
+            out.append(f"01 says {m.group(1)!r} is not clearly shortest, but every comparison says lower")
     m = re.search(r"fewer tokens for the same seed: never", text)
     if m and "lower by" in text.split("completion tokens with stop='.'")[-1].split("\n")[0]:
         out.append("04 says a larger limit never gives fewer tokens, but its comparison says lower")
@@ -104,7 +144,8 @@ def lesson_problems(text: str) -> list[str]:
 
 def problems(nb) -> list[str]:
     text = printed(nb)
-    return markdown_claims(nb) + comparison_problems(text) + lesson_problems(text)
+    cells = [_stream(c) for c in nb.cells if c.cell_type == "code"]
+    return markdown_claims(nb) + comparison_problems(text) + lesson_problems(text) + coverage_problems(cells)
 
 
 # --- the guard itself is checked: it must catch the defects issue 12 found -------------------------
@@ -144,6 +185,25 @@ def test_the_guard_reads_lesson_verdicts():
     assert not lesson_problems("labelling at T=0: correct 1.00 of 16 answers [0.81, 1.00]\n"
                                "At T=0 the labels are repeatable and right on these reviews.")
     assert lesson_problems("max_tokens=64: 1 of 4 cut, 3 ended on their own\nNo answer ended on its own: ...")
+    few = "words per answer, condition=few-shot examples vs condition=system: one word: "
+    clear = f"{few}lower by 12 (95% CI -18 to -5.7, 6 paired samples)\nshortest: 'few-shot examples', clearly: ..."
+    assert not lesson_problems(clear)
+    assert lesson_problems(clear.replace("lower by 12 (95% CI -18 to -5.7", "no clear difference (-2; 95% CI -5 to +1"))
+    assert lesson_problems(f"{few}lower by 12 (95% CI -18 to -5.7, 6 paired samples)\n"
+                           "shortest on average: 'few-shot examples' (1.2 words), but not clearly shorter than []")
+
+
+def test_the_guard_reads_distribution_coverage():
+    # lesson 02 before the fix printed a renormalised top-token probability with no word of the covered mass
+    assert coverage_problems(["probability of the top token: {'T=0': 1.0, 'T=1': 0.34}\n"])
+    assert not coverage_problems(["over the 10 tokens shown, renormalised (they hold 55% of the model's "
+                                  "probability):\n  probability of the top token: {'T=1': 0.34}\n"])
+    assert not coverage_problems(["temperature_first  keeps at least 7 tokens; top token probability at most 0.34 "
+                                  "(bounds: the tokens not shown hold 35% of the probability)"])
+    # lesson 03 before the fix: counts over the renormalised shown tokens, stated as the nucleus's
+    old = "top_p_first        keeps  2 tokens; top token probability 0.52\n(they hold 65% of the probability)"
+    assert coverage_problems([old])
+    assert not coverage_problems([old.replace("0.52", "0.29 (exact: the nucleus lies inside the shown tokens)")])
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOK_DIR.glob("*.ipynb")), ids=lambda p: p.stem)

@@ -26,6 +26,23 @@ def test_wilson_interval_known_values():
     assert lo == pytest.approx(0.490, abs=1e-3) and hi == pytest.approx(0.943, abs=1e-3)
 
 
+def test_finished_and_cut_counts_apart():
+    """Lesson 11 reads this: a constraint's promise is about finished answers; cut ones are counted apart."""
+    import pandas as pd
+
+    rows = [("none", "stop", False), ("none", "length", False), ("json_object", "stop", True),
+            ("json_object", "length", False), ("json_object", "stop", False), ("json_schema", "stop", True)]
+    failed = {"constraint": "json_schema", "finish_reason": None, "valid_json": None, "error": "HTTP 500"}
+    runs = pd.DataFrame([{"constraint": c, "finish_reason": f, "valid_json": v, "error": None} for c, f, v in rows]
+                        + [failed])
+    got = structured.finished_and_cut(runs).set_index("constraint")
+    assert got.loc["none"].to_dict() == {"answers": 2, "cut": 1, "finished": 1, "finished_valid": 0,
+                                         "finished_invalid": 1}
+    assert got.loc["json_object"].to_dict() == {"answers": 3, "cut": 1, "finished": 2, "finished_valid": 1,
+                                                "finished_invalid": 1}
+    assert got.loc["json_schema", "answers"] == 1  # the failed request is not an answer
+
+
 @pytest.mark.parametrize("schema, match", [("{not json", "not JSON"), ({"type": "objekt"}, "not a valid JSON Schema")])
 def test_a_bad_schema_fails_before_any_request(schema, match):
     lab = FakeLab()

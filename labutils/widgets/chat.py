@@ -83,7 +83,8 @@ class ChatUI(RunPanel):
 
     def summary(self) -> str:
         lines = [f"Chat (memory={self.chat.memory!r}): {self.token_text()}"]
-        lines += [f"{m['role']}: {short(m['content'], 80)}" for m in self.chat.history]
+        lines += [f"{m['role']}: {short(m['content'], 80)}{' ✂ (cut at max_tokens)' if i in self.cut else ''}"
+                  for i, m in enumerate(self.chat.history)]
         return "\n".join(lines)
 
     def token_text(self) -> str:
