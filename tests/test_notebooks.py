@@ -199,6 +199,10 @@ def test_executes(path, embedded_stack, tmp_path, monkeypatch, record_property):
     seconds = time.perf_counter() - t0
     record_property("seconds", round(seconds, 1))
     print(f"{path.name}: {seconds:.1f} s")
+    from .test_lesson_claims import problems  # the guard reads this run too: its words against its numbers
+
+    found = problems(nbformat.read(tmp_path / path.name, as_version=4))
+    assert not found, f"{path.name}: " + "; ".join(found)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
