@@ -276,7 +276,7 @@ def latency(runs: pd.DataFrame) -> Figure:
                    zorder=3, label="one call")
         ax.set_xlabel(xlabel)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].legend(fontsize=8, loc="best")  # lower right hid the long answers' dots (lesson 04)
     axes[0].set_yticks(range(len(order)), order)
     axes[0].invert_yaxis()
     axes[0].set_ylabel("cell")
@@ -300,12 +300,13 @@ def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.
                         f"got {type(dist).__name__}")
     s = sampling.apply_sampling(dist, temperature, top_p, order=order)
     n = len(dist)
+    kept, after, count = _real_cut(dist, s)
     fig, axes = _new(2, height=max(3.2, 1.2 + 0.26 * n), width=WIDTH, sharey=True)
     ypos = np.arange(n)
     axes[0].barh(ypos, s.before, color=BEFORE_COLOUR)
     axes[0].set_title("before: the model's probabilities (temperature 1)", fontsize=10)
-    shown = np.where(s.kept, s.after, s.tempered)
-    colours = [KEPT_COLOUR if k else CUT_COLOUR for k in s.kept]
+    shown = np.where(kept, after, s.tempered)
+    colours = [KEPT_COLOUR if k else CUT_COLOUR for k in kept]
     axes[1].barh(ypos, shown, color=colours)
     axes[1].set_title(f"after: temperature={s.temperature:g}, top_p={s.top_p:g}", fontsize=10)
     for ax, probs in ((axes[0], s.before), (axes[1], shown)):
@@ -313,7 +314,7 @@ def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.
             if p >= 0.005:
                 ax.text(p, y, f" {p:.0%}", va="center", fontsize=8)
         ax.set_xlim(0, min(1.0, max(float(probs.max()), 0.01) * 1.25))
-        ax.set_xlabel("probability (renormalised over the top tokens)")
+        ax.set_xlabel("probability (renormalised over the tokens shown)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(ypos, [sampling.show_token(t) for t in dist.tokens])
     axes[0].invert_yaxis()
@@ -322,16 +323,34 @@ def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.
 
     axes[1].legend(handles=[Patch(color=KEPT_COLOUR, label="kept: probability it is sampled"),
                             Patch(color=CUT_COLOUR, label="cut by top_p (probability before the cut)")],
-                   fontsize=8, loc="lower right")
+                   fontsize=8, loc="best")
     how = "temperature, then top_p" if order == "temperature_first" else "top_p, then temperature (llama.cpp)"
-    note = ""
-    if order == "temperature_first" and s.temperature == 1.0 and s.top_p < 1.0:
-        true = true_nucleus_size(dist, s.top_p)
-        note = (f"\non the real probabilities the nucleus holds {true} tokens" if true is not None else
-                f"\ntop_p={s.top_p:g} is more than these tokens hold: the real nucleus has more than {n} tokens")
-    fig.suptitle(f"Next-token candidates: {int(s.kept.sum())} of {n} kept ({how}); the top {n} tokens hold "
-                 f"{dist.coverage:.0%} of the model's probability{note}", fontsize=11)
+    fig.suptitle(f"Next-token candidates: {count} ({how}); the top {n} tokens hold {dist.coverage:.0%} of the "
+                 "model's probability", fontsize=11)
     return fig
+
+
+def _real_cut(dist: sampling.TokenDistribution, s: sampling.Sampled) -> tuple[np.ndarray, np.ndarray, str]:
+    """The tokens top_p keeps as far as the shown tokens tell, their probabilities, and the count in words.
+
+    Where the cut is made on the temperature-1 probabilities (llama.cpp's order, or temperature 1) it is
+    made on the model's real probabilities: exact when the nucleus lies inside the shown tokens, else every
+    shown token is kept and more that are not shown. Temperature first at another temperature: the unseen
+    tokens' tempered share is unknown, so the shown tokens' nucleus is a lower bound ("at least").
+    """
+    n = len(dist)
+    if s.top_p >= 1.0:
+        return s.kept, s.after, f"all {n} shown kept (top_p=1 cuts nothing)"
+    if s.order == "top_p_first" or s.temperature == 1.0:
+        true = true_nucleus_size(dist, s.top_p)
+        keep = np.arange(n) < (true if true is not None else n)
+        after = np.zeros(n)
+        after[keep] = sampling.apply_temperature(np.asarray(dist.logprobs)[keep], s.temperature)
+        if true is not None:
+            return keep, after, f"{true} of {n} kept (exact: the nucleus lies inside the tokens shown)"
+        return keep, after, (f"all {n} shown kept and more not shown (top_p={s.top_p:g} is more than they hold; "
+                             "the shown shares are upper bounds)")
+    return s.kept, s.after, f"at least {int(s.kept.sum())} kept (tokens not shown can only join the nucleus)"
 
 
 def true_nucleus_size(dist: sampling.TokenDistribution, top_p: float) -> int | None:

@@ -294,19 +294,31 @@ def _bar_colours(ax):
 @pytest.mark.integration
 @pytest.mark.parametrize("order", ["temperature_first", "top_p_first"])
 def test_token_distribution_greys_exactly_the_cut_tokens(dist, order, tmp_path):
+    """llama.cpp's order cuts the real (temperature-1) probabilities: exactly the real nucleus is blue. The
+    textbook order at T=0.8 cuts tempered shares the unseen tokens would lower: a lower bound, said so."""
     fig = plots.token_distribution(dist, temperature=0.8, top_p=0.7, order=order)
     before, after = fig.axes
     s = sampling.apply_sampling(dist, 0.8, 0.7, order=order)
-    assert 1 <= s.kept.sum() < len(dist)  # this prompt really cuts some tokens
+    real = np.cumsum(np.exp(dist.logprobs))  # the model's own probabilities, not renormalised
+    if order == "top_p_first":
+        n = int(np.searchsorted(real, 0.7)) + 1 if real[-1] >= 0.7 else len(dist)
+        kept = np.arange(len(dist)) < n
+        expected = np.exp(np.array(dist.logprobs[:n]) / 0.8)
+        expected /= expected.sum()
+        words = f"{n} of {len(dist)} kept (exact" if real[-1] >= 0.7 else f"all {len(dist)} shown kept and more"
+    else:
+        kept, expected = s.kept, s.after[s.kept]
+        words = f"at least {int(kept.sum())} kept"
+    assert 1 <= kept.sum() < len(dist)  # this prompt really cuts some tokens
     grey, blue = to_rgba(plots.CUT_COLOUR), to_rgba(plots.KEPT_COLOUR)
-    assert _bar_colours(after) == [blue if k else grey for k in s.kept]
+    assert _bar_colours(after) == [blue if k else grey for k in kept]
     assert [p.get_width() for p in before.patches] == pytest.approx(s.before)
     widths = np.array([p.get_width() for p in after.patches])
-    assert widths[s.kept] == pytest.approx(s.after[s.kept])
-    assert widths[s.kept].sum() == pytest.approx(1.0)  # kept tokens renormalised
+    assert widths[kept] == pytest.approx(expected)
+    assert widths[kept].sum() == pytest.approx(1.0)  # kept tokens renormalised
     assert [t.get_text() for t in before.get_yticklabels()] == [sampling.show_token(t) for t in dist.tokens]
     assert "temperature=0.8, top_p=0.7" in after.get_title()
-    assert f"{int(s.kept.sum())} of {len(dist)} kept" in fig._suptitle.get_text()
+    assert words in fig._suptitle.get_text()
     fig.savefig(tmp_path / "tokens.png")
     assert_png(tmp_path / "tokens.png")
 
@@ -363,5 +375,8 @@ def test_true_nucleus_size_counts_on_the_real_probabilities():
     assert plots.true_nucleus_size(dist, 0.62) == 3
     assert plots.true_nucleus_size(dist, 0.7) is None                # more than the shown tokens hold
     assert plots.true_nucleus_size(dist, 1.0) is None
-    assert "more than 3 tokens" in plots.token_distribution(dist, top_p=0.7)._suptitle.get_text()
-    assert "nucleus holds 2 tokens" in plots.token_distribution(dist, top_p=0.5)._suptitle.get_text()
+    assert "all 3 shown kept and more not shown" in plots.token_distribution(dist, top_p=0.7)._suptitle.get_text()
+    fig = plots.token_distribution(dist, top_p=0.5)  # the plot marks the real nucleus, not the renormalised one
+    assert "2 of 3 kept (exact" in fig._suptitle.get_text()
+    grey = to_rgba(plots.CUT_COLOUR)
+    assert [c == grey for c in _bar_colours(fig.axes[1])] == [False, False, True]
