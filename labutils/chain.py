@@ -5,7 +5,7 @@ llama-server applies its samplers in a fixed order, which it reports in `GET /pr
 
     penalties > dry > top_n_sigma > top_k > typ_p > top_p > min_p > xtc > temperature > dist
 
-Temperature comes LAST: top_k, typical_p, top_p and min_p all cut on the temperature-1 probabilities
+Temperature comes LAST: top_k, typical_p, top_p, min_p and XTC all cut on the temperature-1 probabilities
 (renormalised over the candidates still left), and temperature only reshapes what survives. The
 stages, as in llama.cpp's src/llama-sampler.cpp (the pinned tree):
 
@@ -14,6 +14,13 @@ stages, as in llama.cpp's src/llama-sampler.cpp (the pinned tree):
   strictly greater than p (p >= 1: off);
 - top_p p: sort by probability, keep until the kept mass is >= p (p >= 1: off);
 - min_p p: keep tokens with p_i >= p * p_max (p <= 0: off);
+- xtc (exclude top choices) q, t: with probability q, if at least two candidates have p_i >= t (the
+  temperature-1 probabilities renormalised over the candidates still left), remove all of them but the
+  least likely one (q <= 0 or t > 0.5: off; llama-server's min_keep, 0, never stops it). Whether it
+  fires is a random draw (`llama_sample_xtc_apply`), so across seeds the next token is drawn from the
+  MIXTURE (1 - q) x chain-without-the-cut + q x chain-with-the-cut. That mixture is what the stage
+  predicts: the XTC stage (and every stage after it) shows the mixed probabilities, its mass is the
+  EXPECTED model mass kept, and `Chain.branches` holds the two chains;
 - temperature t: divide the logits by t; t <= 0 keeps only the most likely token (greedy);
 - dist: sample from the softmax of what is left.
 
@@ -24,11 +31,17 @@ stages, as in llama.cpp's src/llama-sampler.cpp (the pinned tree):
   is a shift of its log-probability. repeat_penalty divides a positive raw logit (multiplies a negative
   one); the API returns log-probabilities, never raw logits, so it is not modelled.
 
-repeat_penalty, DRY and XTC (which need the raw logits, the prompt's repeated sequences or their own
-random draw) and top_n_sigma (off by default) are left out: `unpredicted()` names any that a request
-turns on. The math needs only the candidates' log-probabilities, so it is exact when the candidates the
-server returned hold every token the chain can keep (`Chain.complete`). Taught in
-notebooks/10_sampler_chain.ipynb.
+Why the mixture is exact: XTC and `dist` each own a std::mt19937 seeded with the request's seed, so both
+see the same stream x1, x2, ... of 32-bit outputs. XTC fires when the float x1 / 2^32 is <= q (one output:
+std::uniform_real_distribution<float>); `dist` picks the token with the double (x1 + x2 * 2^32) / 2^64 (two
+outputs), which is x2 / 2^32 up to 2^-32. So whether XTC fires and which token is drawn hang on different
+outputs, x1 and x2, and over the seeds a check draws these are independent (`tests/test_chain.py`
+measures it on the Mersenne Twister itself, which numpy's legacy seeding reproduces).
+
+repeat_penalty and DRY (which need the raw logits or the prompt's repeated sequences) and top_n_sigma
+(off by default) are left out: `unpredicted()` names any that a request turns on. The math needs only the
+candidates' log-probabilities, so it is exact when the candidates the server returned hold every token the
+chain can keep (`Chain.complete`). Taught in notebooks/10_sampler_chain.ipynb.
 """
 
 from __future__ import annotations
@@ -45,35 +58,43 @@ from .params import check
 ORDER = ("penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature")
 # the stage each chain parameter belongs to, and the value that turns the stage off
 STAGE_PARAM = {"top_k": "top_k", "typ_p": "typical_p", "top_p": "top_p", "min_p": "min_p",
-               "temperature": "temperature"}
+               "xtc": "xtc_probability", "temperature": "temperature"}
 PENALTIES = ("presence_penalty", "frequency_penalty")  # the penalties modelled (given the tokens seen)
 OFF = {"top_k": 0, "typical_p": 1.0, "top_p": 1.0, "min_p": 0.0, "temperature": 1.0, "presence_penalty": 0.0,
-       "frequency_penalty": 0.0}
+       "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1}
 # samplers the prediction does not model, with the value at which they do nothing
-UNMODELLED = {"repeat_penalty": 1.0, "dry_multiplier": 0.0, "xtc_probability": 0.0}
+UNMODELLED = {"repeat_penalty": 1.0, "dry_multiplier": 0.0}
 LLAMA_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0,
-                  "presence_penalty": 0.0, "frequency_penalty": 0.0}
+                  "presence_penalty": 0.0, "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1}
+XTC_OFF_ABOVE = 0.5  # llama.cpp turns XTC off for a threshold above this
 
 
 @dataclass
 class Stage:
     """The candidates after one stage: `tokens` (in the server's order after the stage), `logits`
     (temperature applied where it has been), `probs` (softmax over them), and the model probability
-    (temperature 1, whole vocabulary) the survivors hold: `mass`."""
+    (temperature 1, whole vocabulary) the survivors hold: `mass`.
+
+    After a random stage (XTC firing with probability q < 1) the next token comes from a mixture of
+    branches: then `tokens` are every token some branch keeps, `mixed` their mixed probabilities (what
+    `probs` returns) and `expected_mass` the model mass kept averaged over the branches (what `mass`
+    returns)."""
 
     name: str
     setting: Any
     tokens: list[str]
     logits: np.ndarray
     model_probs: np.ndarray
+    mixed: np.ndarray | None = None
+    expected_mass: float | None = None
 
     @property
     def probs(self) -> np.ndarray:
-        return _softmax(self.logits)
+        return _softmax(self.logits) if self.mixed is None else self.mixed
 
     @property
     def mass(self) -> float:
-        return float(self.model_probs.sum())
+        return float(self.model_probs.sum()) if self.expected_mass is None else self.expected_mass
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -85,6 +106,8 @@ class Chain:
 
     `coverage` is the model probability the returned candidates held; `complete` says whether they
     certainly hold every token the chain keeps (then the prediction is exact); `why` says why not.
+    `branches` are the ways a random stage (XTC) can go, each (its probability, the final it leads to):
+    one (1.0, final) when nothing is random; `final` is their mixture.
     """
 
     stages: list[Stage]
@@ -95,6 +118,7 @@ class Chain:
     skipped: list[str] = field(default_factory=list)
     order: list[str] = field(default_factory=lambda: list(ORDER))
     seen: dict[str, int] | None = None  # the tokens the penalties count (token -> count), when known
+    branches: list[tuple[float, pd.Series]] = field(default_factory=list)  # (weight, final) per XTC branch
 
     def rerun(self, settings: dict[str, Any] | None = None, order: Sequence[str] | None = None) -> Chain:
         """The chain again on the same candidates and tokens seen, with other settings (or order): no request."""
@@ -107,8 +131,25 @@ class Chain:
         last = self.stages[-1]
         return pd.Series(last.probs, index=last.tokens, name="predicted")
 
+    def branch_labels(self) -> list[str]:
+        """A name for each branch: whether XTC fires, with its share of the draws ('final' when nothing is random)."""
+        if len(self.branches) == 2:
+            (w0, _), (w1, _) = self.branches
+            return [f"XTC does not fire ({w0:.0%} of draws)", f"XTC fires ({w1:.0%} of draws)"]
+        return ["final"]
+
+    def branch_frame(self) -> pd.DataFrame:
+        """Tokens x branches: what each way of the random stage leaves to sample from, then their mixture (the
+        prediction) when there are two; 0 where a branch removed the token."""
+        out = pd.DataFrame({label: f for label, (_, f) in zip(self.branch_labels(), self.branches)})
+        if len(self.branches) > 1:
+            out["mixture (predicted)"] = self.final
+        return out.reindex(self.final.index).fillna(0.0)
+
     def table(self) -> pd.DataFrame:
-        """One row per stage: the setting, tokens kept, model probability mass kept, top token and its share."""
+        """One row per stage: the setting, tokens kept, model probability mass kept, top token and its share.
+        After XTC (fired at random) the tokens are those some branch keeps, and mass and share are expected
+        values over the branches."""
         rows = []
         for s in self.stages:
             p = s.probs
@@ -207,8 +248,8 @@ def penalised(params: dict[str, Any]) -> bool:
 
 
 def unpredicted(params: dict[str, Any], seen_known: bool = False) -> list[str]:
-    """The samplers turned on in `params` that the prediction does not model (repeat_penalty, DRY, XTC;
-    presence and frequency penalties too unless the tokens they count are known: `seen_known`)."""
+    """The samplers turned on in `params` that the prediction does not model (repeat_penalty, DRY; presence
+    and frequency penalties too unless the tokens they count are known: `seen_known`)."""
     left_out = [k for k, off in UNMODELLED.items() if params.get(k) is not None and params[k] != off]
     if not seen_known:
         left_out += [k for k in PENALTIES if params.get(k) not in (None, 0, 0.0)]
@@ -227,63 +268,141 @@ def penalties(logits: np.ndarray, tokens: Sequence[str], seen: dict[str, int], p
     return np.asarray(logits, dtype=float) - counts * frequency - (counts > 0) * presence
 
 
+def xtc(logits: np.ndarray, threshold: float, min_keep: int = 0, *, whole: bool = False) -> np.ndarray:
+    """Indices kept when XTC fires: if at least two candidates have p_i >= threshold, all of them but the
+    least likely one are removed (kept: that one and every token below the threshold, most likely first);
+    otherwise, or when fewer than `min_keep` tokens would stay (llama-server's default min_keep is 0), or
+    for a threshold above 0.5 (off), all are kept in their order.
+
+    As `llama_sample_xtc_apply` in llama.cpp's src/llama-sampler.cpp: a softmax of the logits over the
+    candidates given (float32), sorted, then the run of leading tokens at or above the threshold. `whole=True`
+    reads the logits as log-probabilities over the whole vocabulary (see `top_p`).
+
+    >>> xtc(np.log([0.5, 0.3, 0.2]), 0.25).tolist()
+    [1, 2]
+    """
+    z = np.asarray(logits, dtype=float)
+    if threshold > XTC_OFF_ABOVE or z.size < 2:
+        return np.arange(z.size)
+    order = np.argsort(-z, kind="stable")
+    probs = np.exp(z[order].astype(np.float32)) if whole else _f32_probs(z[order])
+    above = probs >= np.float32(threshold)
+    leading = int(np.argmin(above)) if not above.all() else above.size  # llama.cpp stops at the first below
+    pos_last = leading - 1  # the least likely token at or above the threshold
+    if pos_last <= 0 or z.size - pos_last < min_keep:
+        return np.arange(z.size)
+    return order[pos_last:]
+
+
 def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[str, Any],
               order: Sequence[str] = ORDER, *, seen: dict[str, int] | None = None) -> Chain:
     """Apply the chain, in `order`, to candidates with their model log-probabilities.
 
-    `settings` holds temperature, top_k, top_p, min_p, typical_p and the presence/frequency penalties (see
-    `settings_for`); `seen` the tokens the penalties count (token -> count), needed only when a penalty is
-    on. Returns a `Chain` with one `Stage` per modelled stage (after "candidates", the input). Exactness:
-    the candidates are usually the server's top 20 (the API's cap); the prediction is exact when no token
-    outside them could survive (top_k <= their number, or the cut falls inside them), else `complete` is
-    False.
+    `settings` holds temperature, top_k, top_p, min_p, typical_p, xtc_probability, xtc_threshold and the
+    presence/frequency penalties (see `settings_for`); `seen` the tokens the penalties count (token ->
+    count), needed only when a penalty is on. Returns a `Chain` with one `Stage` per modelled stage (after
+    "candidates", the input; XTC and the penalties only when on). XTC firing with probability 0 < q < 1
+    splits the chain in two branches, weighted 1 - q (it did not fire) and q (it fired); every later stage
+    runs on both, and the stages show their mixture (`Chain.branches` holds each branch's final).
+    Exactness: the candidates are usually the server's top 20 (the API's cap); the prediction is exact when
+    no token outside them could survive (top_k <= their number, or the cut falls inside them), else
+    `complete` is False.
 
     >>> run_chain(["a", "b", "c"], np.log([0.5, 0.3, 0.2]), {"top_k": 2, "temperature": 1}).final.round(3).tolist()
     [0.625, 0.375]
+    >>> run_chain(["a", "b", "c"], np.log([0.5, 0.3, 0.2]), {"xtc_probability": 0.5, "xtc_threshold": 0.25}
+    ...           ).final.round(3).tolist()
+    [0.25, 0.45, 0.3]
     """
     lp = np.asarray(logprobs, dtype=float)
     if len(tokens) != lp.size or lp.size == 0:
         raise ValueError(f"run_chain needs as many tokens as logprobs, at least one: got {len(tokens)} and {lp.size}")
     s = {**OFF, **{k: v for k, v in settings.items() if v is not None}}
     model_p = np.exp(lp)
-    idx = np.arange(lp.size)
     logits = lp
+    branches: list[tuple[float, np.ndarray]] = [(1.0, np.arange(lp.size))]  # (weight, indices kept)
     stages = [Stage("candidates", f"{lp.size} returned", list(tokens), logits, model_p)]
-    skipped, tempered = [], False
+    skipped, tempered, before_xtc = [], False, None
+
+    def stage(name: str, setting: Any) -> Stage:
+        return _stage(name, setting, tokens, logits, model_p, branches)
+
     for name in order:
         if name == "penalties" and penalised(s) and seen is not None:
             logits = penalties(logits, tokens, seen, float(s["presence_penalty"]), float(s["frequency_penalty"]))
-            setting = ", ".join(f"{k.split('_')[0]} {s[k]:g}" for k in PENALTIES if s[k])
-            stages.append(Stage(name, setting, [tokens[i] for i in idx], logits[idx], model_p[idx]))
+            stages.append(stage(name, ", ".join(f"{k.split('_')[0]} {s[k]:g}" for k in PENALTIES if s[k])))
             continue
         if name not in STAGE_PARAM:
             skipped.append(name)
             continue
         value = s[STAGE_PARAM[name]]
-        cur = logits[idx]
-        if name == "top_k":
-            keep = top_k(cur, int(value))
-        elif name == "typ_p":
-            keep = typical_p(cur, float(value))
-        elif name == "top_p":  # with top_k off the server renormalises over the whole vocabulary
-            whole = int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered and logits is lp
-            keep = top_p(cur, float(value), whole=whole)
-        elif name == "min_p":
-            keep = min_p(cur, float(value))
-        else:
-            keep, new = temperature(cur, float(value))
-            tempered = True
-            idx = idx[keep]
-            logits = logits.copy()
-            logits[idx] = new
-            stages.append(Stage(name, value, [tokens[i] for i in idx], logits[idx], model_p[idx]))
+        if name == "xtc":
+            q, threshold = float(value), float(s["xtc_threshold"])
+            if q <= 0 or threshold > XTC_OFF_ABOVE:
+                continue  # off: no stage, as for the penalties
+            before_xtc = _union(branches)
+            split = []
+            for w, idx in branches:
+                whole = int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered and logits is lp
+                cut = idx[xtc(logits[idx], threshold, whole=whole)]
+                if cut.size == idx.size:  # fewer than two tokens reach the threshold: firing removes nothing
+                    split.append((w, idx))
+                    continue
+                if q < 1:
+                    split.append((w * (1 - q), idx))
+                split.append((w * min(q, 1.0), cut))
+            branches = split
+            stages.append(stage(name, f"probability {q:g}, threshold {threshold:g}"))
             continue
-        idx = idx[keep]
-        stages.append(Stage(name, value, [tokens[i] for i in idx], logits[idx], model_p[idx]))
+        if name == "temperature":
+            branches = [(w, idx[temperature(logits[idx], float(value))[0]]) for w, idx in branches]
+            if float(value) > 0:
+                logits = logits / float(value)
+            tempered = True
+            stages.append(stage(name, value))
+            continue
+        cut_branches = []
+        for w, idx in branches:
+            cur = logits[idx]
+            if name == "top_k":
+                keep = top_k(cur, int(value))
+            elif name == "typ_p":
+                keep = typical_p(cur, float(value))
+            elif name == "top_p":  # with top_k off the server renormalises over the whole vocabulary
+                whole = int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered and logits is lp
+                keep = top_p(cur, float(value), whole=whole)
+            else:
+                keep = min_p(cur, float(value))
+            cut_branches.append((w, idx[keep]))
+        branches = cut_branches
+        stages.append(stage(name, value))
     coverage = float(model_p.sum())
     shifted = stages[1].logits if len(stages) > 1 and stages[1].name == "penalties" else lp
-    complete, why = _complete(lp, shifted, s, idx, coverage)
-    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped, list(order), seen)
+    kept = _union(branches) if before_xtc is None else before_xtc
+    complete, why = _complete(lp, shifted, s, kept, coverage)
+    finals = [(w, pd.Series(_softmax(logits[idx]), index=[tokens[i] for i in idx], name="predicted"))
+              for w, idx in branches]
+    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped, list(order), seen, finals)
+
+
+def _union(branches: list[tuple[float, np.ndarray]]) -> np.ndarray:
+    """The indices some branch keeps, in the first branch's order, then the others'."""
+    return np.array(list(dict.fromkeys(i for _, idx in branches for i in idx.tolist())), dtype=int)
+
+
+def _stage(name: str, setting: Any, tokens: Sequence[str], logits: np.ndarray, model_p: np.ndarray,
+           branches: list[tuple[float, np.ndarray]]) -> Stage:
+    """The Stage after `name`: the tokens kept, or, with several branches, their union and mixture."""
+    if len(branches) == 1:
+        idx = branches[0][1]
+        return Stage(name, setting, [tokens[i] for i in idx], logits[idx], model_p[idx])
+    union = _union(branches)
+    where = {int(i): k for k, i in enumerate(union)}
+    mixed = np.zeros(union.size)
+    for w, idx in branches:
+        mixed[[where[int(i)] for i in idx]] += w * _softmax(logits[idx])
+    expected = float(sum(w * model_p[idx].sum() for w, idx in branches))
+    return Stage(name, setting, [tokens[i] for i in union], logits[union], model_p[union], mixed, expected)
 
 
 def _complete(lp: np.ndarray, shifted: np.ndarray, s: dict[str, Any], kept: np.ndarray,
@@ -312,4 +431,4 @@ def _complete(lp: np.ndarray, shifted: np.ndarray, s: dict[str, Any], kept: np.n
 
 
 __all__ = ["LLAMA_DEFAULTS", "ORDER", "PENALTIES", "Chain", "Stage", "min_p", "penalised", "penalties", "run_chain",
-           "settings_for", "temperature", "top_k", "top_p", "typical_p", "unpredicted"]
+           "settings_for", "temperature", "top_k", "top_p", "typical_p", "unpredicted", "xtc"]

@@ -5,12 +5,14 @@
    its own post-chain probabilities (`post_sampling_probs`: what it really samples from);
 2. predicts the distribution by applying llama-server's chain in its own order (`labutils.chain`),
    each unset parameter at the server's default (`Lab.server_defaults()`); with a presence or frequency
-   penalty on, the tokens the penalty counts are read from the engine (`prompt_window`);
+   penalty on, the tokens the penalty counts are read from the engine (`prompt_window`); with XTC on,
+   the prediction is the mixture of the chain where XTC fires and the chain where it does not;
 3. draws `samples` seeded first tokens (max_tokens=1, random seeds drawn from `first_seed`) through `Lab.send`;
 4. compares: total-variation distance, Pearson's chi-square p-value (`labutils.gof`), and, when they
    disagree, which stage the disagreement points to: the prediction is re-run with each parameter the
    request set replaced by the server's default ("the server ignored top_k"), with the textbook order
-   (temperature first), and draws outside the returned candidates are counted as unseen mass.
+   (temperature first), with XTC firing on every draw, and draws outside the returned candidates are
+   counted as unseen mass.
 Taught in notebooks/10_sampler_chain.ipynb.
 """
 
@@ -130,7 +132,15 @@ class SamplerCheck:
         """The evidence in words: N, TV distance against noise, chi-square, coverage, and the diagnosis."""
         f = self.fit
         server = ""
-        if self.server is not None:
+        if self.server is not None and len(self.chain.branches) == 2:
+            # one request's post-chain probabilities are one draw of XTC: the chain where it fired or not
+            (_, kept), (_, cut) = self.chain.branches
+            server = (f" The server's own post-chain probabilities (post_sampling_probs, one seeded request) "
+                      f"are {gof.tv_distance(kept, self.server):.4f} TV from the chain where XTC does not fire "
+                      f"and {gof.tv_distance(cut, self.server):.4f} from the one where it fires (the prediction "
+                      f"mixes the two); they hold {self.server.sum():.1%} of the mass over {len(self.server)} "
+                      "tokens.")
+        elif self.server is not None:
             server = (f" The server's own post-chain probabilities (post_sampling_probs) are "
                       f"{gof.tv_distance(self.predicted, self.server):.4f} TV away from the prediction "
                       f"and hold {self.server.sum():.1%} of the mass over {len(self.server)} tokens.")
@@ -213,8 +223,8 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     """Predict the first token's distribution under `params` and test it against `samples` live draws.
 
     `params` are chain parameters (temperature, top_k, top_p, min_p, typical_p, presence_penalty,
-    frequency_penalty; repeat_penalty, DRY and XTC are sent but not modelled). Every input is validated
-    before any request. See the module docstring.
+    frequency_penalty, xtc_probability, xtc_threshold; repeat_penalty and DRY are sent but not modelled).
+    Every input is validated before any request. See the module docstring.
 
     >>> res = check_sampler(lab, "The capital of France is", 300, temperature=1.0, top_k=5)  # doctest: +SKIP
     >>> res.fit.p_value > 0.01  # doctest: +SKIP
@@ -355,13 +365,17 @@ def server_view(lab: Lab, prompt: str | list[dict], **params: Any) -> pd.Series:
 
 def _alternatives(res: SamplerCheck, tokens, lps, settings, order, defaults) -> pd.DataFrame:
     """The prediction re-run with one change each: a parameter the request set back at the server's
-    default (as if the server dropped it), or temperature applied first."""
+    default (as if the server dropped it), temperature applied first, or XTC (when it fires at random)
+    firing on every draw."""
     rows = []
     base = {**chain_mod.LLAMA_DEFAULTS, **{k: v for k, v in defaults.items() if k in chain_mod.LLAMA_DEFAULTS}}
     hyps = [(f"the server ignored {k}={res.params[k]} (used its default {base[k]})", {**settings, k: base[k]}, order)
             for k in chain_mod.LLAMA_DEFAULTS if res.params.get(k) is not None and res.params[k] != base[k]]
     textbook = ["temperature", *[s for s in order if s != "temperature"]]
     hyps.append(("temperature applied first (the textbook order)", settings, textbook))
+    if len(res.chain.branches) > 1:
+        hyps.append((f"XTC fired on every draw, not on a share {settings['xtc_probability']:g} of them",
+                     {**settings, "xtc_probability": 1.0}, order))
     t_fit = _fitted_temperature(res.counts, tokens, lps, settings, order, res.chain.seen)
     if t_fit is not None and abs(t_fit - float(settings["temperature"])) > 0.05:
         hyps.append((f"a different temperature: the draws fit T = {t_fit:.2f} best (sent "
@@ -390,9 +404,11 @@ def _fitted_temperature(counts: pd.Series, tokens, lps, settings, order, seen=No
 # --- one sampler over a grid: prediction, live draws, the check of every cell, the trend with intervals ---
 
 # What every first-token grid of lesson 10 holds fixed (the varied sampler aside): one-token answers, top_p off,
-# top_k 20 (the candidates the API returns, so each prediction is exact), min_p and typical_p off, no penalty.
+# top_k 20 (the candidates the API returns, so each prediction is exact), min_p and typical_p off, no penalty,
+# XTC off (at llama.cpp's own threshold, 0.1, which is then what an XTC grid uses unless told otherwise).
 # Every grid holding the same values shares its base cell: the second grid gets it from the response cache.
-HELD = {"top_p": 1.0, "max_tokens": 1, "top_k": 20, "min_p": 0.0, "typical_p": 1.0, "presence_penalty": 0.0}
+HELD = {"top_p": 1.0, "max_tokens": 1, "top_k": 20, "min_p": 0.0, "typical_p": 1.0, "presence_penalty": 0.0,
+        "xtc_probability": 0.0, "xtc_threshold": 0.1}
 _NEUTRAL = {"frequency_penalty": 0.0}
 
 
@@ -404,7 +420,8 @@ class SamplerGrid:
     and its `values`, at `temperature` with the rest held (`HELD`, changed by `overrides`). No request is
     sent here: `predicted()` is the chain for each value. `held()` gives the other axes of the `Grid` to
     sweep and `scorer` the pass/fail column it scores: a first token the strictest value removes (for a
-    cut: top_k, min_p, typical_p, top_p), or a token of the prompt (for a penalty). After the sweep,
+    cut: top_k, min_p, typical_p, top_p), a token of the prompt (for a penalty), or one of the top choices
+    XTC removes when it fires (for xtc_probability, the threshold held: its share falls as 1 - q). After the sweep,
     `observe(runs, summary)` (summary from `labutils.summarize`) adds the observed side: `check(value)` is
     the predicted-vs-observed test of one cell, `table()` both sides with 95% intervals, `sentence()` what
     they allow one to say. Taught in notebooks/10_sampler_chain.ipynb.
@@ -420,9 +437,11 @@ class SamplerGrid:
     checks: dict[Any, SamplerCheck] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.varied not in chain_mod.LLAMA_DEFAULTS or self.varied == "temperature":
+        allowed = [k for k in chain_mod.LLAMA_DEFAULTS if k not in ("temperature", "xtc_threshold")]
+        if self.varied not in allowed:
             raise ParameterError(f"varied={self.varied!r} is not allowed: a SamplerGrid varies one of "
-                                 f"{', '.join(k for k in chain_mod.LLAMA_DEFAULTS if k != 'temperature')}")
+                                 f"{', '.join(allowed)} (for XTC: xtc_probability, with xtc_threshold in "
+                                 "overrides)")
         self.values = sorted({check(self.varied, v) for v in self.values})
         if len(self.values) < 2:
             raise ParameterError(f"{self.varied}={self.values} is not allowed: a grid needs at least two values")
@@ -434,9 +453,16 @@ class SamplerGrid:
             raise LabError("the prompt's tokens are unknown, so a penalty cannot be predicted: build the base chain "
                            f"with `predict(lab, prompt, {self.varied}=1.0)` on the embedded stack")
         self.chains = {v: self.base.rerun(self.settings(v)) for v in self.values}
+        self.xtc = self.varied == "xtc_probability"
         if self.penalty:
             self.tokens = set(self.base.seen)
             self.metric, self.what = "repeats_prompt", "first tokens that repeat a token of the prompt"
+        elif self.xtc:  # every value keeps every token some of the time: score the top choices a firing removes
+            self.strictest = max(self.values)
+            self.threshold = float(self.chains[self.strictest].settings["xtc_threshold"])
+            self.kept = set(self.base.rerun({**self.settings(self.strictest), "xtc_probability": 1.0}).final.index)
+            self.metric = "removed"
+            self.what = f"first tokens that XTC (threshold {self.threshold:g}) removes when it fires"
         else:
             self.strictest = min(self.values, key=lambda v: (len(self.chains[v].final), self.values.index(v)))
             self.kept = set(self.chains[self.strictest].final.index)
@@ -453,6 +479,35 @@ class SamplerGrid:
         held = {"temperature": self.temperature, **HELD, **self.overrides}
         held.pop(self.varied, None)
         return {k: [v] for k, v in held.items()}
+
+    def request(self, value: Any) -> dict[str, Any]:
+        """The sampling parameters the cell at `value` sends (the held ones and the varied one)."""
+        return {**{k: v[0] for k, v in self.held().items()}, self.varied: check(self.varied, value)}
+
+    def per_seed(self, lab: Lab, prompt: str | list[dict], n: int = 6, value: Any = None) -> pd.DataFrame:
+        """One seeded request is ONE draw of XTC, never the mixture: for the first `n` seeds of the sweep's cell
+        at `value` (default: the strictest), the first token the sweep drew, and what the server itself samples
+        from for that seed (its post-chain probabilities, one request each) against each branch of the
+        prediction (`Chain.branches`): the TV distance to each, the branch it is (TV < 0.01, else 'neither'),
+        and whether that branch can give the token drawn."""
+        if self.runs is None:
+            raise LabError("no draws yet: sweep the grid and call observe(runs, summary) first")
+        value = self.default_cell if value is None else check(self.varied, value)
+        c, labels = self.chains[value], self.chains[value].branch_labels()
+        cell = self.runs[(self.runs[self.varied] == value) & self.runs["error"].isna()].sort_values("sample")
+        rows = []
+        for seed, text in cell[["seed", "text"]].head(integer("n", n, low=1)).itertuples(index=False):
+            probs, note = post_sampling(lab, prompt, {**self.request(value), "seed": int(seed)})
+            if probs is None:
+                raise LabError(note)
+            tvs = [gof.tv_distance(f, probs) for _, f in c.branches]
+            best = int(np.argmin(tvs))
+            which = labels[best] if tvs[best] < 0.01 else "neither"
+            rows.append({"seed": int(seed), "first token drawn": text,
+                         **{f"TV to '{label}'": round(tv, 4) for label, tv in zip(labels, tvs)},
+                         "the server samples from": which,
+                         "token possible there": which != "neither" and c.branches[best][1].get(text, 0.0) > 0})
+        return pd.DataFrame(rows)
 
     @property
     def scorer(self):
@@ -498,7 +553,21 @@ class SamplerGrid:
                 f"holding {self.base.coverage:.0%} of the model's probability ({exact}): from {self.varied}={a:g} "
                 f"to {b:g} the tokens kept go from {len(ca.final)} to {len(cb.final)}, the largest probability "
                 f"left from {ca.final.max():.2f} to {cb.final.max():.2f}, and the share of {self.what} from "
-                f"{self.share(a):.2f} to {self.share(b):.2f}.")
+                f"{self.share(a):.2f} to {self.share(b):.2f}.{self._xtc_forecast()}")
+
+    def _xtc_forecast(self) -> str:
+        """For an XTC grid: which tokens a firing removes, and the mixture the prediction is."""
+        if not self.xtc:
+            return ""
+        unfired = self.base.rerun({**self.settings(self.strictest), "xtc_probability": 0.0}).final
+        removed = [t for t in unfired.index if t not in self.kept]
+        if not removed:
+            return (f" Fewer than two tokens reach XTC's threshold {self.threshold:g}, so a firing removes nothing "
+                    "here: lower the threshold.")
+        return (f" When XTC fires it removes {', '.join(map(repr, removed))} (every token at or above "
+                f"{self.threshold:g} but the least likely of them); it fires on a share q of the draws (its own "
+                "random draw), so each prediction is the mixture (1 - q) x the chain without XTC + q x the chain "
+                "with the cut.")
 
     def observe(self, runs: pd.DataFrame, summary: pd.DataFrame) -> SamplerGrid:
         """Add the sweep's `runs` (scored by `scorer`) and their `summary`; every cell is checked against its

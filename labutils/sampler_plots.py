@@ -47,7 +47,8 @@ def predicted_vs_observed(res: SamplerCheck, ax=None, top: int = 15):
 
 
 def chain_stages(chain: Chain, top: int = 20):
-    """One panel per stage: each candidate's probability after it (0 = cut), with tokens kept and mass kept."""
+    """One panel per stage: each candidate's probability after it (0 = cut), with tokens kept and mass kept.
+    After XTC firing at random, a panel shows the mixture over its draws and the EXPECTED mass kept."""
     import matplotlib.pyplot as plt
 
     frame = chain.frame().head(top)
@@ -56,9 +57,11 @@ def chain_stages(chain: Chain, top: int = 20):
     x = np.arange(len(frame))
     for ax, stage, s in zip(np.atleast_1d(axes), stages, chain.stages):
         ax.bar(x, frame[stage].to_numpy(), color=np.where(frame[stage].to_numpy() > 0, "#4c72b0", "#cccccc"))
-        label = ("input" if stage == "candidates" else f"penalties ({s.setting})" if stage == "penalties"
+        label = ("input" if stage == "candidates" else f"{stage} ({s.setting})" if stage in ("penalties", "xtc")
                  else f"{stage}={s.setting}")
-        ax.set_title(f"{label}: {len(s)} tokens kept, model mass {s.mass:.1%}", fontsize=9, loc="left")
+        kept = (f"{len(s)} tokens kept, model mass {s.mass:.1%}" if s.mixed is None else
+                f"{len(s)} tokens kept on some draws, expected model mass {s.mass:.1%}")
+        ax.set_title(f"{label}: {kept}", fontsize=9, loc="left")
         ax.set_ylabel("p", fontsize=8)
     ax.set_xticks(x, [show_token(t) for t in frame.index], rotation=45, ha="right")
     fig.suptitle(f"The sampler chain, one stage at a time (the {len(chain.stages[0])} candidates cover "

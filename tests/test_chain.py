@@ -1,6 +1,8 @@
 """The sampler chain's math against hand-computed tables, the goodness-of-fit test, and predicted vs
 observed: offline against scripted engines (an honest one passes, a shifted one and one that drops top_k
-fail), live on the embedded stack for three parameter sets."""
+fail; for XTC, an engine that draws as llama.cpp does passes, and ones that ignore XTC, fire it on every
+draw or reuse one random number for both draws fail), live on the embedded stack for five parameter sets
+(XTC's among them, with its per-seed draws checked against llama.cpp's generator)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import pandas as pd
 import pytest
 
 import labutils
-from labutils import chain, gof, intervals
+from labutils import chain, gof, intervals, sampler_check, sampler_plots
 from labutils.errors import LabError, ParameterError
-from labutils.sampler_check import OTHER, SamplerGrid, check_counts, check_sampler, predict, prompt_window
+from labutils.sampler_check import OTHER, SamplerGrid, _picks, check_counts, check_sampler, predict, prompt_window
 from labutils.sampling import apply_sampling
 
 from .conftest import FakeLab
@@ -92,8 +94,9 @@ def test_prediction_is_exact_only_when_no_unseen_token_can_survive():
 def test_settings_fill_unset_parameters_with_the_server_defaults():
     s = chain.settings_for({"temperature": 1.0}, {"top_k": 40, "min_p": 0.05, "top_p": 0.95})
     assert s == {"temperature": 1.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0,
-                 "presence_penalty": 0.0, "frequency_penalty": 0.0}
+                 "presence_penalty": 0.0, "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1}
     assert chain.unpredicted({"repeat_penalty": 1.3, "top_k": 5}) == ["repeat_penalty"]
+    assert chain.unpredicted({"xtc_probability": 0.5, "xtc_threshold": 0.2}) == []  # XTC is predicted
     assert chain.unpredicted({"presence_penalty": 1.0}) == ["presence_penalty"]  # the tokens seen are unknown
     assert chain.unpredicted({"presence_penalty": 1.0, "dry_multiplier": 0.8}, seen_known=True) == ["dry_multiplier"]
 
@@ -123,6 +126,132 @@ def test_a_penalty_that_sinks_a_kept_candidate_below_unseen_tokens_is_not_exact(
     assert mild.complete  # "0" falls to 0.05/e^0.5 = 0.030, still above every unseen token
     deep = chain.run_chain(tokens, lp, {"top_k": 20, "presence_penalty": 3.0}, seen={"0": 1})
     assert not deep.complete and "penalty" in deep.why  # 0.05/e^3 = 0.0025 < 0.01: an unseen one may take its place
+
+
+# --- XTC: known answers, computed by hand (p = 0.5, 0.3, 0.2) ---
+
+def test_xtc_removes_every_top_choice_but_the_least_likely():
+    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.25).tolist() == [1, 2]  # a, b >= 0.25: a goes, b stays
+    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.15).tolist() == [2]  # all three reach it: c alone stays
+    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.35).tolist() == [0, 1, 2]  # only a reaches it: nothing goes
+    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.6).tolist() == [0, 1, 2]  # threshold > 0.5: XTC off
+    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.25, min_keep=3).tolist() == [0, 1, 2]  # would leave 2 < 3
+    assert chain.xtc(np.log([0.2, 0.5, 0.3]), 0.25).tolist() == [2, 0]  # by probability, not by position
+
+
+def test_xtc_firing_on_every_draw_is_the_cut_renormalised():
+    assert final({"xtc_probability": 1.0, "xtc_threshold": 0.25}) == {"b": 0.6, "c": 0.4}
+    assert final({"xtc_probability": 1.0, "xtc_threshold": 0.15}) == {"c": 1.0}
+    assert final({"xtc_probability": 1.0, "xtc_threshold": 0.35}) == {"a": 0.5, "b": 0.3, "c": 0.2}
+    assert final({"xtc_probability": 1.0, "xtc_threshold": 0.6}) == {"a": 0.5, "b": 0.3, "c": 0.2}  # off
+
+
+def test_xtc_at_random_is_the_mixture_of_firing_and_not():
+    # q = 0.5, threshold 0.25: half (0.5, 0.3, 0.2), half (0, 0.6, 0.4)
+    assert final({"xtc_probability": 0.5, "xtc_threshold": 0.25}) == {"a": 0.25, "b": 0.45, "c": 0.3}
+    # q = 0.5, threshold 0.15: half (0.5, 0.3, 0.2), half (0, 0, 1)
+    assert final({"xtc_probability": 0.5, "xtc_threshold": 0.15}) == {"a": 0.25, "b": 0.15, "c": 0.6}
+    # q = 0.2: 0.8 x (0.5, 0.3, 0.2) + 0.2 x (0, 0.6, 0.4)
+    assert final({"xtc_probability": 0.2, "xtc_threshold": 0.25}) == {"a": 0.4, "b": 0.36, "c": 0.24}
+    assert final({"xtc_probability": 0.0, "xtc_threshold": 0.25}) == final({})  # off
+    c = chain.run_chain(TOKENS, LP, {"xtc_probability": 0.5, "xtc_threshold": 0.25})
+    assert [(w, f.round(4).to_dict()) for w, f in c.branches] == [(0.5, {"a": 0.5, "b": 0.3, "c": 0.2}),
+                                                                  (0.5, {"b": 0.6, "c": 0.4})]
+    assert len(chain.run_chain(TOKENS, LP, {"top_k": 2}).branches) == 1
+
+
+def test_xtc_then_temperature_mixes_the_two_tempered_branches():
+    # T = 0.5 after XTC: not fired (0.25, 0.09, 0.04)/0.38 = (0.6579, 0.2368, 0.1053); fired (0.09, 0.04)/0.13
+    # = (0, 0.6923, 0.3077); half of each
+    assert final({"xtc_probability": 0.5, "xtc_threshold": 0.25, "temperature": 0.5}) == {
+        "a": 0.3289, "b": 0.4646, "c": 0.2065}
+    # greedy after XTC: a when it does not fire, b when it does
+    assert final({"xtc_probability": 0.5, "xtc_threshold": 0.25, "temperature": 0}) == {"a": 0.5, "b": 0.5}
+
+
+def test_xtc_reads_temperature_one_probabilities_of_the_candidates_left():
+    # llama.cpp's order: XTC on (0.5, 0.3, 0.2) removes a (b, c stay), then T = 2: (sqrt .3, sqrt .2) renormalised
+    assert final({"temperature": 2.0, "xtc_probability": 1.0, "xtc_threshold": 0.25}) == {"b": 0.5505, "c": 0.4495}
+    # temperature first (T = 2: 0.416, 0.322, 0.263): all three reach 0.25, only c stays
+    textbook = ["temperature", *[s for s in chain.ORDER if s != "temperature"]]
+    assert final({"temperature": 2.0, "xtc_probability": 1.0, "xtc_threshold": 0.25}, textbook) == {"c": 1.0}
+    # renormalised over what top_k left: a 0.625, b 0.375 both reach 0.35 (over all three only a does)
+    assert final({"xtc_probability": 1.0, "xtc_threshold": 0.35}) == {"a": 0.5, "b": 0.3, "c": 0.2}
+    assert final({"top_k": 2, "xtc_probability": 1.0, "xtc_threshold": 0.35}) == {"b": 1.0}
+
+
+def test_the_xtc_stage_shows_the_mixture_and_the_expected_mass_kept():
+    c = chain.run_chain(TOKENS, LP, {"xtc_probability": 0.5, "xtc_threshold": 0.25})
+    t = c.table().set_index("stage")
+    assert t.loc["xtc", "setting"] == "probability 0.5, threshold 0.25"
+    assert t.loc["xtc", "tokens kept"] == 3  # every token some draw keeps
+    assert t.loc["xtc", "model mass kept"] == pytest.approx(0.75)  # 0.5 x 1.0 + 0.5 x (0.3 + 0.2)
+    assert t.loc["xtc", "top token"] == "b" and t.loc["xtc", "top token's share"] == pytest.approx(0.45)
+    assert c.frame()["xtc"].round(4).to_dict() == {"a": 0.25, "b": 0.45, "c": 0.3}
+    assert c.branch_frame().round(4).to_dict("list") == {"XTC does not fire (50% of draws)": [0.5, 0.3, 0.2],
+                                                         "XTC fires (50% of draws)": [0.0, 0.6, 0.4],
+                                                         "mixture (predicted)": [0.25, 0.45, 0.3]}
+    # off, there is no XTC stage (as for the penalties); firing always, a plain cut with its mass
+    assert "xtc" not in c.rerun({"xtc_probability": 0.0}).table().stage.tolist()
+    always = c.rerun({"xtc_probability": 1.0}).table().set_index("stage")
+    assert always.loc["xtc", "tokens kept"] == 2 and always.loc["xtc", "model mass kept"] == pytest.approx(0.5)
+    assert sampler_plots.chain_stages(c) is not None
+
+
+def test_xtc_does_not_make_an_inexact_prediction_exact():
+    lp = np.log(np.linspace(0.05, 0.01, 20))  # 20 candidates holding 60%: the nucleus of 0.95 lies beyond them
+    tokens = [str(i) for i in range(20)]
+    assert not chain.run_chain(tokens, lp, {"top_k": 0, "top_p": 0.95, "xtc_probability": 1.0,
+                                            "xtc_threshold": 0.04}).complete
+    assert chain.run_chain(tokens, lp, {"top_k": 20, "xtc_probability": 0.5, "xtc_threshold": 0.06}).complete
+
+
+# --- XTC's random draw: llama.cpp's generator, emulated ---
+
+def llama_draws(seed: int) -> tuple[float, float]:
+    """The two numbers llama-server draws for a seeded request's first token, as its llama.cpp does:
+    XTC's std::uniform_real_distribution<float> and dist's <double>, each from its own std::mt19937 seeded
+    with the seed (libstdc++'s generate_canonical: one 32-bit output for a float, two for a double).
+    numpy's legacy MT19937 seeding is std::mt19937's."""
+    bg = np.random.MT19937()
+    bg._legacy_seeding(int(seed))
+    x1, x2 = (int(x) for x in bg.random_raw(2))
+    return float(np.float32(x1) / np.float32(2**32)), (float(x1) + float(x2) * 2.0**32) / 2.0**64
+
+
+def llama_pick(branches, seed: int, q: float, shared: bool = False) -> str:
+    """The token llama-server picks for `seed` when XTC fires with probability q, from `Chain.branches`
+    (candidates sorted, as llama.cpp has them). `shared=True` is a wrong engine: one number decides whether
+    XTC fires and picks the token."""
+    chance, u = llama_draws(seed)
+    branch = branches[-1][1] if len(branches) == 2 and chance <= np.float32(q) else branches[0][1]
+    at = chance if shared else u
+    return branch.index[min(int(np.searchsorted(np.cumsum(branch.to_numpy()), at)), len(branch) - 1)]
+
+
+def test_numpy_reproduces_the_mersenne_twister_llama_cpp_seeds():
+    bg = np.random.MT19937()
+    bg._legacy_seeding(5489)  # std::mt19937's default seed; the C++ standard fixes its 10000th output
+    assert int(bg.random_raw(10000)[-1]) == 4123659995
+
+
+@pytest.mark.parametrize("scheme", ["check_sampler", "grid"])
+def test_xtc_firing_is_independent_of_the_token_draw_over_the_seeds(scheme):
+    # the mixture needs it: over the seeds a check sends, XTC's draw (first output) and dist's (mostly the
+    # second) must be independent. Seeds as check_sampler draws them (even, and the next for choice 2) or
+    # as a Grid derives them; 4000 seeds, fired or not x dist's draw in 8 bins, chi-square test of independence
+    from labutils.grid import derive_seed
+
+    seeds = (np.random.default_rng(1).choice(2**30, size=2000, replace=False) * 2).tolist()
+    seeds = [s + i for s in seeds for i in (0, 1)] if scheme == "check_sampler" else [derive_seed(0, i)
+                                                                                       for i in range(4000)]
+    draws = np.array([llama_draws(s) for s in seeds])
+    fired = draws[:, 0] <= 0.5
+    table = pd.crosstab(fired, np.minimum((draws[:, 1] * 8).astype(int), 7)).to_numpy(float)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    assert gof.chi2_sf(statistic, 7) > 0.01
+    assert abs(fired.mean() - 0.5) < 0.03  # and it fires on a share q of them
 
 
 # --- goodness of fit ---
@@ -165,9 +294,7 @@ class Engine:
         settings = chain.settings_for({k: params.get(k) for k in chain.LLAMA_DEFAULTS})
         settings["temperature"] *= self.shift
         tokens, lp = list(TRUE), np.log(list(TRUE.values()))
-        dist = chain.run_chain(tokens, lp, settings, seen=self.seen).final
-        rng = np.random.default_rng(fields.get("seed", 0))
-        pick = rng.choice(dist.index, p=dist.to_numpy())
+        pick = self.pick(chain.run_chain(tokens, lp, settings, seen=self.seen), fields.get("seed", 0))
         top = [SimpleNamespace(token=t, logprob=float(v)) for t, v in zip(tokens, lp)]
         content = [SimpleNamespace(token=pick, logprob=float(np.log(TRUE[pick])), top_logprobs=top)]
         choice = SimpleNamespace(index=0, delta=SimpleNamespace(content=pick), finish_reason="length",
@@ -175,6 +302,24 @@ class Engine:
         if not stream:
             raise LabError("post-sampling probabilities are not available here")
         return iter([SimpleNamespace(choices=[choice], usage=None)])
+
+    def pick(self, c: chain.Chain, seed: int) -> str:
+        dist = c.final
+        return np.random.default_rng(seed).choice(dist.index, p=dist.to_numpy())
+
+
+class XtcEngine(Engine):
+    """Draws as llama-server does (`llama_pick`: XTC's generator decides whether it fires, dist's picks the
+    token), or wrongly: `mode` "always" fires XTC on every draw, "shared" decides and picks with one number."""
+
+    def __init__(self, mode: str = "llama", **kw):
+        super().__init__(**kw)
+        self.mode = mode
+
+    def pick(self, c: chain.Chain, seed: int) -> str:
+        q = float(c.settings["xtc_probability"])
+        q = 1.0 if self.mode == "always" and q > 0 else q
+        return llama_pick(c.branches, seed, q, shared=self.mode == "shared")
 
 
 def scripted(engine: Engine) -> FakeLab:
@@ -202,6 +347,29 @@ def test_an_engine_that_drops_top_k_is_caught():
     res = check_sampler(scripted(Engine(drop="top_k")), "The capital of France is", 200, concurrency=1, **SETTINGS)
     assert not res.agrees and res.fit.impossible > 0
     assert "ignored top_k" in res.diagnosis()
+
+
+# XTC at 0.5 over the top 5 of TRUE (0.3, 0.24, 0.18, 0.16, 0.12): L, La, B, The reach 0.15, so a firing removes
+# L, La and B; predicted: half (0.3, 0.24, 0.18, 0.16, 0.12), half (0, 0, 0, 0.571, 0.429)
+XTC = {**SETTINGS, "xtc_probability": 0.5, "xtc_threshold": 0.15}
+
+
+def test_an_engine_that_draws_xtc_as_llama_cpp_does_agrees():
+    res = check_sampler(scripted(XtcEngine()), "The capital of France is", 300, concurrency=1, **XTC)
+    assert res.predicted.round(3).to_dict() == {"L": 0.15, "La": 0.12, "B": 0.09, "The": 0.366, "C": 0.274}
+    assert res.agrees and res.chain.complete and len(res.chain.branches) == 2, res.report()
+
+
+@pytest.mark.parametrize("engine, named", [
+    (Engine(drop="xtc_probability"), "ignored xtc_probability"),  # never fires
+    (XtcEngine("always"), "XTC fired on every draw"),
+    (XtcEngine("shared"), None),  # the firing and the token drawn with one number: no mixture any more
+], ids=["ignores_xtc", "always", "one_draw_for_both"])
+def test_an_engine_that_gets_xtc_wrong_is_caught(engine, named):
+    res = check_sampler(scripted(engine), "The capital of France is", 300, concurrency=1, **XTC)
+    assert not res.agrees and res.fit.p_value < 0.01, res.report()
+    if named:
+        assert named in res.diagnosis()
 
 
 @pytest.mark.parametrize("kwargs, match", [({"samples": 0}, "samples=0"), ({"top_k": -1}, "top_k=-1"),
@@ -294,6 +462,30 @@ def test_a_penalty_grid_predicts_the_share_of_prompt_tokens():
         SamplerGrid(g.base, "top_k", [5, 5])
 
 
+def test_an_xtc_grid_predicts_the_share_of_top_choices_falling_as_one_minus_q():
+    g = sampler_grid(XtcEngine(), "xtc_probability", [0.0, 0.5], 150, top_k=5, xtc_threshold=0.15)
+    assert g.metric == "removed" and g.strictest == 0.5 and g.kept == {"The", "C"}
+    assert g.what == "first tokens that XTC (threshold 0.15) removes when it fires"
+    assert g.share(0.0) == pytest.approx(0.72) and g.share(0.5) == pytest.approx(0.36)  # (1 - q) x 0.72
+    pred = g.predicted(150).set_index("xtc_probability")
+    assert pred.loc[0.5, "tokens kept"] == 5 and pred.loc[0.5, "model mass kept"] == pytest.approx(0.192, abs=1e-3)
+    assert "removes 'L', 'La', 'B'" in g.forecast() and "mixture" in g.forecast()
+    assert g.held()["xtc_threshold"] == [0.15] and "xtc_probability" not in g.held()
+    table = g.table().set_index("xtc_probability")
+    assert (table["check"] == "agrees").all(), g.sentence()
+    assert "falls from" in g.sentence() and "predicted 0.72 -> 0.36" in g.sentence()
+    wrong = sampler_grid(XtcEngine("always"), "xtc_probability", [0.0, 0.5], 150, top_k=5, xtc_threshold=0.15)
+    assert not wrong.check().agrees and "XTC fired on every draw" in wrong.check().diagnosis()
+    with pytest.raises(ParameterError, match="xtc_probability, with xtc_threshold in overrides"):
+        SamplerGrid(g.base, "xtc_threshold", [0.1, 0.2])
+    with pytest.raises(LabError, match="no draws yet"):
+        SamplerGrid(g.base, "xtc_probability", [0.0, 0.5]).per_seed(FakeLab(), "x")
+    with pytest.raises(LabError, match="post-sampling probabilities are not available"):
+        g.per_seed(scripted(XtcEngine()), "The capital of France is", 2)  # this engine does not report them
+    assert g.request(0.5) == {"temperature": 1.0, **sampler_check.HELD, "top_k": 5, "xtc_threshold": 0.15,
+                              "xtc_probability": 0.5}
+
+
 def test_prompt_window_is_none_without_an_engine_or_a_penalty():
     assert prompt_window(FakeLab(), "x", {"presence_penalty": 1.0}) is None  # a remote stack: unknown
     assert prompt_window(FakeLab(), "x", {"repeat_penalty": 1.3}) is None  # nothing modelled to count
@@ -326,6 +518,39 @@ def test_prediction_agrees_with_the_live_engine(lab, settings):
     assert res.fit.p_value > 0.01, res.report()
     if res.server is not None:  # the server's own post-chain probabilities are the prediction
         assert gof.tv_distance(res.predicted, res.server) < 0.01
+
+
+# XTC live: over the top 5 (0.30, 0.24, 0.18, 0.16, 0.12) L, La, B and The reach 0.14, so a firing removes L, La, B
+XTC_LIVE = dict(temperature=1.0, top_k=5, top_p=1.0, min_p=0.0, xtc_probability=0.5, xtc_threshold=0.14)
+
+
+@pytest.mark.integration
+def test_xtc_prediction_agrees_with_the_live_engine(lab):
+    res = check_sampler(lab, "The capital of France is", 100, **XTC_LIVE)
+    assert res.chain.complete and len(res.chain.branches) == 2 and OTHER not in res.counts.index
+    assert res.fit.p_value > 0.01, res.report()
+    (_, unfired), (_, fired) = res.chain.branches
+    # these N draws have power: an engine ignoring XTC, or firing it on every draw, is caught nearly always
+    assert gof.power(res.predicted, unfired, res.samples) >= 0.9 and gof.power(res.predicted, fired, res.samples) >= 0.9
+    # the share of the top choices a firing removes, (1 - q) x their share unfired, inside the draws' 99% interval
+    top = [t for t in unfired.index if t not in fired.index]
+    lo, hi = intervals.wilson(int(res.counts.reindex(top).fillna(0).sum()), res.samples, 0.99)
+    assert lo <= float(res.predicted[top].sum()) <= hi, res.report()
+    if res.server is not None:  # one seeded request's own post-chain probabilities: XTC fired for it, or did not
+        assert min(gof.tv_distance(unfired, res.server), gof.tv_distance(fired, res.server)) < 0.01
+
+
+@pytest.mark.integration
+def test_the_live_engine_draws_xtc_and_the_token_per_seed_as_llama_cpp_does(lab):
+    # not only in distribution: for each seed, the token llama.cpp's two generators give (`llama_pick`) is
+    # the one the server returns, so XTC's draw is the seed's first output and the token's mostly its second
+    prompt = "The capital of France is"
+    c = predict(lab, prompt, **XTC_LIVE)
+    seeds = np.random.default_rng(7).choice(2**30, size=24, replace=False).tolist()
+    sent = {**XTC_LIVE, "max_tokens": 1, "logprobs": True, "top_logprobs": 5}
+    got = [_picks(lab.send(prompt, {**sent, "seed": s}))[0] for s in seeds]
+    assert got == [llama_pick(c.branches, s, 0.5) for s in seeds]
+    assert 0 < sum(llama_draws(s)[0] <= 0.5 for s in seeds) < len(seeds)  # both branches were tested
 
 
 class Busy(Engine):
