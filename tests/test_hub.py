@@ -201,7 +201,9 @@ def test_two_learners_share_one_stack_and_one_sees_the_lab(hub, tmp_path):
               ["servers"].get("", {}).get("ready"), 120, hub["proc"], hub["log"])
     for user in USERS:
         out = _run_in_kernel(base, user, token, KERNEL_CODE)
-        assert "ERROR" not in out, out
+        # no error, except ipykernel's note when its shutdown is slow on a busy machine (after the work)
+        errors = [line for line in out.splitlines() if "ERROR" in line and "KeyboardInterrupt caught" not in line]
+        assert not errors, out
         seen = json.loads(out.strip().splitlines()[-1])
         assert seen["url"] == shared and seen["shared"] == "1" and not seen["embedded"], seen
         assert seen["home"] == str(hub["homes"] / user)

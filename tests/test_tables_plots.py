@@ -180,7 +180,7 @@ def test_diff_of_two_real_samples(runs):
 
 
 def test_heatmap_shows_the_pivoted_summary_per_max_tokens(summary, tmp_path):
-    rc = dict(matplotlib.rcParams)
+    rc, open_before = dict(matplotlib.rcParams), plt.get_fignums()  # other tests' pyplot figures may be open
     fig = plots.heatmap(summary, "words_mean")
     panels = [ax for ax in fig.axes if ax.images]
     assert len(panels) == summary["max_tokens"].nunique() == 2  # one facet per max_tokens
@@ -195,7 +195,7 @@ def test_heatmap_shows_the_pivoted_summary_per_max_tokens(summary, tmp_path):
     assert "words per answer" in fig.axes[-1].get_ylabel()  # the colorbar says what the colours mean
     assert "temperature and top_p" in fig._suptitle.get_text()
     assert fig.get_size_inches()[0] <= 10
-    assert dict(matplotlib.rcParams) == rc and plt.get_fignums() == []  # no global state touched
+    assert dict(matplotlib.rcParams) == rc and plt.get_fignums() == open_before  # no global state touched
     fig.savefig(tmp_path / "heatmap.png")
     assert_png(tmp_path / "heatmap.png")
     one = plots.heatmap(summary[summary.max_tokens == 16], "similarity", x="top_p", y="temperature")
