@@ -94,8 +94,14 @@ def chain_report(chain: chain_mod.Chain, params: dict[str, Any], server: pd.Seri
     left_out = chain_mod.unpredicted(params, seen_known=chain.seen is not None)
     if left_out:
         lines.append(f"Not in the prediction: {', '.join(f'{k}={params[k]:g}' for k in left_out)} (they need the raw "
-                     "logits, the repeated sequences or a random draw); the server's own probabilities include them.")
-    if server is not None:
+                     "logits or the repeated sequences); the server's own probabilities include them.")
+    if server is not None and len(chain.branches) == 2:  # XTC: one seeded request is one branch, not the mix
+        (_, kept), (_, cut) = chain.branches
+        lines.append(f"The server's own post-chain probabilities (one seeded request): {len(server)} tokens holding "
+                     f"{server.sum():.1%} of what it samples from, {gof.tv_distance(kept, server):.3f} TV from the "
+                     f"chain where XTC does not fire and {gof.tv_distance(cut, server):.3f} from the one where it "
+                     "fires (the prediction mixes the two over seeds).")
+    elif server is not None:
         lines.append(f"The server's own post-chain probabilities: {len(server)} tokens holding {server.sum():.1%} of "
                      f"what it samples from, {gof.tv_distance(chain.final, server):.3f} TV from the prediction.")
     elif note:
