@@ -55,8 +55,8 @@ grade: setup           ## grade submissions: make grade SUBMISSIONS=folder [OUT=
 solutions: setup       ## a solved copy of every lesson in solved/ (instructor only)
 	@$(PY) -m labutils.solutions render --out solved
 
-bench-class: setup     ## 30 simulated learners on one private stack (about 20 min on 2 busy cores)
-	@$(PY) bench/class_load.py --learners 30
+bench-class: setup     ## 30 simulated learners on one private stack, llama-server on every core as on a hub (~15 min)
+	@LAB_THREADS=$${LAB_THREADS:-$$(nproc)} $(PY) bench/class_load.py --learners 30
 
 test-fast: setup       ## unit tests only (no server)
 	@$(PY) -m pytest -m "not integration and not notebooks and not browser" $(PYTEST)

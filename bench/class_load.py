@@ -17,6 +17,8 @@ ports, started and stopped here, unless --url names a running one):
     .venv/bin/python bench/class_load.py [--learners 30] [--seconds 90] [--only fairness,class,cache]
 
 Every learner process sets LLAMA_STACK_URL, LAB_SHARED=1 and LAB_CONCURRENCY like a hub's spawner does.
+The private stack's llama-server uses LAB_THREADS threads (default: all cores but one, a laptop's setting);
+a hub runs it on every core, so measure a class with `LAB_THREADS=$(nproc)` (what `make bench-class` does).
 Goal on 2 cores with the embedded model (issue 15): 30 learners, p95 first token <= 5 s, 0 errors, no
 learner below half the median throughput.
 """

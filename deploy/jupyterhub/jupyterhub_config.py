@@ -44,6 +44,11 @@ LLAMA_PORT = int(os.environ.get("LAB_HUB_LLAMA_PORT", "8322"))
 SLOTS = os.environ.get("LAB_HUB_SLOTS", "")
 PER_LEARNER = os.environ.get("LAB_HUB_PER_LEARNER", "1")       # a sweep's parallel requests, per learner
 N_CTX = int(os.environ.get("LAB_HUB_N_CTX", "2048"))           # context per slot
+# llama-server threads: every core. A laptop keeps one core free (LAB_THREADS' default) because a busy
+# program beside llama.cpp's spinning threads collapses them; a class machine's other programs (learners'
+# kernels, Llama Stack) mostly wait. bench/class_load.py, 30 learners on 2 cores: first token p95 3.0 s with
+# 2 threads against 11.6-13.0 s with 1, min/median throughput 0.50-0.54 against 0.42-0.50.
+THREADS = os.environ.get("LAB_HUB_THREADS", str(os.cpu_count() or 1))
 USERS = [u for u in os.environ.get("LAB_HUB_USERS", "").split(",") if u]
 ADMINS = [u for u in os.environ.get("LAB_HUB_ADMINS", "").split(",") if u]
 HOMES = Path(os.environ.get("LAB_HUB_HOMES", STATE / "homes"))  # test mode: the learners' folders
@@ -98,7 +103,7 @@ c.JupyterHub.services.append({
     "environment": {
         "LAB_HOME": str(STATE / "stack-home"), "LAB_STACK_PORT": str(STACK_PORT),
         "LAB_LLAMA_PORT": str(LLAMA_PORT), "LAB_SLOTS": SLOTS, "LAB_N_CTX": str(N_CTX),
-        "LAB_THREADS": os.environ.get("LAB_HUB_THREADS", ""), "PATH": os.environ.get("PATH", ""),
+        "LAB_THREADS": THREADS, "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/root"),
     },
 })
