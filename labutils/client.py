@@ -158,11 +158,8 @@ class Lab:
             if model not in available:
                 raise ModelNotFound(f"model={model!r} is not allowed: {self.base_url} does not list it; "
                                     f"available: {', '.join(available) or '(none)'}")
-            other = Lab(self.client, model, self.base_url, context_length=None if self.embedded else
-                        self.context_length, embedded=self.embedded)
-            found = other._engine()  # its own llama-server on the embedded stack, None on a remote one
-            other.engine = stack.engine_props(found) if found is not None else None
-            other.context_length = _context_length(other.engine, found) or self.context_length
+            other = Lab(self.client, model, self.base_url, embedded=self.embedded)
+            other._read_engine(context=self.context_length)  # its own llama-server on the embedded stack
             self._others[model] = other
         return self._others[model]
 
@@ -286,6 +283,16 @@ class Lab:
 
     _engine_down = False  # the last request found the embedded model server down: check it before sending
 
+    def _read_engine(self, fallback: stack.Settings | None = None, context: int | None = None) -> None:
+        """Read the llama-server behind this lab's model (embedded stack; `fallback` when its port is not
+        found): `engine` is its `/props`, `context_length` is `LAB_CONTEXT_LENGTH`, else what it serves,
+        else the stack's setting, else `context`. A remote stack's engine is unknown (None)."""
+        found = (self._engine() or fallback) if self.embedded else None
+        self.engine = stack.engine_props(found) if found is not None else None
+        served = ((self.engine or {}).get("default_generation_settings") or {}).get("n_ctx")
+        self.context_length = (config.get("LAB_CONTEXT_LENGTH") or served
+                               or (found.n_ctx if found is not None else None) or context)
+
     def _check_fits(self, messages: list[dict]) -> None:
         """Refuse, before sending, a prompt that cannot fit the model's context.
 
@@ -399,17 +406,8 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
         raise ModelNotFound(f"model {chosen!r} is not registered at {url}; available: "
                             f"{', '.join(available) or '(none)'}")
     lab = Lab(client, chosen, url, embedded=embedded)
-    found = (lab._engine() or settings) if embedded else None  # the llama-server of the chosen model
-    lab.engine = stack.engine_props(found) if found is not None else None
-    lab.context_length = _context_length(lab.engine, found)
+    lab._read_engine(fallback=settings)
     return lab
-
-
-def _context_length(props: dict | None, settings: stack.Settings | None) -> int | None:
-    """A model's context length: `LAB_CONTEXT_LENGTH`, else what its llama-server serves (`/props`), else the
-    embedded stack's setting; None (unknown) for a remote stack."""
-    served = ((props or {}).get("default_generation_settings") or {}).get("n_ctx")
-    return config.get("LAB_CONTEXT_LENGTH") or served or (settings.n_ctx if settings is not None else None)
 
 
 def engine_identity(props: dict | None) -> str | None:
