@@ -39,6 +39,18 @@ OTHER = "(not among the candidates)"
 CANDIDATES = 20  # the API's top_logprobs cap
 
 
+def server_distance(chain: chain_mod.Chain, server: pd.Series, digits: int = 3) -> str:
+    """How far the server's own post-chain probabilities (one seeded request) are from the prediction, in
+    words. With XTC on, one request is one draw of it, so it is compared with each branch (the chain where
+    XTC does not fire and the one where it fires), not with their mixture."""
+    if len(chain.branches) == 2:
+        (_, kept), (_, cut) = chain.branches
+        return (f"{gof.tv_distance(kept, server):.{digits}f} TV from the chain where XTC does not fire and "
+                f"{gof.tv_distance(cut, server):.{digits}f} from the one where it fires (the prediction mixes the "
+                "two over seeds)")
+    return f"{gof.tv_distance(chain.final, server):.{digits}f} TV from the prediction"
+
+
 @dataclass
 class SamplerCheck:
     """Predicted vs observed first tokens for one prompt and parameter set, with the evidence."""
@@ -132,18 +144,10 @@ class SamplerCheck:
         """The evidence in words: N, TV distance against noise, chi-square, coverage, and the diagnosis."""
         f = self.fit
         server = ""
-        if self.server is not None and len(self.chain.branches) == 2:
-            # one request's post-chain probabilities are one draw of XTC: the chain where it fired or not
-            (_, kept), (_, cut) = self.chain.branches
-            server = (f" The server's own post-chain probabilities (post_sampling_probs, one seeded request) "
-                      f"are {gof.tv_distance(kept, self.server):.4f} TV from the chain where XTC does not fire "
-                      f"and {gof.tv_distance(cut, self.server):.4f} from the one where it fires (the prediction "
-                      f"mixes the two); they hold {self.server.sum():.1%} of the mass over {len(self.server)} "
-                      "tokens.")
-        elif self.server is not None:
-            server = (f" The server's own post-chain probabilities (post_sampling_probs) are "
-                      f"{gof.tv_distance(self.predicted, self.server):.4f} TV away from the prediction "
-                      f"and hold {self.server.sum():.1%} of the mass over {len(self.server)} tokens.")
+        if self.server is not None:
+            server = (f" The server's own post-chain probabilities (post_sampling_probs, one seeded request) are "
+                      f"{server_distance(self.chain, self.server, 4)}; they hold {self.server.sum():.1%} of the mass "
+                      f"over {len(self.server)} tokens.")
         lost = f" ({self.lost} more failed on the server and were left out)" if self.lost else ""
         return (f"{self.samples} seeded draws{lost}; the {len(self.chain.stages[0])} candidates held "
                 f"{self.chain.coverage:.1%} of the model's probability; the chain keeps {len(self.predicted)} "

@@ -18,8 +18,7 @@ import ipywidgets as W
 import pandas as pd
 
 from .. import chain as chain_mod
-from .. import gof
-from ..sampler_check import post_sampling, predict
+from ..sampler_check import post_sampling, predict, server_distance
 from ..sampling import show_token
 from ..tokens import answer_tokens, continue_from
 from .base import RunPanel, answer_box, prompt_boxes, set_text
@@ -95,15 +94,9 @@ def chain_report(chain: chain_mod.Chain, params: dict[str, Any], server: pd.Seri
     if left_out:
         lines.append(f"Not in the prediction: {', '.join(f'{k}={params[k]:g}' for k in left_out)} (they need the raw "
                      "logits or the repeated sequences); the server's own probabilities include them.")
-    if server is not None and len(chain.branches) == 2:  # XTC: one seeded request is one branch, not the mix
-        (_, kept), (_, cut) = chain.branches
+    if server is not None:
         lines.append(f"The server's own post-chain probabilities (one seeded request): {len(server)} tokens holding "
-                     f"{server.sum():.1%} of what it samples from, {gof.tv_distance(kept, server):.3f} TV from the "
-                     f"chain where XTC does not fire and {gof.tv_distance(cut, server):.3f} from the one where it "
-                     "fires (the prediction mixes the two over seeds).")
-    elif server is not None:
-        lines.append(f"The server's own post-chain probabilities: {len(server)} tokens holding {server.sum():.1%} of "
-                     f"what it samples from, {gof.tv_distance(chain.final, server):.3f} TV from the prediction.")
+                     f"{server.sum():.1%} of what it samples from, {server_distance(chain, server)}.")
     elif note:
         lines.append(f"The server's own post-chain probabilities: {note}.")
     return "\n".join(lines)
