@@ -30,6 +30,15 @@ stages, as in llama.cpp's src/llama-sampler.cpp (the pinned tree):
   count, see `labutils.sampler_check.prompt_window`) this stage is modelled exactly: a shift of a logit
   is a shift of its log-probability. repeat_penalty divides a positive raw logit (multiplies a negative
   one); the API returns log-probabilities, never raw logits, so it is not modelled.
+- dry (Don't Repeat Yourself, second stage): in the last `dry_penalty_last_n` tokens seen, find every
+  earlier place where the context's ending already occurred; the token that followed it would extend
+  that repeat. A token that would extend a repeat of length L >= dry_allowed_length loses
+  dry_multiplier x dry_base^(L - dry_allowed_length) from its logit (the longest L if several). A
+  repeat never reaches back across a sequence breaker (`dry_sequence_breakers`, default newline, colon,
+  quote, asterisk), and a token holding a breaker is never penalised. Given the prompt's tokens in order
+  (`Context`), this is modelled exactly, as llama.cpp's `llama_sampler_dry_apply` (`dry_scan`).
+  At the first token of a chat answer the default breakers switch DRY off: the chat template's last
+  token is a newline.
 
 Why the mixture is exact: XTC and `dist` each own a std::mt19937 seeded with the request's seed, so both
 see the same stream x1, x2, ... of 32-bit outputs. XTC fires when the float x1 / 2^32 is <= q (one output:
@@ -38,15 +47,16 @@ outputs), which is x2 / 2^32 up to 2^-32. So whether XTC fires and which token i
 outputs, x1 and x2, and over the seeds a check draws these are independent (`tests/test_chain.py`
 measures it on the Mersenne Twister itself, which numpy's legacy seeding reproduces).
 
-repeat_penalty and DRY (which need the raw logits or the prompt's repeated sequences) and top_n_sigma
-(off by default) are left out: `unpredicted()` names any that a request turns on. The math needs only the
-candidates' log-probabilities, so it is exact when the candidates the server returned hold every token the
-chain can keep (`Chain.complete`). Taught in notebooks/10_sampler_chain.ipynb.
+repeat_penalty (which needs the raw logits) and top_n_sigma (off by default) are left out, and so are
+the penalties and DRY when the prompt's tokens are unknown: `unpredicted()` names any that a request turns
+on. The math needs only the candidates' log-probabilities, so it is exact when the candidates the server
+returned hold every token the chain can keep (`Chain.complete`). Taught in notebooks/10_sampler_chain.ipynb.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,13 +70,20 @@ ORDER = ("penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", 
 STAGE_PARAM = {"top_k": "top_k", "typ_p": "typical_p", "top_p": "top_p", "min_p": "min_p",
                "xtc": "xtc_probability", "temperature": "temperature"}
 PENALTIES = ("presence_penalty", "frequency_penalty")  # the penalties modelled (given the tokens seen)
+BREAKERS = ("\n", ":", '"', "*")  # llama.cpp's default dry_sequence_breakers
+DRY = {"dry_multiplier": 0.0, "dry_base": 1.75, "dry_allowed_length": 2, "dry_penalty_last_n": 64,
+       "dry_sequence_breakers": BREAKERS}  # DRY's settings, at llama-server's defaults (multiplier 0: off)
 OFF = {"top_k": 0, "typical_p": 1.0, "top_p": 1.0, "min_p": 0.0, "temperature": 1.0, "presence_penalty": 0.0,
-       "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1}
+       "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1, **DRY}
 # samplers the prediction does not model, with the value at which they do nothing
-UNMODELLED = {"repeat_penalty": 1.0, "dry_multiplier": 0.0}
+UNMODELLED = {"repeat_penalty": 1.0}
 LLAMA_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0,
-                  "presence_penalty": 0.0, "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1}
+                  "presence_penalty": 0.0, "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1,
+                  **DRY}
 XTC_OFF_ABOVE = 0.5  # llama.cpp turns XTC off for a threshold above this
+# llama.cpp's limits on sequence breakers (characters of a breaker, tokens of its tail), and the
+# exponent cap that keeps multiplier x base^exponent a finite float (log of the largest float32)
+BREAKER_CHARS, BREAKER_TAIL, FLOAT_MAX_LOG = 40, 20, 88.7228391
 
 
 @dataclass
@@ -119,17 +136,27 @@ class Chain:
     order: list[str] = field(default_factory=lambda: list(ORDER))
     seen: dict[str, int] | None = None  # the tokens the penalties count (token -> count), when known
     branches: list[tuple[float, pd.Series]] = field(default_factory=list)  # (weight, final) per XTC branch
+    context: Context | None = None  # the prompt's tokens in order (for DRY), when known
+    dry: DryScan | None = None  # what DRY found in them, when it is on
 
     def rerun(self, settings: dict[str, Any] | None = None, order: Sequence[str] | None = None) -> Chain:
-        """The chain again on the same candidates and tokens seen, with other settings (or order): no request."""
+        """The chain again on the same candidates and prompt tokens, with other settings (or order): no request."""
         first = self.stages[0]
         return run_chain(first.tokens, first.logits, {**self.settings, **(settings or {})},
-                         self.order if order is None else order, seen=self.seen)
+                         self.order if order is None else order, seen=self.seen, context=self.context)
 
     @property
     def final(self) -> pd.Series:
         last = self.stages[-1]
         return pd.Series(last.probs, index=last.tokens, name="predicted")
+
+    def dry_penalties(self) -> dict[str, float]:
+        """Token -> what DRY subtracts from its logit (the tokens it penalises, candidates or not; {} when off)."""
+        if self.dry is None:
+            return {}
+        s = self.settings
+        return {t: dry_penalty(n, s["dry_multiplier"], s["dry_base"], self.dry.allowed_length)
+                for t, n in self.dry.targets.items()}
 
     def branch_labels(self) -> list[str]:
         """A name for each branch: whether XTC fires, with its share of the draws ('final' when nothing is random)."""
@@ -247,12 +274,13 @@ def penalised(params: dict[str, Any]) -> bool:
     return any(params.get(k) not in (None, 0, 0.0) for k in PENALTIES) and params.get("repeat_last_n") != 0
 
 
-def unpredicted(params: dict[str, Any], seen_known: bool = False) -> list[str]:
-    """The samplers turned on in `params` that the prediction does not model (repeat_penalty, DRY; presence
-    and frequency penalties too unless the tokens they count are known: `seen_known`)."""
+def unpredicted(params: dict[str, Any], prompt_known: bool = False) -> list[str]:
+    """The samplers turned on in `params` that the prediction does not model: repeat_penalty; the presence
+    and frequency penalties and DRY too unless the prompt's tokens are known (`prompt_known`)."""
     left_out = [k for k, off in UNMODELLED.items() if params.get(k) is not None and params[k] != off]
-    if not seen_known:
+    if not prompt_known:
         left_out += [k for k in PENALTIES if params.get(k) not in (None, 0, 0.0)]
+        left_out += ["dry_multiplier"] if params.get("dry_multiplier") not in (None, 0, 0.0) and dry_on(params) else []
     return left_out
 
 
@@ -294,14 +322,170 @@ def xtc(logits: np.ndarray, threshold: float, min_keep: int = 0, *, whole: bool 
     return order[pos_last:]
 
 
+@dataclass(frozen=True)
+class Context:
+    """The tokens the samplers have seen before the answer's first token, oldest first: llama-server feeds
+    them the whole prompt, chat template included (`labutils.sampler_check.prompt_tokens` reads them from
+    the engine). `tokenize` is the engine's tokenizer (text -> token pieces, no special tokens), needed
+    only for a sequence breaker that can begin inside a token and go on in the next ones."""
+
+    tokens: tuple[str, ...]
+    tokenize: Callable[[str], Sequence[str]] | None = field(default=None, compare=False)
+
+    def breaker_tails(self, piece: str, breakers: Sequence[str]) -> list[tuple[str, ...]]:
+        """The sequence breakers that begin with the token `piece`, as llama.cpp's
+        `get_overlapping_token_sequences` builds them: () when the piece holds a whole breaker (a one-token
+        breaker), else, for each place where the piece ENDS with the beginning of a breaker, the tokens of
+        the rest of it (at most 20).
+
+        >>> Context(()).breaker_tails("a:b", BREAKERS)
+        [()]
+        """
+        tails: list[tuple[str, ...]] = []
+        for breaker in (b[:BREAKER_CHARS] for b in breakers):
+            if breaker in piece:
+                tails.append(())
+                continue
+            pos = piece.find(breaker[0])
+            while pos != -1:
+                if breaker.startswith(piece[pos:]):  # the piece's end is the breaker's beginning
+                    if self.tokenize is None:
+                        raise ValueError(f"the sequence breaker {breaker!r} can begin inside the token {piece!r}: "
+                                         "the engine's tokenizer is needed to read the rest of it (Context.tokenize)")
+                    tail = tuple(self.tokenize(breaker[len(piece) - pos:]))[:BREAKER_TAIL]
+                    if tail not in tails:
+                        tails.append(tail)
+                pos = piece.find(breaker[0], pos + 1)
+        return tails
+
+
+@dataclass
+class DryScan:
+    """What DRY sees before the next token: the `window` it searches (the last dry_penalty_last_n tokens),
+    `limit`, how far back a repeat may reach (the nearest sequence breaker; None when there is none), the
+    `breaker` found there (the tokens after it, the token it begins at), `repeats`: token -> the length of
+    the longest repeat (at least dry_allowed_length) it would extend, and `targets`, those of them DRY
+    penalises (a token holding a whole breaker never is). Built by `dry_scan`."""
+
+    window: tuple[str, ...]
+    allowed_length: int
+    breakers: tuple[str, ...]
+    limit: int
+    breaker: tuple[int, str] | None = None  # (tokens after it, the token it begins at), the nearest breaker
+    repeats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def targets(self) -> dict[str, int]:
+        return {t: n for t, n in self.repeats.items() if not holds_breaker(t, self.breakers)}
+
+    def explain(self) -> str:
+        """Why DRY penalises what it does, in one sentence."""
+        a = self.allowed_length
+        head = f"DRY searches the last {len(self.window)} token(s)"
+        if len(self.window) <= a:
+            return f"{head}, not more than dry_allowed_length={a}: DRY penalises nothing here."
+        if self.breaker is None:
+            head += "; no sequence breaker lies in them, so a repeat may reach back through all of them"
+        else:
+            after, token = self.breaker
+            head += (f"; the nearest sequence breaker begins at {token!r}"
+                     + (", the last token" if after == 0 else f", followed by {after} token(s)")
+                     + f", so a repeat may be at most {self.limit} token(s) long")
+        if self.limit < a:
+            return f"{head}, less than dry_allowed_length={a}: DRY penalises nothing here."
+        targets = sorted(self.targets.items(), key=lambda kv: -kv[1])
+        if not targets:
+            return f"{head}; no token would extend a repeat of {a} or more tokens, so DRY penalises nothing here."
+        found = ", ".join(f"{t!r} (would extend a repeat of {n})" for t, n in targets[:5])
+        more = f" and {len(targets) - 5} more" if len(targets) > 5 else ""
+        return f"{head}. The tokens it penalises: {found}{more}."
+
+
+def dry_scan(context: Context, allowed_length: int, last_n: int, breakers: Sequence[str] = BREAKERS) -> DryScan:
+    """DRY's search of the context, as llama.cpp's `llama_sampler_dry_apply` (src/llama-sampler.cpp):
+    1. from the end backwards, the first token that begins a complete sequence breaker sets the limit of
+       a repeat's length (the tokens after the breaker);
+    2. for each earlier position k, the length of the longest run ending there that equals the context's
+       own ending (capped at the limit; llama.cpp computes these with the Z-algorithm);
+    3. the token that FOLLOWED such a run would extend the repeat: it is penalised when the run is at
+       least `allowed_length` long (the longest run counts).
+
+    >>> dry_scan(Context(tuple("abcxab")), 2, 64).repeats  # 'a b' repeats; 'c' followed it
+    {'c': 2}
+    """
+    window = tuple(context.tokens[-last_n:]) if last_n > 0 else ()
+    n, rev = len(window), window[::-1]
+    scan = DryScan(window, allowed_length, tuple(breakers), n)
+    if n <= allowed_length:
+        return scan
+    for i, piece in enumerate(rev):
+        longest = -1
+        for tail in context.breaker_tails(piece, breakers):
+            # a breaker's tail is the tokens after its head: rev[i - 1], rev[i - 2], ...
+            if longest < len(tail) <= i and all(tail[o] == rev[i - o - 1] for o in range(len(tail))):
+                longest = len(tail)
+        if longest >= 0:
+            scan.limit, scan.breaker = i - longest, (i, piece)
+            break
+    if scan.limit < allowed_length:
+        return scan
+    for k in range(1, n):
+        run = 0
+        while k + run < n and rev[run] == rev[k + run]:
+            run += 1
+        run = min(run, scan.limit)
+        if run >= allowed_length:
+            token = rev[k - 1]
+            scan.repeats[token] = max(scan.repeats.get(token, 0), run)
+    return scan
+
+
+def dry_penalty(length: int, multiplier: float, base: float, allowed_length: int) -> float:
+    """What DRY subtracts from the logit of a token that would extend a repeat of `length` tokens:
+    multiplier x base^(length - allowed_length), the exponent capped so the result stays a finite float.
+
+    >>> round(dry_penalty(5, 0.8, 1.75, 2), 4)
+    4.2875
+    """
+    exponent = length - allowed_length
+    cap = int(np.float32(FLOAT_MAX_LOG) / np.float32(math.log(base))) if base > 1.000001 else 0
+    if cap > 0 and exponent > cap:
+        exponent = cap
+    return float(multiplier) * float(base) ** exponent
+
+
+def holds_breaker(token: str, breakers: Sequence[str]) -> bool:
+    """Does the token hold a whole sequence breaker (then DRY never penalises it)?"""
+    return any(b[:BREAKER_CHARS] in token for b in breakers)
+
+
+def dry(logits: np.ndarray, tokens: Sequence[str], scan: DryScan, multiplier: float, base: float) -> np.ndarray:
+    """The logits after DRY: each of the scan's targets (a token that would extend a repeat and holds no
+    sequence breaker) loses `dry_penalty` of its repeat's length; the others keep theirs."""
+    out = np.asarray(logits, dtype=float).copy()
+    targets = scan.targets
+    for i, t in enumerate(tokens):
+        if t in targets:
+            out[i] -= dry_penalty(targets[t], multiplier, base, scan.allowed_length)
+    return out
+
+
+def dry_on(settings: dict[str, Any]) -> bool:
+    """Does DRY do anything with these settings (multiplier not 0, base >= 1, a window to search)?"""
+    s = {**DRY, **{k: v for k, v in settings.items() if v is not None}}
+    return float(s["dry_multiplier"]) != 0 and float(s["dry_base"]) >= 1 and int(s["dry_penalty_last_n"]) != 0
+
+
 def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[str, Any],
-              order: Sequence[str] = ORDER, *, seen: dict[str, int] | None = None) -> Chain:
+              order: Sequence[str] = ORDER, *, seen: dict[str, int] | None = None,
+              context: Context | None = None) -> Chain:
     """Apply the chain, in `order`, to candidates with their model log-probabilities.
 
-    `settings` holds temperature, top_k, top_p, min_p, typical_p, xtc_probability, xtc_threshold and the
-    presence/frequency penalties (see `settings_for`); `seen` the tokens the penalties count (token ->
-    count), needed only when a penalty is on. Returns a `Chain` with one `Stage` per modelled stage (after
-    "candidates", the input; XTC and the penalties only when on). XTC firing with probability 0 < q < 1
+    `settings` holds temperature, top_k, top_p, min_p, typical_p, xtc_probability, xtc_threshold, the
+    presence/frequency penalties and DRY's settings (see `settings_for`); `seen` the tokens the penalties
+    count (token -> count), needed only when a penalty is on; `context` the prompt's tokens in order,
+    needed only when DRY is on. Returns a `Chain` with one `Stage` per modelled stage (after
+    "candidates", the input; XTC, DRY and the penalties only when on). XTC firing with probability 0 < q < 1
     splits the chain in two branches, weighted 1 - q (it did not fire) and q (it fired); every later stage
     runs on both, and the stages show their mixture (`Chain.branches` holds each branch's final).
     Exactness: the candidates are usually the server's top 20 (the API's cap); the prediction is exact when
@@ -322,15 +506,23 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
     logits = lp
     branches: list[tuple[float, np.ndarray]] = [(1.0, np.arange(lp.size))]  # (weight, indices kept)
     stages = [Stage("candidates", f"{lp.size} returned", list(tokens), logits, model_p)]
-    skipped, tempered, before_xtc = [], False, None
+    skipped, tempered, before_xtc, shifted, scan = [], False, None, lp, None
 
     def stage(name: str, setting: Any) -> Stage:
         return _stage(name, setting, tokens, logits, model_p, branches)
 
     for name in order:
         if name == "penalties" and penalised(s) and seen is not None:
-            logits = penalties(logits, tokens, seen, float(s["presence_penalty"]), float(s["frequency_penalty"]))
+            logits = shifted = penalties(logits, tokens, seen, float(s["presence_penalty"]),
+                                         float(s["frequency_penalty"]))
             stages.append(stage(name, ", ".join(f"{k.split('_')[0]} {s[k]:g}" for k in PENALTIES if s[k])))
+            continue
+        if name == "dry" and dry_on(s) and context is not None:
+            scan = dry_scan(context, int(s["dry_allowed_length"]), int(s["dry_penalty_last_n"]),
+                            tuple(s["dry_sequence_breakers"]))
+            logits = shifted = dry(logits, tokens, scan, float(s["dry_multiplier"]), float(s["dry_base"]))
+            stages.append(stage(name, f"multiplier {s['dry_multiplier']:g}, base {s['dry_base']:g}, allowed length "
+                                      f"{s['dry_allowed_length']}, last {s['dry_penalty_last_n']}"))
             continue
         if name not in STAGE_PARAM:
             skipped.append(name)
@@ -377,12 +569,12 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
         branches = cut_branches
         stages.append(stage(name, value))
     coverage = float(model_p.sum())
-    shifted = stages[1].logits if len(stages) > 1 and stages[1].name == "penalties" else lp
     kept = _union(branches) if before_xtc is None else before_xtc
     complete, why = _complete(lp, shifted, s, kept, coverage)
     finals = [(w, pd.Series(_softmax(logits[idx]), index=[tokens[i] for i in idx], name="predicted"))
               for w, idx in branches]
-    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped, list(order), seen, finals)
+    return Chain(stages, {k: s[k] for k in OFF}, coverage, complete, why, skipped, list(order), seen, finals,
+                 context, scan)
 
 
 def _union(branches: list[tuple[float, np.ndarray]]) -> np.ndarray:
@@ -409,7 +601,7 @@ def _complete(lp: np.ndarray, shifted: np.ndarray, s: dict[str, Any], kept: np.n
               coverage: float) -> tuple[bool, str]:
     """Is the prediction exact? Each unseen token has p <= the lowest returned one (a penalty only lowers it
     further), and the stages that renormalise (typical_p, top_p) must see the same candidates as the server.
-    `shifted` are the candidates' logits after the penalties (`lp` itself when none applied)."""
+    `shifted` are the candidates' logits after the penalties and DRY (`lp` itself when none applied)."""
     n, k, tail = lp.size, int(s["top_k"]), 1.0 - coverage
     unseen = float(lp.min())  # the highest logit a token the server did not return can have
     if tail < 1e-6:
@@ -430,5 +622,6 @@ def _complete(lp: np.ndarray, shifted: np.ndarray, s: dict[str, Any], kept: np.n
     return False, why
 
 
-__all__ = ["LLAMA_DEFAULTS", "ORDER", "PENALTIES", "Chain", "Stage", "min_p", "penalised", "penalties", "run_chain",
+__all__ = ["BREAKERS", "DRY", "LLAMA_DEFAULTS", "ORDER", "PENALTIES", "Chain", "Context", "DryScan", "Stage", "dry",
+           "dry_on", "dry_penalty", "dry_scan", "holds_breaker", "min_p", "penalised", "penalties", "run_chain",
            "settings_for", "temperature", "top_k", "top_p", "typical_p", "unpredicted", "xtc"]

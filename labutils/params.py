@@ -24,7 +24,7 @@ DEFAULT_MAX_TOKENS_LIMIT = 1_000_000  # when the model's context length is unkno
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter. `kind` is float, int, bool or "stop"; `low_open`/`high_open` exclude a bound.
+    """One parameter. `kind` is float, int, bool, "stop", "json" or "breakers"; `low_open`/`high_open` exclude a bound.
 
     `axis`: a Grid may vary it; `core`: always a column of `runs` (None = the server's default);
     `extra`: sent via `extra_body`, not as an OpenAI field; `default`: the engine's own default
@@ -103,7 +103,16 @@ _ENTRIES = [
     _p("repeat_last_n", int, -1, 4096, axis=True, advanced=True, extra=True, default=64, unit="tokens",
        help="how many recent tokens repeat_penalty looks at (0 = off, -1 = the whole context)"),
     _p("dry_multiplier", float, 0.0, 5.0, axis=True, advanced=True, extra=True, step=0.05, default=0.0,
-       help="DRY penalty on repeated sequences (0 = off)"),
+       help="DRY: penalise a token that would extend a repeated sequence by multiplier x base^(length - "
+            "allowed length) (0 = off)"),
+    _p("dry_base", float, 1.0, 4.0, axis=True, advanced=True, extra=True, step=0.05, default=1.75,
+       help="DRY: how fast the penalty grows with each more token repeated"),
+    _p("dry_allowed_length", int, 0, 256, axis=True, advanced=True, extra=True, default=2, unit="tokens",
+       help="DRY: repeats this long or shorter go unpenalised"),
+    _p("dry_penalty_last_n", int, 0, 4096, axis=True, advanced=True, extra=True, default=64, unit="tokens",
+       help="DRY: how many recent tokens it searches for repeats (0 = off)"),
+    _p("dry_sequence_breakers", "breakers", axis=True, extra=True, default=("\n", ":", '"', "*"),
+       help="DRY: strings no repeat may reach across (a list of 1 to 16 non-empty strings)"),
     _p("xtc_probability", float, 0.0, 1.0, axis=True, advanced=True, extra=True, default=0.0,
        unit="probability", help="chance that XTC removes the top tokens (0 = off)"),
     _p("xtc_threshold", float, 0.0, 0.5, axis=True, advanced=True, extra=True, default=0.1,
@@ -246,6 +255,8 @@ def check(name: str, value: Any, *, max_tokens_limit: int | None = None) -> Any:
         return _check_stop(value)
     if spec.kind == "json":
         return _check_json(name, value)
+    if spec.kind == "breakers":
+        return _check_breakers(name, value)
     if spec.kind is bool:
         if not isinstance(value, bool):
             raise ParameterError(f"{name}={value!r} is not allowed: use True or False")
@@ -278,6 +289,20 @@ def _check_stop(value: Any) -> list[str]:
     return list(items)
 
 
+def _check_breakers(name: str, value: Any) -> tuple[str, ...]:
+    """DRY's sequence breakers as a tuple of strings (hashable, so a Grid may hold it as an axis value).
+    Taught in notebooks/10_sampler_chain.ipynb."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not 1 <= len(items) <= 16 or not all(
+        isinstance(s, str) and s for s in items
+    ):
+        raise ParameterError(f"{name}={value!r} is not allowed: {name} must be a list of 1 to 16 non-empty strings, "
+                             "e.g. ['\\n', ':'] (llama-server refuses an empty list)")
+    for i, item in enumerate(items):
+        _encodable(f"{name}[{i}]", item)
+    return tuple(items)
+
+
 def check_all(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:
     """Validate every parameter that is not None; return the ones to send, in the registry's order.
 
@@ -293,7 +318,7 @@ def request_fields(params: dict[str, Any]) -> dict[str, Any]:
     """Validated params as keyword arguments of `chat.completions.create`: OpenAI fields as they are,
     the engine's own samplers under `extra_body`."""
     fields = {k: v for k, v in params.items() if not PARAMS[k].extra}
-    extra = {k: v for k, v in params.items() if PARAMS[k].extra}
+    extra = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if PARAMS[k].extra}
     return {**fields, "extra_body": extra} if extra else fields
 
 

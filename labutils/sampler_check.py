@@ -5,8 +5,8 @@
    its own post-chain probabilities (`post_sampling_probs`: what it really samples from);
 2. predicts the distribution by applying llama-server's chain in its own order (`labutils.chain`),
    each unset parameter at the server's default (`Lab.server_defaults()`); with a presence or frequency
-   penalty on, the tokens the penalty counts are read from the engine (`prompt_window`); with XTC on,
-   the prediction is the mixture of the chain where XTC fires and the chain where it does not;
+   penalty or DRY on, the prompt's tokens are read from the engine (`prompt_tokens`, `prompt_window`);
+   with XTC on, the prediction is the mixture of the chain where XTC fires and the chain where it does not;
 3. draws `samples` seeded first tokens (max_tokens=1, random seeds drawn from `first_seed`) through `Lab.send`;
 4. compares: total-variation distance, Pearson's chi-square p-value (`labutils.gof`), and, when they
    disagree, which stage the disagreement points to: the prediction is re-run with each parameter the
@@ -133,7 +133,10 @@ class SamplerCheck:
         fits = self.alternatives[self.alternatives.p_value > ALPHA] if len(self.alternatives) else []
         if len(fits):
             best = fits.sort_values("p_value", ascending=False).iloc[0]
-            parts.append(f"Best explanation: {best.hypothesis} (p = {best.p_value:.3f}, TV {best.tv:.3f}).")
+            # hypotheses that predict the same distribution explain the draws equally: name them all
+            same = fits[np.isclose(fits.p_value, best.p_value, rtol=1e-9) & np.isclose(fits.tv, best.tv, rtol=1e-9)]
+            named = " or ".join(same.hypothesis)
+            parts.append(f"Best explanation: {named} (p = {best.p_value:.3f}, TV {best.tv:.3f}).")
         elif len(self.alternatives):
             parts.append("No single-stage change to the prediction explains the draws either.")
         if not self.chain.complete:
@@ -227,7 +230,8 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     """Predict the first token's distribution under `params` and test it against `samples` live draws.
 
     `params` are chain parameters (temperature, top_k, top_p, min_p, typical_p, presence_penalty,
-    frequency_penalty, xtc_probability, xtc_threshold; repeat_penalty and DRY are sent but not modelled).
+    frequency_penalty, xtc_probability, xtc_threshold, the dry_* settings; repeat_penalty is sent but not
+    modelled).
     Every input is validated before any request. See the module docstring.
 
     >>> res = check_sampler(lab, "The capital of France is", 300, temperature=1.0, top_k=5)  # doctest: +SKIP
@@ -244,7 +248,8 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     known = getattr(defaults, "known", False)
     order = (getattr(defaults, "samplers", None) or list(chain_mod.ORDER)) if known else list(chain_mod.ORDER)
     settings = chain_mod.settings_for(params, defaults.values if known else None)
-    seen = prompt_window(lab, prompt, params, defaults.values if known else None)
+    context = prompt_tokens(lab, prompt) if chain_mod.penalised(params) or chain_mod.dry_on(params) else None
+    seen = prompt_window(lab, prompt, params, defaults.values if known else None, context)
     server, server_note = post_sampling(lab, prompt, {**params, "seed": first_seed})
 
     # seeds are drawn at random (from `first_seed`): consecutive seeds 1..300 gave a sample far too even
@@ -279,7 +284,7 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
             raise
         candidates = lab.send(prompt, {**sent, "seed": first_seed})  # once more, as for the draws
     tokens, lps, _ = _top(candidates)
-    chain = chain_mod.run_chain(tokens, lps, settings, order, seen=seen)
+    chain = chain_mod.run_chain(tokens, lps, settings, order, seen=seen, context=context)
     counts = pd.Series(picks).value_counts()
     res = check_counts(chain, counts, params, prompt, defaults.values if known else None, server=server,
                        server_note=server_note)
@@ -293,12 +298,11 @@ def check_counts(chain: chain_mod.Chain, counts: pd.Series, params: dict[str, An
     """The predicted-vs-observed check of first tokens already drawn: `counts` (token -> draws; a token
     outside the chain's candidates may be given as itself or as `OTHER`) against `chain`'s prediction for
     `params`, with the single-stage alternatives a disagreement is tested against. No request is sent."""
-    tokens, lps = chain.stages[0].tokens, chain.stages[0].logits
-    known_tokens = set(tokens)
+    known_tokens = set(chain.stages[0].tokens)
     counts = counts[counts > 0].groupby(lambda t: t if t in known_tokens else OTHER).sum().rename("count")
-    skipped = chain_mod.unpredicted(params, seen_known=chain.seen is not None)
+    skipped = chain_mod.unpredicted(params, prompt_known=chain.seen is not None or chain.context is not None)
     res = SamplerCheck(prompt, dict(params), chain, counts, server, skipped=skipped, server_note=server_note)
-    res.alternatives = _alternatives(res, tokens, lps, chain.settings, chain.order, defaults or {})
+    res.alternatives = _alternatives(res, chain.settings, chain.order, defaults or {})
     return res
 
 
@@ -309,49 +313,75 @@ def _order(lab: Lab) -> tuple[list[str], dict[str, Any]]:
     return list(chain_mod.ORDER), {}
 
 
-def prompt_window(lab: Lab, prompt: str | list[dict], params: dict[str, Any],
-                  defaults: dict[str, Any] | None = None) -> dict[str, int] | None:
-    """The tokens the presence and frequency penalties count before the answer's first token: the last
-    `repeat_last_n` tokens of the prompt as the engine sees it (its chat template applied, then its
-    tokenizer), as token -> count. llama-server feeds the whole prompt to its penalties, so words of the
-    question (and of the template: role names, markers) are penalised in the answer.
+def _tokenize(engine: str, text: str, *, special: bool) -> list[str]:
+    """The engine's tokens of `text` as pieces (`special`: add the model's special tokens and read marker
+    text such as <|im_start|> as one token, as a prompt is read; off for a sequence breaker's tail)."""
+    import httpx
 
-    None when no such penalty is on (nothing to count), or when the lab cannot ask the engine (a remote
-    distribution: then the prediction leaves the penalties out and says so).
+    with httpx.Client(timeout=10) as http:
+        tokens = http.post(f"{engine}/tokenize", json={"content": text, "add_special": special,
+                                                       "parse_special": special, "with_pieces": True}).json()["tokens"]
+    return [t["piece"] if isinstance(t["piece"], str) else bytes(t["piece"]).decode("utf-8", "replace")
+            for t in tokens]
+
+
+def prompt_tokens(lab: Lab, prompt: str | list[dict]) -> chain_mod.Context | None:
+    """The prompt as the engine's samplers see it before the answer's first token: its chat template
+    applied, then its tokenizer, as token pieces in order (with the tokenizer, for DRY's sequence breakers).
+    llama-server feeds the whole prompt to its penalties and to DRY, so the question (and the template: role
+    names, markers) counts as text already written.
+
+    None when the lab cannot ask the engine (a remote distribution: then the prediction leaves the
+    penalties and DRY out and says so). Taught in notebooks/10_sampler_chain.ipynb.
     """
-    if not chain_mod.penalised(params):
-        return None
     engine = getattr(lab, "engine_url", None)
     if engine is None:
         return None
     messages = lab.prepare(prompt)[0]
-    last = params.get("repeat_last_n")
-    last = int((defaults or {}).get("repeat_last_n", 64) if last is None else last)
     import httpx
 
     try:
         with httpx.Client(timeout=10) as http:
             text = http.post(f"{engine}/apply-template", json={"messages": messages}).json()["prompt"]
-            tokens = http.post(f"{engine}/tokenize", json={"content": text, "add_special": True,
-                                                                       "with_pieces": True}).json()["tokens"]
+        pieces = _tokenize(engine, text, special=True)
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None  # the prediction then leaves the penalties out, and says so
-    pieces = [t["piece"] if isinstance(t["piece"], str) else bytes(t["piece"]).decode("utf-8", "replace")
-              for t in tokens]
+        return None  # the prediction then leaves the penalties and DRY out, and says so
+    return chain_mod.Context(tuple(pieces), lambda tail: _tokenize(engine, tail, special=False))
+
+
+def prompt_window(lab: Lab, prompt: str | list[dict], params: dict[str, Any],
+                  defaults: dict[str, Any] | None = None,
+                  context: chain_mod.Context | None = None) -> dict[str, int] | None:
+    """The tokens the presence and frequency penalties count before the answer's first token: the last
+    `repeat_last_n` tokens of the prompt as the engine sees it (`prompt_tokens`, or `context` when already
+    read), as token -> count. Words of the question (and of the template) are penalised in the answer.
+
+    None when no such penalty is on (nothing to count), or when the lab cannot ask the engine.
+    """
+    if not chain_mod.penalised(params):
+        return None
+    context = context or prompt_tokens(lab, prompt)
+    if context is None:
+        return None
+    last = params.get("repeat_last_n")
+    last = int((defaults or {}).get("repeat_last_n", 64) if last is None else last)
+    pieces = list(context.tokens)
     window = pieces if last < 0 else pieces[len(pieces) - last:] if last > 0 else []
     return dict(Counter(window))
 
 
 def predict(lab: Lab, prompt: str | list[dict], **params: Any) -> chain_mod.Chain:
     """The chain, stage by stage, for the next token of `prompt` under `params` (unset = the server's
-    defaults), from one request for the top-20 candidates (and, with a presence or frequency penalty on,
-    the engine's tokens of the prompt: `prompt_window`). Taught in notebooks/10_sampler_chain.ipynb."""
+    defaults), from one request for the top-20 candidates (and, with a presence or frequency penalty or DRY
+    on, the engine's tokens of the prompt: `prompt_tokens`). Taught in notebooks/10_sampler_chain.ipynb."""
     lab.prepare(prompt, **params)
     order, defaults = _order(lab)
     tokens, lps, _ = _top(lab.send(prompt, {**params, "max_tokens": 1, "logprobs": True, "top_logprobs": CANDIDATES,
                                             "temperature": 0}))
-    seen = prompt_window(lab, prompt, params, defaults)
-    return chain_mod.run_chain(tokens, lps, chain_mod.settings_for(params, defaults), order, seen=seen)
+    context = prompt_tokens(lab, prompt) if chain_mod.penalised(params) or chain_mod.dry_on(params) else None
+    seen = prompt_window(lab, prompt, params, defaults, context)
+    return chain_mod.run_chain(tokens, lps, chain_mod.settings_for(params, defaults), order, seen=seen,
+                               context=context)
 
 
 def server_view(lab: Lab, prompt: str | list[dict], **params: Any) -> pd.Series:
@@ -367,7 +397,7 @@ def server_view(lab: Lab, prompt: str | list[dict], **params: Any) -> pd.Series:
     return probs
 
 
-def _alternatives(res: SamplerCheck, tokens, lps, settings, order, defaults) -> pd.DataFrame:
+def _alternatives(res: SamplerCheck, settings, order, defaults) -> pd.DataFrame:
     """The prediction re-run with one change each: a parameter the request set back at the server's
     default (as if the server dropped it), temperature applied first, or XTC (when it fires at random)
     firing on every draw."""
@@ -380,22 +410,22 @@ def _alternatives(res: SamplerCheck, tokens, lps, settings, order, defaults) -> 
     if len(res.chain.branches) > 1:
         hyps.append((f"XTC fired on every draw, not on a share {settings['xtc_probability']:g} of them",
                      {**settings, "xtc_probability": 1.0}, order))
-    t_fit = _fitted_temperature(res.counts, tokens, lps, settings, order, res.chain.seen)
+    t_fit = _fitted_temperature(res.counts, res.chain, settings, order)
     if t_fit is not None and abs(t_fit - float(settings["temperature"])) > 0.05:
         hyps.append((f"a different temperature: the draws fit T = {t_fit:.2f} best (sent "
                      f"{settings['temperature']})", {**settings, "temperature": t_fit}, order))
     for label, s, o in hyps:
-        pred = chain_mod.run_chain(tokens, lps, s, o, seen=res.chain.seen).final
+        pred = res.chain.rerun(s, o).final
         f = gof.fit(res.counts, pred)
         rows.append({"hypothesis": label, "p_value": f.p_value, "tv": gof.tv_distance(pred, res.observed)})
     return pd.DataFrame(rows, columns=["hypothesis", "p_value", "tv"])
 
 
-def _fitted_temperature(counts: pd.Series, tokens, lps, settings, order, seen=None) -> float | None:
+def _fitted_temperature(counts: pd.Series, chain: chain_mod.Chain, settings, order) -> float | None:
     """The temperature in (0, 2] under which the observed draws are most likely (a grid search), or None."""
     best, best_ll = None, -np.inf
     for t in np.arange(0.05, 2.0001, 0.05):
-        pred = chain_mod.run_chain(tokens, lps, {**settings, "temperature": float(t)}, order, seen=seen).final
+        pred = chain.rerun({**settings, "temperature": float(t)}, order).final
         c, p = counts.align(pred, fill_value=0)
         if (c[p <= 0] > 0).any():
             continue
@@ -424,7 +454,8 @@ class SamplerGrid:
     and its `values`, at `temperature` with the rest held (`HELD`, changed by `overrides`). No request is
     sent here: `predicted()` is the chain for each value. `held()` gives the other axes of the `Grid` to
     sweep and `scorer` the pass/fail column it scores: a first token the strictest value removes (for a
-    cut: top_k, min_p, typical_p, top_p), a token of the prompt (for a penalty), or one of the top choices
+    cut: top_k, min_p, typical_p, top_p), a token of the prompt (for a penalty), a token that would extend
+    a repeat (for DRY: dry_multiplier, dry_base, ...; the breakers held in overrides), or one of the top choices
     XTC removes when it fires (for xtc_probability, the threshold held: its share falls as 1 - q). After the sweep,
     `observe(runs, summary)` (summary from `labutils.summarize`) adds the observed side: `check(value)` is
     the predicted-vs-observed test of one cell, `table()` both sides with 95% intervals, `sentence()` what
@@ -441,26 +472,33 @@ class SamplerGrid:
     checks: dict[Any, SamplerCheck] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        allowed = [k for k in chain_mod.LLAMA_DEFAULTS if k not in ("temperature", "xtc_threshold")]
+        allowed = [k for k in chain_mod.LLAMA_DEFAULTS
+                   if k not in ("temperature", "xtc_threshold", "dry_sequence_breakers")]
         if self.varied not in allowed:
             raise ParameterError(f"varied={self.varied!r} is not allowed: a SamplerGrid varies one of "
                                  f"{', '.join(allowed)} (for XTC: xtc_probability, with xtc_threshold in "
-                                 "overrides)")
+                                 "overrides; DRY's sequence breakers go in overrides too)")
         self.values = sorted({check(self.varied, v) for v in self.values})
         if len(self.values) < 2:
             raise ParameterError(f"{self.varied}={self.values} is not allowed: a grid needs at least two values")
         self.temperature = check("temperature", self.temperature)
-        for k, v in self.overrides.items():
-            check(k, v)
+        self.overrides = {k: check(k, v) for k, v in self.overrides.items()}
         self.penalty = self.varied in chain_mod.PENALTIES
+        self.dry = self.varied in chain_mod.DRY
         if self.penalty and self.base.seen is None:
             raise LabError("the prompt's tokens are unknown, so a penalty cannot be predicted: build the base chain "
                            f"with `predict(lab, prompt, {self.varied}=1.0)` on the embedded stack")
+        if self.dry and self.base.context is None:
+            raise LabError("the prompt's tokens are unknown, so DRY cannot be predicted: build the base chain with "
+                           "`predict(lab, prompt, dry_multiplier=1.0)` on the embedded stack")
         self.chains = {v: self.base.rerun(self.settings(v)) for v in self.values}
         self.xtc = self.varied == "xtc_probability"
         if self.penalty:
             self.tokens = set(self.base.seen)
             self.metric, self.what = "repeats_prompt", "first tokens that repeat a token of the prompt"
+        elif self.dry:  # the tokens some cell's DRY penalises (those holding a sequence breaker never are)
+            self.tokens = {t for c in self.chains.values() for t in c.dry_penalties()}
+            self.metric, self.what = "extends_repeat", "first tokens that would extend a repeat (DRY's targets)"
         elif self.xtc:  # every value keeps every token some of the time: score the top choices a firing removes
             self.strictest = max(self.values)
             self.threshold = float(self.chains[self.strictest].settings["xtc_threshold"])
@@ -516,7 +554,7 @@ class SamplerGrid:
     @property
     def scorer(self):
         """The pass/fail column of the sweep (see the class docstring), named after `metric`."""
-        if self.penalty:
+        if self.penalty or self.dry:
             def hit(text: str) -> bool:
                 return text in self.tokens
         else:
@@ -528,7 +566,7 @@ class SamplerGrid:
     def share(self, value: Any) -> float:
         """The predicted share of draws that `scorer` passes, for the cell at `value`."""
         final = self.chains[value].final
-        if self.penalty:
+        if self.penalty or self.dry:
             return float(final[[t in self.tokens for t in final.index]].sum())
         return float(final[[t not in self.kept for t in final.index]].sum())
 
@@ -557,7 +595,24 @@ class SamplerGrid:
                 f"holding {self.base.coverage:.0%} of the model's probability ({exact}): from {self.varied}={a:g} "
                 f"to {b:g} the tokens kept go from {len(ca.final)} to {len(cb.final)}, the largest probability "
                 f"left from {ca.final.max():.2f} to {cb.final.max():.2f}, and the share of {self.what} from "
-                f"{self.share(a):.2f} to {self.share(b):.2f}.{self._xtc_forecast()}")
+                f"{self.share(a):.2f} to {self.share(b):.2f}.{self._xtc_forecast()}{self._dry_forecast()}")
+
+    def _dry_forecast(self) -> str:
+        """For a DRY grid: what DRY finds in the prompt and what each value subtracts from its targets' logits."""
+        if not self.dry:
+            return ""
+        on = {v: c for v, c in self.chains.items() if c.dry is not None}
+        if not on:
+            return " DRY is off in every cell (multiplier 0, or no window to search)."
+        scan = on[self.default_cell].dry if self.default_cell in on else next(iter(on.values())).dry
+        if not self.tokens:
+            return f" {scan.explain()}"
+        cells = []
+        for v, c in self.chains.items():
+            penalties = sorted(c.dry_penalties().items(), key=lambda kv: -kv[1])[:3]
+            cells.append(f"{self.varied}={v:g}: " + (", ".join(f"{t!r} -{p:.2f}" for t, p in penalties) or "none"))
+        return (f" {scan.explain()} A target loses dry_multiplier x dry_base^(repeat length - dry_allowed_length) "
+                f"from its logit: {'; '.join(cells)}.")
 
     def _xtc_forecast(self) -> str:
         """For an XTC grid: which tokens a firing removes, and the mixture the prediction is."""
@@ -597,6 +652,8 @@ class SamplerGrid:
 
     @property
     def default_cell(self) -> Any:
+        if self.dry:  # the strongest DRY: the smallest predicted share of its targets (allowed_length: the smallest)
+            return min(reversed(self.values), key=self.share)
         return self.values[-1] if self.penalty else self.strictest
 
     def table(self) -> pd.DataFrame:
@@ -687,4 +744,4 @@ def expected_distinct(probs: pd.Series, n: int) -> float:
 
 
 __all__ = ["ALPHA", "HELD", "OTHER", "SamplerCheck", "SamplerGrid", "check_counts", "check_sampler",
-           "expected_distinct", "post_sampling", "predict", "prompt_window", "server_view"]
+           "expected_distinct", "post_sampling", "predict", "prompt_tokens", "prompt_window", "server_view"]

@@ -94,11 +94,15 @@ def test_prediction_is_exact_only_when_no_unseen_token_can_survive():
 def test_settings_fill_unset_parameters_with_the_server_defaults():
     s = chain.settings_for({"temperature": 1.0}, {"top_k": 40, "min_p": 0.05, "top_p": 0.95})
     assert s == {"temperature": 1.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0,
-                 "presence_penalty": 0.0, "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1}
+                 "presence_penalty": 0.0, "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1,
+                 "dry_multiplier": 0.0, "dry_base": 1.75, "dry_allowed_length": 2, "dry_penalty_last_n": 64,
+                 "dry_sequence_breakers": ("\n", ":", '"', "*")}
     assert chain.unpredicted({"repeat_penalty": 1.3, "top_k": 5}) == ["repeat_penalty"]
     assert chain.unpredicted({"xtc_probability": 0.5, "xtc_threshold": 0.2}) == []  # XTC is predicted
-    assert chain.unpredicted({"presence_penalty": 1.0}) == ["presence_penalty"]  # the tokens seen are unknown
-    assert chain.unpredicted({"presence_penalty": 1.0, "dry_multiplier": 0.8}, seen_known=True) == ["dry_multiplier"]
+    # the penalties and DRY need the prompt's tokens
+    assert chain.unpredicted({"presence_penalty": 1.0, "dry_multiplier": 0.8}) == ["presence_penalty", "dry_multiplier"]
+    assert chain.unpredicted({"presence_penalty": 1.0, "dry_multiplier": 0.8}, prompt_known=True) == []
+    assert chain.unpredicted({"dry_multiplier": 0.8, "dry_penalty_last_n": 0}) == []  # DRY with no window is off
 
 
 def test_presence_and_frequency_penalties_shift_the_logits_of_tokens_seen():
@@ -280,10 +284,11 @@ class Engine:
     """Streams one-token answers like llama-server behind Llama Stack: the top candidates with their real
     log-probabilities, and a first token drawn (from the seed) from the chain's output. `shift` multiplies
     the temperature it really uses; `drop` names a sampler it ignores; `seen` are the prompt's tokens its
-    presence/frequency penalties count."""
+    presence/frequency penalties count, `context` the prompt's tokens in order its DRY searches."""
 
-    def __init__(self, shift: float = 1.0, drop: str | None = None, seen: dict | None = None):
-        self.shift, self.drop, self.seen, self.requests = shift, drop, seen, []
+    def __init__(self, shift: float = 1.0, drop: str | None = None, seen: dict | None = None,
+                 context: chain.Context | None = None):
+        self.shift, self.drop, self.seen, self.context, self.requests = shift, drop, seen, context, []
         self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
 
     def create(self, *, model, messages, stream=False, stream_options=None, extra_body=None, **fields):
@@ -294,7 +299,8 @@ class Engine:
         settings = chain.settings_for({k: params.get(k) for k in chain.LLAMA_DEFAULTS})
         settings["temperature"] *= self.shift
         tokens, lp = list(TRUE), np.log(list(TRUE.values()))
-        pick = self.pick(chain.run_chain(tokens, lp, settings, seen=self.seen), fields.get("seed", 0))
+        pick = self.pick(chain.run_chain(tokens, lp, settings, seen=self.seen, context=self.context),
+                         fields.get("seed", 0))
         top = [SimpleNamespace(token=t, logprob=float(v)) for t, v in zip(tokens, lp)]
         content = [SimpleNamespace(token=pick, logprob=float(np.log(TRUE[pick])), top_logprobs=top)]
         choice = SimpleNamespace(index=0, delta=SimpleNamespace(content=pick), finish_reason="length",
@@ -398,9 +404,10 @@ def test_check_counts_tests_draws_already_made():
     assert unseen.counts[OTHER] == 5 and "outside the" in unseen.diagnosis()
 
 
-def sampler_grid(engine: Engine, varied: str, values: list, samples: int, seen=None, **overrides) -> SamplerGrid:
+def sampler_grid(engine: Engine, varied: str, values: list, samples: int, seen=None, context=None,
+                 **overrides) -> SamplerGrid:
     """A SamplerGrid predicted from TRUE, swept over the scripted `engine` (no cache), and observed."""
-    base = chain.run_chain(list(TRUE), np.log(list(TRUE.values())), {}, seen=seen)
+    base = chain.run_chain(list(TRUE), np.log(list(TRUE.values())), {}, seen=seen, context=context)
     g = SamplerGrid(base, varied, values, 1.0, overrides)
     grid = labutils.Grid(**{varied: values}, **g.held(), samples=samples, scorers=[g.scorer])
     runs = scripted(engine).sweep("The capital of France is", grid, cache=False, progress=False,

@@ -20,7 +20,7 @@ t0=$(date +%s)
 
 shard() {  # name, then pytest arguments: runs pytest with its output prefixed, writes its exit code
   local name=$1; shift
-  { "$PY" -m pytest --basetemp=".lab/test-tmp/$name" -p no:cacheprovider "$@" ${PYTEST:-} 2>&1
+  { "$PY" -m pytest --basetemp=".lab/test-tmp/$name" -p no:cacheprovider --durations=15 "$@" ${PYTEST:-} 2>&1
     echo $? > "$logs/$name.rc"; } | sed -u "s/^/[$name] /"
 }
 

@@ -90,10 +90,13 @@ def chain_report(chain: chain_mod.Chain, params: dict[str, Any], server: pd.Seri
     lines = [chain.table().to_string(index=False), "",
              f"The {len(chain.stages[0])} candidates cover {chain.coverage:.1%} of the model's probability; "
              f"{len(chain.final)} token(s) are left to sample from; this prediction is {exact}."]
-    left_out = chain_mod.unpredicted(params, seen_known=chain.seen is not None)
+    left_out = chain_mod.unpredicted(params, prompt_known=chain.seen is not None or chain.context is not None)
     if left_out:
-        lines.append(f"Not in the prediction: {', '.join(f'{k}={params[k]:g}' for k in left_out)} (they need the raw "
-                     "logits or the repeated sequences); the server's own probabilities include them.")
+        lines.append(f"Not in the prediction: {', '.join(f'{k}={params[k]:g}' for k in left_out)} (repeat_penalty "
+                     "needs the raw logits; the penalties and DRY the prompt's tokens, which a remote distribution "
+                     "does not give); the server's own probabilities include them.")
+    if chain.dry is not None:
+        lines.append(chain.dry.explain())
     if server is not None:
         lines.append(f"The server's own post-chain probabilities (one seeded request): {len(server)} tokens holding "
                      f"{server.sum():.1%} of what it samples from, {server_distance(chain, server)}.")
@@ -116,8 +119,8 @@ def figure_png(fig) -> bytes:
 
 class ChainFold(RunPanel):
     """The chain for a panel's current prompt and settings, one stage at a time: the candidates after each
-    stage (penalties, top_k, typical_p, top_p, min_p, temperature) with the model's probability each keeps,
-    as a table and a plot, next to what the server itself says it samples from.
+    stage (penalties, DRY, top_k, typical_p, top_p, min_p, XTC, temperature) with the model's probability
+    each keeps, as a table and a plot, next to what the server itself says it samples from.
 
     Lives under the playground's "advanced" fold. Nothing is sent until its button is pressed (`run()`);
     then two one-token requests: the next token's top-20 candidates (`sampler_check.predict`) and the
