@@ -150,6 +150,11 @@ class Chain:
         last = self.stages[-1]
         return pd.Series(last.probs, index=last.tokens, name="predicted")
 
+    @property
+    def prompt_known(self) -> bool:
+        """Were the prompt's tokens read (so the penalties and DRY are in the prediction when on)?"""
+        return self.seen is not None or self.context is not None
+
     def dry_penalties(self) -> dict[str, float]:
         """Token -> what DRY subtracts from its logit (the tokens it penalises, candidates or not; {} when off)."""
         if self.dry is None:
@@ -280,7 +285,7 @@ def unpredicted(params: dict[str, Any], prompt_known: bool = False) -> list[str]
     left_out = [k for k, off in UNMODELLED.items() if params.get(k) is not None and params[k] != off]
     if not prompt_known:
         left_out += [k for k in PENALTIES if params.get(k) not in (None, 0, 0.0)]
-        left_out += ["dry_multiplier"] if params.get("dry_multiplier") not in (None, 0, 0.0) and dry_on(params) else []
+        left_out += ["dry_multiplier"] if dry_on(params) else []
     return left_out
 
 
@@ -361,11 +366,11 @@ class Context:
 
 @dataclass
 class DryScan:
-    """What DRY sees before the next token: the `window` it searches (the last dry_penalty_last_n tokens),
-    `limit`, how far back a repeat may reach (the nearest sequence breaker; None when there is none), the
-    `breaker` found there (the tokens after it, the token it begins at), `repeats`: token -> the length of
-    the longest repeat (at least dry_allowed_length) it would extend, and `targets`, those of them DRY
-    penalises (a token holding a whole breaker never is). Built by `dry_scan`."""
+    """What DRY sees before the next token: the `window` it searches (the last dry_penalty_last_n tokens);
+    `limit`, how far back a repeat may reach (up to the nearest sequence breaker, the whole window when
+    none lies in it); the `breaker` found there (the tokens after it, the token it begins at); `repeats`,
+    token -> the length of the longest repeat (at least dry_allowed_length) it would extend; and
+    `targets`, those of them DRY penalises (a token holding a whole breaker never is). Built by `dry_scan`."""
 
     window: tuple[str, ...]
     allowed_length: int

@@ -300,7 +300,7 @@ def check_counts(chain: chain_mod.Chain, counts: pd.Series, params: dict[str, An
     `params`, with the single-stage alternatives a disagreement is tested against. No request is sent."""
     known_tokens = set(chain.stages[0].tokens)
     counts = counts[counts > 0].groupby(lambda t: t if t in known_tokens else OTHER).sum().rename("count")
-    skipped = chain_mod.unpredicted(params, prompt_known=chain.seen is not None or chain.context is not None)
+    skipped = chain_mod.unpredicted(params, prompt_known=chain.prompt_known)
     res = SamplerCheck(prompt, dict(params), chain, counts, server, skipped=skipped, server_note=server_note)
     res.alternatives = _alternatives(res, chain.settings, chain.order, defaults or {})
     return res

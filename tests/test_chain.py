@@ -500,6 +500,8 @@ def test_prompt_window_is_none_without_an_engine_or_a_penalty():
 
 # --- the live engine ---
 
+LIVE_N = 60  # seeded draws per live check: enough to catch an ignored sampler nearly always (asserted)
+
 LIVE_SETS = [dict(temperature=1.0, top_k=5, top_p=1.0, min_p=0.0),
              dict(temperature=1.3, top_k=0, top_p=1.0, min_p=0.2),
              dict(temperature=0.7, top_k=20, top_p=0.8, min_p=0.05),
@@ -519,10 +521,15 @@ def test_the_prompt_window_is_the_engine_tokens_of_the_templated_prompt(lab):
 @pytest.mark.integration
 @pytest.mark.parametrize("settings", LIVE_SETS, ids=["top_k5", "min_p0.2", "k20_p0.8", "presence1.5"])
 def test_prediction_agrees_with_the_live_engine(lab, settings):
-    res = check_sampler(lab, "The capital of France is", 100, **settings)
+    res = check_sampler(lab, "The capital of France is", LIVE_N, **settings)
     assert res.chain.complete
     assert OTHER not in res.counts.index
     assert res.fit.p_value > 0.01, res.report()
+    # these N draws have power: an engine ignoring the sampler this set is about would be caught nearly always
+    on = [k for k in ("presence_penalty", "top_p", "min_p", "top_k") if settings.get(k, chain.OFF[k]) != chain.OFF[k]]
+    subject = on[0]
+    ignored = res.chain.rerun({subject: chain.OFF[subject]}).final
+    assert gof.power(res.predicted, ignored, res.samples) >= 0.9, subject
     if res.server is not None:  # the server's own post-chain probabilities are the prediction
         assert gof.tv_distance(res.predicted, res.server) < 0.01
 
@@ -533,7 +540,7 @@ XTC_LIVE = dict(temperature=1.0, top_k=5, top_p=1.0, min_p=0.0, xtc_probability=
 
 @pytest.mark.integration
 def test_xtc_prediction_agrees_with_the_live_engine(lab):
-    res = check_sampler(lab, "The capital of France is", 100, **XTC_LIVE)
+    res = check_sampler(lab, "The capital of France is", LIVE_N, **XTC_LIVE)
     assert res.chain.complete and len(res.chain.branches) == 2 and OTHER not in res.counts.index
     assert res.fit.p_value > 0.01, res.report()
     (_, unfired), (_, fired) = res.chain.branches

@@ -15,7 +15,7 @@ from labutils.errors import LabError, ParameterError
 from labutils.params import check
 from labutils.sampler_check import OTHER, SamplerGrid, check_sampler, predict, prompt_tokens, server_view
 
-from .test_chain import TRUE, Engine, sampler_grid, scripted
+from .test_chain import LIVE_N, TRUE, Engine, sampler_grid, scripted
 
 
 def ids(*tokens: int) -> Context:
@@ -223,7 +223,7 @@ def test_the_prediction_is_what_the_server_samples_from_for_many_dry_settings(la
 def test_dry_prediction_agrees_with_live_draws_and_has_the_power_to_see_dry_ignored(lab, conversation):
     settings = dict(temperature=1.0, top_k=10, top_p=1.0, min_p=0.0, dry_multiplier=0.25,
                     dry_sequence_breakers=["<|im_end|>"])
-    res = check_sampler(lab, conversation, 100, **settings)
+    res = check_sampler(lab, conversation, LIVE_N, **settings)
     assert res.chain.complete and OTHER not in res.counts.index and not res.skipped
     assert res.fit.p_value > 0.01, res.report()
     ignored = res.chain.rerun({"dry_multiplier": 0.0}).final

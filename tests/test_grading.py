@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -153,7 +152,7 @@ def test_a_hanging_notebook_is_killed_with_its_kernel(tmp_path):
 def test_class_table_of_the_sample_submissions(lab, tmp_path):
     out = tmp_path / "report"
     argv = [sys.executable, "-m", "labutils.grading", str(SUBMISSIONS), "--out", str(out), "--jobs", "2",
-            "--cell-timeout", "60", "--timeout", "300", "--url", lab.base_url, "--keep", str(tmp_path / "kept")]
+            "--cell-timeout", "30", "--timeout", "300", "--url", lab.base_url, "--keep", str(tmp_path / "kept")]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env={**os.environ, "LAB_CACHE_DIR":
                                                                                   str(tmp_path / "cache")})
     assert done.returncode == 0, done.stdout + done.stderr
@@ -167,9 +166,6 @@ def test_class_table_of_the_sample_submissions(lab, tmp_path):
     html = (out / "grades.html").read_text()
     assert html.count("<tr>") == 1 + len(rows) and "tampered" in html
     assert (out / "grades.png").stat().st_size > 5000
-    VIEWS = Path("/tmp/views")
-    VIEWS.mkdir(exist_ok=True)
-    shutil.copy(out / "grades.png", VIEWS / "grades.png")
 
 
 # --- nbgrader (its own venv, .venv-nbgrader, from tools/hub-deps.sh) -------------------------------

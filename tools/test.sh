@@ -3,9 +3,10 @@
 #
 # The machine has 2 cores and the engine answers with one thread: one pytest alone leaves a core idle
 # while a lesson's kernel starts or a test waits on a timeout, so two shards share the stack: A runs the
-# lessons, the lesson guard, grading and the browser, then the OGX suite; B everything else (measured:
-# A 17 min + OGX 2, B 20). The stack is started here and stopped at the end only if it was not already
-# running; tests that break a stack start private ones on free ports. Output is prefixed [A], [B], [ogx].
+# lessons, the lesson guard, grading, the browser and the probe, then the OGX suite; B everything else.
+# The stack is started here and stopped at the end only if it was not already running; tests that break
+# a stack start private ones on free ports. Output is prefixed [A], [B], [ogx]; each shard's 15 slowest
+# tests are listed at its end and every test's time is in .lab/test-logs/<shard>.xml (JUnit).
 # PYTEST passes extra pytest arguments to both shards.
 set -u
 cd "$(dirname "$0")/.."
@@ -20,11 +21,12 @@ t0=$(date +%s)
 
 shard() {  # name, then pytest arguments: runs pytest with its output prefixed, writes its exit code
   local name=$1; shift
-  { "$PY" -m pytest --basetemp=".lab/test-tmp/$name" -p no:cacheprovider --durations=15 "$@" ${PYTEST:-} 2>&1
+  { "$PY" -m pytest --basetemp=".lab/test-tmp/$name" -p no:cacheprovider --durations=15 --junitxml="$logs/$name.xml" "$@" ${PYTEST:-} 2>&1
     echo $? > "$logs/$name.rc"; } | sed -u "s/^/[$name] /"
 }
 
-A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py tests/test_grading.py tests/test_browser.py)
+A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py tests/test_grading.py tests/test_browser.py
+         tests/test_probe.py)
 ignore=()
 for f in "${A_FILES[@]}"; do ignore+=(--ignore="$f"); done
 

@@ -163,7 +163,7 @@ def hint(id: str) -> Hint:
 from . import lessons_12  # noqa: E402,F401  (it registers 12.1)
 from .lessons_00_04 import COUNT_PROMPT, TOY  # noqa: E402
 from .lessons_05_09 import GRID_05  # noqa: E402
-from .lessons_10_11 import TOY_10  # noqa: E402
+from .lessons_10_11 import TOY_10, TOY_DRY  # noqa: E402
 
-__all__ = ["COUNT_PROMPT", "GRID_05", "REGISTRY", "TOY", "TOY_10", "Exercise", "Hint", "exercise", "failed",
+__all__ = ["COUNT_PROMPT", "GRID_05", "REGISTRY", "TOY", "TOY_10", "TOY_DRY", "Exercise", "Hint", "exercise", "failed",
            "hint", "is_placeholder", "passed", "register", "verdict"]

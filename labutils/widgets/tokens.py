@@ -90,7 +90,7 @@ def chain_report(chain: chain_mod.Chain, params: dict[str, Any], server: pd.Seri
     lines = [chain.table().to_string(index=False), "",
              f"The {len(chain.stages[0])} candidates cover {chain.coverage:.1%} of the model's probability; "
              f"{len(chain.final)} token(s) are left to sample from; this prediction is {exact}."]
-    left_out = chain_mod.unpredicted(params, prompt_known=chain.seen is not None or chain.context is not None)
+    left_out = chain_mod.unpredicted(params, prompt_known=chain.prompt_known)
     if left_out:
         lines.append(f"Not in the prediction: {', '.join(f'{k}={params[k]:g}' for k in left_out)} (repeat_penalty "
                      "needs the raw logits; the penalties and DRY the prompt's tokens, which a remote distribution "
