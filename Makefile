@@ -5,7 +5,7 @@ JUPYTER_PORT ?= 8888
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # Jupyter refuses root without it (containers)
 PYTEST ?=
 
-.PHONY: setup setup-ogx model-gemma hub-deps hub grade solutions bench-class lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
+.PHONY: setup setup-ogx model-gemma venv-deps hub-deps hub grade solutions bench-class lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
 
 setup:                 ## build llama-server once, create .venv with the pinned environment (idempotent)
 	@tools/setup.sh
@@ -34,8 +34,13 @@ lab: up                ## open JupyterLab on 127.0.0.1 with the stack answering
 browser-deps:          ## Chromium for the browser test (Debian package; no browser download)
 	@tools/browser-deps.sh
 
-test: setup setup-ogx model-gemma browser-deps hub-deps  ## every test: unit, real stack, notebooks, browser, OGX (two shards at once)
+test: setup             ## every test: unit, real stack, notebooks, browser, OGX (two shards at once)
+	@$(MAKE) --no-print-directory -j3 setup-ogx browser-deps venv-deps
 	@tools/test.sh
+
+venv-deps:             # what `make test` adds to .venv, one pip at a time (setup-ogx and browser-deps run beside it)
+	@$(MAKE) --no-print-directory model-gemma
+	@$(MAKE) --no-print-directory hub-deps
 
 test-ogx: setup setup-ogx  ## stack tests and lessons 00, 02, 09 with OGX 1.5 in front (own ports and state)
 	@set -- $$($(PY) -c 'from labutils.stack import free_ports; print(*free_ports(2))'); \

@@ -29,17 +29,6 @@ def test_seed_gives_the_same_text_twice(lab):
     assert a.latency_s > 0 and a.tokens_per_s > 0
 
 
-def test_same_request_same_answer_whatever_came_before(lab):
-    # llama-cpp-python would reuse the previous prompt's KV cache; our launcher evaluates afresh, because
-    # reused and fresh logits can differ in the last bits and flip near-tie tokens (seen in CI).
-    ask = {"temperature": 1.0, "seed": 5, "max_tokens": 40}
-    first = lab.chat(PROMPT, **ask).text
-    lab.chat("Name a fruit.", temperature=1.0, seed=1, max_tokens=8)
-    after_other = lab.chat(PROMPT, **ask).text
-    repeated = lab.chat(PROMPT, **ask).text
-    assert first == after_other == repeated
-
-
 def test_streamed_completion_yields_chunks(lab):
     pieces = []
     done = lab.chat(PROMPT, temperature=0, max_tokens=16, on_token=pieces.append)

@@ -90,29 +90,42 @@ def test_context_length_is_the_one_the_engine_serves(lab, embedded_stack):
     assert lab.context_length == props["default_generation_settings"]["n_ctx"]
 
 
+MOON = "Write one sentence about the moon."
+SEA = "Repeat the word 'sea' many times, then write a poem about the sea."
+
+
+@pytest.fixture(scope="module")
+def moon(lab):
+    """MOON's answers at temperature 1.5 for seeds 1-4 (a set), and its greedy answer: asked once for the module."""
+    return {"plain": {lab.chat(MOON, temperature=1.5, seed=s, max_tokens=20).text for s in range(1, 5)},
+            "greedy": lab.chat(MOON, temperature=0, max_tokens=20).text}
+
+
+@pytest.fixture(scope="module")
+def sea(lab):
+    """SEA's answers with no sampler of the chain set, for seeds 1-3: asked once for the module."""
+    return [lab.chat(SEA, temperature=0.8, seed=s, max_tokens=40).text for s in (1, 2, 3)]
+
+
 @pytest.mark.parametrize(("sampler", "value", "greedy"), [
     ("top_k", 1, True), ("min_p", 1.0, True), ("typical_p", 0.01, False)])
-def test_a_cut_to_one_token_leaves_no_chance(lab, sampler, value, greedy):
+def test_a_cut_to_one_token_leaves_no_chance(lab, moon, sampler, value, greedy):
     # at its extreme each of these keeps one token per step, so every seed writes the same text: for top_k
     # and min_p the most likely token (the greedy text), for typical_p the most *typical* one, whose
     # surprise is closest to the entropy (not always the most likely: a separate text)
-    prompt = "Write one sentence about the moon."
-    plain = {lab.chat(prompt, temperature=1.5, seed=s, max_tokens=20).text for s in range(1, 5)}
-    cut = {lab.chat(prompt, temperature=1.5, seed=s, max_tokens=20, **{sampler: value}).text for s in range(1, 5)}
-    assert len(plain) > 1, "at temperature 1.5 the seeds should differ (else this test proves nothing)"
+    cut = {lab.chat(MOON, temperature=1.5, seed=s, max_tokens=20, **{sampler: value}).text for s in range(1, 5)}
+    assert len(moon["plain"]) > 1, "at temperature 1.5 the seeds should differ (else this test proves nothing)"
     assert len(cut) == 1
     if greedy:
-        assert cut == {lab.chat(prompt, temperature=0, max_tokens=20).text}
+        assert cut == {moon["greedy"]}
 
 
 @pytest.mark.parametrize("params", [
     {"repeat_penalty": 1.8}, {"presence_penalty": 1.5}, {"frequency_penalty": 1.5}, {"dry_multiplier": 2.0},
     {"xtc_probability": 1.0, "xtc_threshold": 0.05}])
-def test_each_sampler_changes_the_answer(lab, params):
-    prompt = "Repeat the word 'sea' many times, then write a poem about the sea."
-    base = [lab.chat(prompt, temperature=0.8, seed=s, max_tokens=40).text for s in (1, 2, 3)]
-    changed = [lab.chat(prompt, temperature=0.8, seed=s, max_tokens=40, **params).text for s in (1, 2, 3)]
-    assert changed != base, f"{params} was sent but changed no answer"
+def test_each_sampler_changes_the_answer(lab, sea, params):
+    changed = [lab.chat(SEA, temperature=0.8, seed=s, max_tokens=40, **params).text for s in (1, 2, 3)]
+    assert changed != sea, f"{params} was sent but changed no answer"
 
 
 @pytest.mark.parametrize(("params", "message"), [

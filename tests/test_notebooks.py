@@ -38,7 +38,7 @@ CI_PARAMETERS: dict[str, dict] = {
     "07_use_cases": {"SAMPLES": 2},
     "08_chatbot_with_memory": {"MAX_TOKENS": 16},
     "09_trust_but_verify": {"SAMPLES": 3},
-    "10_sampler_chain": {"SAMPLES": 30, "MIN_PS": [0.0, 0.2], "PENALTIES": [1.0, 2.0], "DRY_MULTIPLIERS": [0.0, 1.0],
+    "10_sampler_chain": {"SAMPLES": 20, "MIN_PS": [0.0, 0.2], "PENALTIES": [1.0, 2.0], "DRY_MULTIPLIERS": [0.0, 1.0],
                          "MAX_TOKENS": 12},
     "11_structured_output": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 2, "MAX_TOKENS": 40},
     "12_models_side_by_side": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 3, "MAX_TOKENS": 16},
