@@ -336,6 +336,7 @@ class Context:
 
     tokens: tuple[str, ...]
     tokenize: Callable[[str], Sequence[str]] | None = field(default=None, compare=False)
+    _tails: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)  # text -> tokens
 
     def breaker_tails(self, piece: str, breakers: Sequence[str]) -> list[tuple[str, ...]]:
         """The sequence breakers that begin with the token `piece`, as llama.cpp's
@@ -357,7 +358,10 @@ class Context:
                     if self.tokenize is None:
                         raise ValueError(f"the sequence breaker {breaker!r} can begin inside the token {piece!r}: "
                                          "the engine's tokenizer is needed to read the rest of it (Context.tokenize)")
-                    tail = tuple(self.tokenize(breaker[len(piece) - pos:]))[:BREAKER_TAIL]
+                    rest = breaker[len(piece) - pos:]
+                    if rest not in self._tails:  # asked once: a chain is re-run for every cell and fit
+                        self._tails[rest] = tuple(self.tokenize(rest))[:BREAKER_TAIL]
+                    tail = self._tails[rest]
                     if tail not in tails:
                         tails.append(tail)
                 pos = piece.find(breaker[0], pos + 1)
@@ -516,6 +520,11 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
     def stage(name: str, setting: Any) -> Stage:
         return _stage(name, setting, tokens, logits, model_p, branches)
 
+    def whole(idx: np.ndarray) -> bool:
+        """With top_k off the server renormalises over the whole vocabulary: do the logits still say that
+        (every candidate left, nothing shifted or tempered)?"""
+        return int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered and logits is lp
+
     for name in order:
         if name == "penalties" and penalised(s) and seen is not None:
             logits = shifted = penalties(logits, tokens, seen, float(s["presence_penalty"]),
@@ -540,8 +549,7 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
             before_xtc = _union(branches)
             split = []
             for w, idx in branches:
-                whole = int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered and logits is lp
-                cut = idx[xtc(logits[idx], threshold, whole=whole)]
+                cut = idx[xtc(logits[idx], threshold, whole=whole(idx))]
                 if cut.size == idx.size:  # fewer than two tokens reach the threshold: firing removes nothing
                     split.append((w, idx))
                     continue
@@ -565,9 +573,8 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
                 keep = top_k(cur, int(value))
             elif name == "typ_p":
                 keep = typical_p(cur, float(value))
-            elif name == "top_p":  # with top_k off the server renormalises over the whole vocabulary
-                whole = int(s["top_k"]) <= 0 and idx.size == lp.size and not tempered and logits is lp
-                keep = top_p(cur, float(value), whole=whole)
+            elif name == "top_p":
+                keep = top_p(cur, float(value), whole=whole(idx))
             else:
                 keep = min_p(cur, float(value))
             cut_branches.append((w, idx[keep]))

@@ -42,10 +42,8 @@ class ServerDefaults:
         values = {}
         for name, spec in PARAMS.items():
             server = params.get(_SERVER_NAMES.get(name, name))
-            if server is None or spec.kind not in (int, float, "breakers"):
+            if server is None or spec.kind not in (int, float):
                 continue
-            if spec.kind == "breakers":
-                server = tuple(server)
             if name == "max_tokens" and server < 0:
                 server = None  # -1: until the answer ends or the context is full
             values[name] = round(server, 6) if isinstance(server, float) else server

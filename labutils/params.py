@@ -277,30 +277,28 @@ def check(name: str, value: Any, *, max_tokens_limit: int | None = None) -> Any:
     return number
 
 
-def _check_stop(value: Any) -> list[str]:
+def _strings(name: str, value: Any, most: int, allowed: str) -> list[str]:
+    """`value` (one string, or a list of 1 to `most` non-empty strings, each one UTF-8 can carry) as a list;
+    otherwise a ParameterError saying `name` must be `allowed`."""
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items or len(items) > 4 or not all(
+    if not isinstance(items, (list, tuple)) or not 1 <= len(items) <= most or not all(
         isinstance(s, str) and s for s in items
     ):
-        raise ParameterError(f"stop={value!r} is not allowed: stop must be a non-empty string "
-                             "or a list of 1 to 4 non-empty strings")
+        raise ParameterError(f"{name}={value!r} is not allowed: {name} must be {allowed}")
     for i, item in enumerate(items):
-        _encodable(f"stop[{i}]" if len(items) > 1 else "stop", item)
+        _encodable(f"{name}[{i}]" if len(items) > 1 else name, item)
     return list(items)
+
+
+def _check_stop(value: Any) -> list[str]:
+    return _strings("stop", value, 4, "a non-empty string or a list of 1 to 4 non-empty strings")
 
 
 def _check_breakers(name: str, value: Any) -> tuple[str, ...]:
     """DRY's sequence breakers as a tuple of strings (hashable, so a Grid may hold it as an axis value).
     Taught in notebooks/10_sampler_chain.ipynb."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not 1 <= len(items) <= 16 or not all(
-        isinstance(s, str) and s for s in items
-    ):
-        raise ParameterError(f"{name}={value!r} is not allowed: {name} must be a list of 1 to 16 non-empty strings, "
-                             "e.g. ['\\n', ':'] (llama-server refuses an empty list)")
-    for i, item in enumerate(items):
-        _encodable(f"{name}[{i}]", item)
-    return tuple(items)
+    return tuple(_strings(name, value, 16, "a list of 1 to 16 non-empty strings, e.g. ['\\n', ':'] "
+                                           "(llama-server refuses an empty list)"))
 
 
 def check_all(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:

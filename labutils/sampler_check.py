@@ -248,8 +248,7 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     known = getattr(defaults, "known", False)
     order = (getattr(defaults, "samplers", None) or list(chain_mod.ORDER)) if known else list(chain_mod.ORDER)
     settings = chain_mod.settings_for(params, defaults.values if known else None)
-    context = prompt_tokens(lab, prompt) if chain_mod.penalised(params) or chain_mod.dry_on(params) else None
-    seen = prompt_window(lab, prompt, params, defaults.values if known else None, context)
+    seen, context = _prompt_state(lab, prompt, params, defaults.values if known else None)
     server, server_note = post_sampling(lab, prompt, {**params, "seed": first_seed})
 
     # seeds are drawn at random (from `first_seed`): consecutive seeds 1..300 gave a sample far too even
@@ -370,6 +369,16 @@ def prompt_window(lab: Lab, prompt: str | list[dict], params: dict[str, Any],
     return dict(Counter(window))
 
 
+def _prompt_state(lab: Lab, prompt: str | list[dict], params: dict[str, Any],
+                  defaults: dict[str, Any] | None) -> tuple[dict[str, int] | None, chain_mod.Context | None]:
+    """What the penalties count (`prompt_window`) and what DRY searches (`prompt_tokens`), read from the
+    engine once, and only when a penalty or DRY is on: (None, None) otherwise."""
+    if not (chain_mod.penalised(params) or chain_mod.dry_on(params)):
+        return None, None
+    context = prompt_tokens(lab, prompt)
+    return prompt_window(lab, prompt, params, defaults, context), context
+
+
 def predict(lab: Lab, prompt: str | list[dict], **params: Any) -> chain_mod.Chain:
     """The chain, stage by stage, for the next token of `prompt` under `params` (unset = the server's
     defaults), from one request for the top-20 candidates (and, with a presence or frequency penalty or DRY
@@ -378,8 +387,7 @@ def predict(lab: Lab, prompt: str | list[dict], **params: Any) -> chain_mod.Chai
     order, defaults = _order(lab)
     tokens, lps, _ = _top(lab.send(prompt, {**params, "max_tokens": 1, "logprobs": True, "top_logprobs": CANDIDATES,
                                             "temperature": 0}))
-    context = prompt_tokens(lab, prompt) if chain_mod.penalised(params) or chain_mod.dry_on(params) else None
-    seen = prompt_window(lab, prompt, params, defaults, context)
+    seen, context = _prompt_state(lab, prompt, params, defaults)
     return chain_mod.run_chain(tokens, lps, chain_mod.settings_for(params, defaults), order, seen=seen,
                                context=context)
 

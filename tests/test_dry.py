@@ -12,7 +12,7 @@ import pytest
 from labutils import chain, gof
 from labutils.chain import Context, dry_penalty, dry_scan
 from labutils.errors import LabError, ParameterError
-from labutils.params import check
+from labutils.params import check, request_fields
 from labutils.sampler_check import OTHER, SamplerGrid, check_sampler, predict, prompt_tokens, server_view
 
 from .test_chain import LIVE_N, TRUE, Engine, sampler_grid, scripted
@@ -129,6 +129,8 @@ def test_dry_comes_after_the_penalties_and_before_the_cuts():
 
 def test_breakers_are_validated_and_sent_as_a_list():
     assert check("dry_sequence_breakers", ["<|im_end|>"]) == ("<|im_end|>",)
+    assert request_fields({"dry_sequence_breakers": ("<|im_end|>",)}) == {
+        "extra_body": {"dry_sequence_breakers": ["<|im_end|>"]}}
     for bad in ([], [""], "", [1], ["x"] * 17):
         with pytest.raises(ParameterError, match="dry_sequence_breakers"):
             check("dry_sequence_breakers", bad)
