@@ -106,12 +106,19 @@ class Lab:
 
     @property
     def slots(self) -> int | None:
-        """Requests the engine answers at once (llama-server's parallel slots), when known."""
+        """Requests the model's engines answer at once, when known: the slots of every engine of the
+        embedded pool together (one single-thread engine per core), else one engine's parallel slots."""
+        engine = self.engine or {}
+        return (engine.get("pool") or {}).get("slots") or engine.get("total_slots")
+
+    @property
+    def engine_slots(self) -> int | None:
+        """Slots of ONE engine (what a single request with `n` choices can use), when known."""
         return (self.engine or {}).get("total_slots")
 
     @property
     def concurrency(self) -> int:
-        """Requests a sweep or panel sends at once by default: `LAB_CONCURRENCY`, else the engine's slots
+        """Requests a sweep or panel sends at once by default: `LAB_CONCURRENCY`, else the engines' slots
         (more would only queue; fewer would leave a slot idle), else 4 for a remote stack."""
         return config.get("LAB_CONCURRENCY") or self.slots or 4
 
@@ -317,7 +324,8 @@ class Lab:
             return None
         try:
             s = stack.Settings()
-            ports = {server.name: server.port for server in (stack.servers(s)[0], *stack.engines(s))}
+            ports = {server.name: server.port for server in stack.engines(s)}
+            ports[stack.PROVIDER_ID] = stack.servers(s)[0].port  # the first model: its pool's balancer
         except LabError:  # a bad LAB_* variable: connect() reports it; here the engine is just unknown
             return None
         port = ports.get(self.model.split("/")[0])
@@ -411,7 +419,9 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
 
 
 def engine_identity(props: dict | None) -> str | None:
-    """The engine behind a stack, as far as the lab can tell: llama-server's build and model file."""
+    """The engine behind a stack, as far as the lab can tell: its name and version (the `xllamacpp` wheel's,
+    or a source-built llama-server's build) and the model file."""
     if not props:
         return None
-    return f"llama-server {props.get('build_info')} {Path(str(props.get('model_path'))).name}"
+    engine = props.get("lab_engine") or f"llama-server {props.get('build_info')}"
+    return f"{engine} {Path(str(props.get('model_path'))).name}"

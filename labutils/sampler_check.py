@@ -253,8 +253,9 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
 
     # seeds are drawn at random (from `first_seed`): consecutive seeds 1..300 gave a sample far too even
     # for independent draws (chi-square 0.03 on 4 df, measured), which would make the test blind
-    # with two slots, one request returns two choices, and llama-server gives choice i the seed seed+i
-    per = 2 if (getattr(lab, "slots", None) or 1) >= 2 and samples >= 2 else 1
+    # with two slots on one engine, one request returns two choices, and llama-server gives choice i the seed
+    # seed+i (one request never spans two engines of a pool: it is one engine's slots that count)
+    per = 2 if (getattr(lab, "engine_slots", getattr(lab, "slots", None)) or 1) >= 2 and samples >= 2 else 1
     seeds = np.random.default_rng(first_seed).choice(2**30, size=(samples + per - 1) // per, replace=False) * 2
 
     lost: list[str] = []

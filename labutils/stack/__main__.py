@@ -20,8 +20,10 @@ def describe_status(s: Settings) -> str:
     props = engine_props(s) or {}
     settings = props.get("default_generation_settings") or {}
     if props:
-        lines.append(f"{'engine':<12} llama-server {props.get('build_info', '?')}, {props.get('total_slots', '?')} "
-                     f"slots, context {settings.get('n_ctx', '?')} per slot, model {props.get('model_path', '?')}")
+        shape = props.get("pool") or {}
+        count = f"{shape['engines']} engine(s) x {props.get('total_slots', '?')} slot(s) = " if shape else ""
+        lines.append(f"{'engine':<12} {props['lab_engine']}, {count}{shape.get('slots', props.get('total_slots', '?'))}"
+                     f" slots, context {settings.get('n_ctx', '?')} per slot, model {props.get('model_path', '?')}")
     missing = missing_models(s)
     served = ", ".join(m for m in s.model_ids if m not in missing)
     label = "models" if len(s.model_ids) > 1 else "model"

@@ -1,6 +1,9 @@
-"""llama-server, the engine of the embedded stack: its command line and what it answers over HTTP.
+"""The engine of the embedded stack, llama.cpp's server: its command line and what it answers over HTTP.
 
-Standard library only; `labutils.stack` starts and stops it.
+Two ways to run the same server code (`LAB_ENGINE`): `prebuilt`, the pinned `xllamacpp` wheel held by the
+lab's launcher (`python -m labutils.stack.prebuilt`, no compiler), or `source`, the `llama-server` that
+`LAB_ENGINE=source make setup` builds. Both get the same flags. Standard library only; `labutils.stack`
+starts and stops them.
 """
 
 from __future__ import annotations
@@ -8,10 +11,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import sys
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import prebuilt
 from .process import HOST
 
 if TYPE_CHECKING:
@@ -20,14 +25,41 @@ if TYPE_CHECKING:
 # Environment variables llama-server reads as settings (LLAMA_ARG_*, its API key): a learner's shell must
 # not change the engine behind the lab's back, so the command line `up` writes is the whole configuration.
 _ENGINE_ENV_PREFIXES = ("LLAMA_ARG_", "LLAMA_API_KEY", "LLAMA_LOG_")
-def default_threads() -> int:
-    """Threads for llama-server when LAB_THREADS is unset: one core left free, at least one thread.
+# What one engine holds beyond its model file (measured: SmolLM2-135M Q4_1, 2048-token slot, 295 MB RSS in all).
+ENGINE_OVERHEAD_MB = 256
 
-    llama.cpp's threads wait for each other at every step; when another busy process holds a core they
-    wait for, generation collapses (2 threads on 2 busy cores: ~2 tokens/s, 1 thread: ~35). Slots, not
-    threads, give the lab its parallelism (bench/engine_load.py measures both).
+
+def memory_available_mb() -> int | None:
+    """MemAvailable of /proc/meminfo in MB (None where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def default_engines(model: Path | None = None) -> int:
+    """Engines of the first model when LAB_ENGINES is unset: one single-thread engine per core, fewer when
+    they would take more than half of the available memory (each holds its own copy of the model).
+
+    llama.cpp's threads wait for each other at every step, so two threads in one engine collapse beside a
+    busy program (1 engine x 2 threads: 0.45 of idle beside a CPU hog); independent single-thread engines
+    do not (2 engines: 2.04x one engine idle, 1.35x beside a hog; the README's measured section).
     """
-    return max(1, (os.cpu_count() or 2) - 1)
+    cores = os.cpu_count() or 1
+    free = memory_available_mb()
+    if free is None:
+        return cores
+    size = (model.stat().st_size // 2**20) if model is not None and model.is_file() else 0
+    return max(1, min(cores, (free // 2) // (size + ENGINE_OVERHEAD_MB)))
+
+
+def identity(kind: str) -> str:
+    """The engine's name and version for `runs` and the cache key: the wheel's version for `prebuilt` (its
+    /props says only `build_info: b0-unknown`), else "llama-server" (its /props names the build)."""
+    return f"xllamacpp {prebuilt.version()}" if kind == "prebuilt" else "llama-server"
 
 
 def _get_json(url: str, timeout: float = 2.0) -> dict | None:
@@ -45,17 +77,20 @@ def listed_models(url: str) -> list[str]:
 
 
 def engine_command(s: Settings, model: Path, *, alias: str | None = None, port: int | None = None) -> list[str]:
-    """The llama-server command line: every setting explicit, so nothing depends on its defaults.
+    """The engine's command line: every setting explicit, so nothing depends on either engine's defaults.
 
     `--parallel` slots each get `n_ctx` tokens of context (a slot count given explicitly also means one
     KV cache per slot: a shared, unified one changed answers when prompts were batched together), flash
     attention is pinned off (on and off give different texts), every prompt is evaluated afresh
     (`--no-cache-prompt`: a prompt continued from an earlier request's cache gave another text for the
     same seed in 2 of 12 requests; bench/determinism.py), and `--poll 0` makes idle threads sleep
-    instead of spin-waiting, so a busy laptop does not starve them. A further model's server gets the
-    same settings with its own `alias` and `port`.
+    instead of spin-waiting, so a busy laptop does not starve them. The program is the prebuilt launcher
+    (`LAB_ENGINE=prebuilt`, the default) or the source-built llama-server (`source`); each engine of the
+    pool and each further model's engine gets the same settings with its own `alias` and `port`.
     """
-    return [str(s.engine_binary()), "--model", str(model), "--alias", alias or s.model_alias,
+    program = ([str(s.engine_binary())] if s.engine == "source"
+               else [sys.executable, "-m", "labutils.stack.prebuilt"])
+    return [*program, "--model", str(model), "--alias", alias or s.model_alias,
             "--host", HOST, "--port", str(port or s.llama_port), "--parallel", str(s.slots), "--no-kv-unified",
             "--ctx-size", str(s.n_ctx * s.slots), "--threads", str(s.threads), "--threads-batch", str(s.threads),
             "--flash-attn", "off", "--no-cache-prompt", "--poll", "0", "--no-webui"]
