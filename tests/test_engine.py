@@ -9,7 +9,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from labutils import Lab, ParameterError, stack
@@ -23,13 +22,14 @@ SEEDED = [("Describe the sea at night.", 11), ("Explain what a compiler does.", 
 
 
 def busy_slots(settings: stack.Settings) -> int:
-    slots = httpx.get(settings.llama_base + "/slots", timeout=5).json()
-    return sum(bool(s.get("is_processing")) for s in slots)
+    return sum(bool(s.get("is_processing")) for s in stack.engine_slots(settings))
 
 
 def test_slots_answer_requests_at_the_same_time(lab, embedded_stack):
-    assert lab.slots == stack.engine_props(embedded_stack)["total_slots"] >= 2
-    assert lab.concurrency == lab.slots
+    props = stack.engine_props(embedded_stack)
+    assert lab.slots == props["pool"]["slots"] == props["pool"]["engines"] * props["total_slots"] >= 2
+    assert lab.slots == len(stack.engine_slots(embedded_stack)), "slots = the sum over the pool's engines"
+    assert lab.engine_slots == props["total_slots"] and lab.concurrency == lab.slots
     seen, stop = [], threading.Event()
 
     def watch():

@@ -132,8 +132,10 @@ def test_without_a_second_model_the_stack_is_as_before(tmp_path, monkeypatch, st
     s = _settings(tmp_path, None)
     stacks.append(stack.up(s, quiet=True))
     assert stack.listed_models(s.url) == [SMOL_ID] and stack.missing_models(s) == []
-    assert [r["server"] for r in stack.status(s)] == ["llama-cpp", "llama-stack"]
-    assert sorted(p.name for p in s.state.glob("*.pid")) == ["llama-cpp.pid", "llama-stack.pid"]
+    engines = [e.name for e in stack.pool_engines(s)]
+    assert [r["server"] for r in stack.status(s)] == ["balancer", "llama-stack", *engines] and engines
+    assert sorted(p.name for p in s.state.glob("*.pid")) == sorted(["balancer.pid", "llama-stack.pid",
+                                                                    *(f"{e}.pid" for e in engines)])
     for store in ("kvstore.db", "sql_store.db"):  # the databases the distribution opens (every prompt): private
         assert (s.state / "stack" / store).stat().st_mode & 0o077 == 0
 

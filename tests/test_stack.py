@@ -41,11 +41,15 @@ def test_up_status_reuse_down(settings, monkeypatch):
     rows = {r["server"]: r for r in stack.status(settings)}
     assert all(r["running"] and r["listening"] for r in rows.values())
     pids = {name: r["pid"] for name, r in rows.items()}
+    assert {"balancer", "llama-stack", "engine-1"} <= set(pids)
+    assert all(f"{name}.log" in stack.logs(settings) for name in pids)
     assert stack.is_up(settings)
     props = stack.engine_props(settings)
     assert props["total_slots"] == settings.slots, "the slot count is ours, not the environment's"
-    # both servers listen on 127.0.0.1 only
-    for port in (settings.stack_port, settings.llama_port):
+    engines = stack.pool_engines(settings)
+    assert props["pool"]["engines"] == len(engines) >= 1 and props["pool"]["slots"] == len(engines) * settings.slots
+    # every server listens on 127.0.0.1 only: the distribution, the balancer and each engine
+    for port in (settings.stack_port, settings.llama_port, *(e.port for e in engines)):
         assert listening_addresses(port) == {"127.0.0.1"}
     # a second up reuses the running stack
     stack.up(settings, quiet=True)
@@ -59,7 +63,7 @@ def test_up_status_reuse_down(settings, monkeypatch):
     assert not any(_alive(pid) for pid in pids.values())
     assert not stack.port_in_use(settings.stack_port) and not stack.port_in_use(settings.llama_port)
     assert not list(settings.state.glob("*.pid"))
-    assert "llama-cpp.log" in stack.logs(settings) and "llama-stack.log" in stack.logs(settings)
+    assert not stack.pool_engines(settings), "down forgets the pool"
 
 
 def test_port_taken_is_named_and_leaves_nothing(settings):
@@ -84,7 +88,7 @@ def test_server_dying_during_start_names_its_log(settings, tmp_path):
     broken = stack.Settings(**{**settings.__dict__, "gguf": str(fake)})
     with pytest.raises(StackError) as err:
         stack.up(broken, quiet=True)
-    assert "llama-cpp exited with code" in str(err.value) and str(broken.state / "llama-cpp.log") in str(err.value)
+    assert "engine-1 exited with code" in str(err.value) and str(broken.state / "engine-1.log") in str(err.value)
     assert not list(broken.state.glob("*.pid")) and not stack.port_in_use(settings.llama_port)
 
 
@@ -170,4 +174,4 @@ def test_status_names_a_stack_started_elsewhere(settings, tmp_path):
     out = subprocess.run([sys.executable, "-m", "labutils.stack", "status"], env=env, capture_output=True,
                          text=True, check=True).stdout
     assert "started elsewhere" in out and "not running" not in out and settings.model_id in out
-    assert f"{settings.slots} slots" in out
+    assert f"x {settings.slots} slot(s) = {stack.engine_props(settings)['pool']['slots']} slots" in out
