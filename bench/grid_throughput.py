@@ -1,94 +1,150 @@
-"""Grid throughput on llama-server's parallel slots, and the cache's speed-up, measured in one run.
+"""The pool's throughput: a sweep through Llama Stack vs one engine's single stream, idle and beside a CPU hog,
+two streams at once vs one alone, and the cache's speed-up. Ratios measured in one run.
 
-Two private embedded stacks on free ports: one as `make lab` starts it (LAB_SLOTS slots) and one with a
-single slot. A 3x3x3 grid with 3 samples (81 seeded calls):
-(a) completion tokens/s of `Lab.sweep` (cache off) on the slotted stack vs the same requests sent one by
-one with the bare client to the one-slot stack (the old engine's way), in A-B-B-A order to cancel
-drift; goal ratio >= 2.0 on 2 cores; the texts must be identical (slots do not change answers);
-(b) the cached re-run: its time and its speed-up over the first, uncached run; goal >= 50x and < 1 s.
+A private embedded stack on free ports as `make lab` starts it (one single-thread engine per core behind the
+balancer, `LAB_ENGINES`). A 3x3x3 grid with 3 samples (81 seeded calls):
+(a) completion tokens/s of `Lab.sweep` (cache off) through Llama Stack vs the same requests sent one by one
+    straight to ONE engine of the pool (a single stream, no Llama Stack), A-B-B-A to cancel drift; goal
+    >= 2.0 on 2 idle cores; the texts must be identical (an engine does not change answers);
+(b) the same beside a CPU hog (one process spinning on one core): the sweep's rate >= 0.5 of its idle rate,
+    and >= 1.2x the single stream beside the same hog;
+(c) two streams at once (the A/B panel's case, `compare_pair`) vs one stream alone: each stream's tokens/s
+    >= 0.9 of the one alone, A-B-B-A;
+(d) the cached re-run: its time and its speed-up over the first, uncached run; goal >= 50x and < 1 s.
 
     .venv/bin/python bench/grid_throughput.py
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
+
 import labutils
 from labutils import Grid, stack
+from labutils.compare import compare_pair
 
 PROMPT = "Describe a city at night."
+STORY = "Write a long story about a dragon who learns to read."
 GRID = Grid(temperature=[0.3, 0.7, 1.0], top_p=[0.5, 0.9, 1.0], max_tokens=[16, 32, 48], samples=3, seed=1)
 
 
-def bare(lab: labutils.Lab) -> tuple[int, float, list[str]]:
+def hog(stop_at: float) -> None:
+    """A busy process: spins until `stop_at` (a bounded CPU load, nothing else)."""
+    x = 0
+    while time.time() < stop_at:
+        x += 1
+
+
+def bare(engine: str, model: str) -> tuple[int, float, list[str]]:
+    """The grid's requests one at a time, straight to one engine (no Llama Stack, no balancer)."""
     tokens, texts, t0 = 0, [], time.perf_counter()
-    for cell in GRID:
-        r = lab.client.chat.completions.create(model=lab.model, messages=[{"role": "user", "content": PROMPT}],
-                                               **cell.params())
-        tokens += r.usage.completion_tokens
-        texts.append(r.choices[0].message.content)
+    with httpx.Client(timeout=600) as http:
+        for cell in GRID:
+            r = http.post(engine + "/v1/chat/completions", json={
+                "model": model, "messages": [{"role": "user", "content": PROMPT}], **cell.params()}).json()
+            tokens += r["usage"]["completion_tokens"]
+            texts.append(r["choices"][0]["message"]["content"])
     return tokens, time.perf_counter() - t0, texts
 
 
 def swept(lab: labutils.Lab, **kwargs) -> tuple[int, float, object]:
     t0 = time.perf_counter()
     runs = lab.sweep(PROMPT, GRID, progress=False, **kwargs)
+    assert runs["error"].isna().all(), runs["error"].dropna().head()
     return int(runs["completion_tokens"].sum()), time.perf_counter() - t0, runs
+
+
+def abba(lab: labutils.Lab, engine: str) -> dict:
+    """Bare single stream and the sweep, A-B-B-A: tokens/s of each and both arms' texts."""
+    got = {"bare": [0, 0.0], "sweep": [0, 0.0]}
+    texts = {}
+    for which in ("bare", "sweep", "sweep", "bare"):  # a linear drift of the machine cancels out
+        if which == "bare":
+            tok, sec, texts["bare"] = bare(engine, lab.model.split("/", 1)[1])
+        else:
+            tok, sec, runs = swept(lab, cache=False)
+            texts["sweep"] = list(runs["text"])
+        got[which][0] += tok
+        got[which][1] += sec
+    return {"bare": got["bare"][0] / got["bare"][1], "sweep": got["sweep"][0] / got["sweep"][1],
+            "same": sum(a == b for a, b in zip(texts["bare"], texts["sweep"]))}
+
+
+def beside_hog(fn):
+    ctx = mp.get_context("spawn")
+    p = ctx.Process(target=hog, args=(time.time() + 3600,))
+    p.start()
+    try:
+        return fn()
+    finally:
+        p.terminate()
+        p.join()
+
+
+def streams(lab: labutils.Lab) -> tuple[float, list[float]]:
+    """Tokens/s of one stream alone and of each of two streams at once (A-B-B-A, 2 rounds each)."""
+    params = {"temperature": 0.8, "max_tokens": 96}
+    alone: list[float] = []
+    pair: list[float] = []
+    for which in ("alone", "pair", "pair", "alone"):
+        if which == "alone":
+            done = lab.chat(STORY, seed=len(alone) + 1, on_token=lambda _: None, **params)
+            alone.append(done.tokens_per_s)
+        else:
+            result = compare_pair(lab, STORY, {**params, "seed": 11 + len(pair)}, {**params, "seed": 21 + len(pair)},
+                                  on_token_a=lambda _: None, on_token_b=lambda _: None)
+            pair += [result["a"].tokens_per_s, result["b"].tokens_per_s]
+    one = sum(alone) / len(alone)
+    return one, [sum(pair[0::2]) / 2, sum(pair[1::2]) / 2]
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        slotted = replace(stack.Settings(), state=Path(tmp) / "slotted", models=())
-        single = replace(slotted, slots=1, state=Path(tmp) / "single")
-        slotted = replace(slotted, **dict(zip(("stack_port", "llama_port"), stack.free_ports(2))))
-        single = replace(single, **dict(zip(("stack_port", "llama_port"), stack.free_ports(2))))
-        for s in (slotted, single):
-            stack.up(s, quiet=True)
+        s = replace(stack.Settings(), state=Path(tmp) / "stack", models=(),
+                    **dict(zip(("stack_port", "llama_port"), stack.free_ports(2))))
+        stack.up(s, quiet=True)
         try:
-            run(*(embedded(s) for s in (slotted, single)))
+            os.environ.update(LAB_STACK_PORT=str(s.stack_port), LAB_LLAMA_PORT=str(s.llama_port),
+                              LAB_HOME=str(Path(tmp)))
+            run(s, labutils.connect(s.url))
         finally:
-            for s in (slotted, single):
-                stack.down(s, quiet=True)
+            stack.down(s, quiet=True)
 
 
-def embedded(s: stack.Settings) -> labutils.Lab:
-    """Connect to a private stack as to the embedded one, so the lab reads its engine (slots, /props)."""
-    os.environ.update(LAB_STACK_PORT=str(s.stack_port), LAB_LLAMA_PORT=str(s.llama_port))
-    return labutils.connect(s.url)
-
-
-def run(lab: labutils.Lab, one: labutils.Lab) -> None:
-    print(f"{lab} with {lab.slots} slots (sweep concurrency {lab.concurrency}) vs {one} with {one.slots} slot")
+def run(s: stack.Settings, lab: labutils.Lab) -> None:
+    engine = f"http://127.0.0.1:{stack.pool_engines(s)[0].port}"
+    shape = lab.engine["pool"]
+    print(f"{lab}: {shape['engines']} engine(s) x {shape['slots_per_engine']} slot(s), {shape['threads']} thread(s) "
+          f"each, {shape['engine']}; sweep concurrency {lab.concurrency}; {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} at the start")
     print(f"grid: {GRID}")
-    for x in (lab, one):
-        x.chat(PROMPT, max_tokens=4, temperature=0)  # warm up
-    b_tok = b_sec = s_tok = s_sec = 0
-    texts = {}
-    for order in (("bare", "sweep"), ("sweep", "bare")):  # ABBA: a linear drift of the machine cancels out
-        for which in order:
-            if which == "bare":
-                tok, sec, texts["bare"] = bare(one)
-                b_tok, b_sec = b_tok + tok, b_sec + sec
-            else:
-                tok, sec, runs = swept(lab, cache=False)
-                assert runs["error"].isna().all(), runs["error"].dropna().head()
-                s_tok, s_sec, texts["sweep"] = s_tok + tok, s_sec + sec, list(runs["text"])
-    bare_rate, sweep_rate = b_tok / b_sec, s_tok / s_sec
-    same = sum(a == b for a, b in zip(texts["bare"], texts["sweep"]))
-    print(f"(a) bare client, 1 slot: {b_tok} tokens in {b_sec:.1f} s = {bare_rate:.1f} tokens/s")
-    print(f"    Lab.sweep, {lab.slots} slots: {s_tok} tokens in {s_sec:.1f} s = {sweep_rate:.1f} tokens/s")
-    print(f"    ratio sweep / bare: {sweep_rate / bare_rate:.3f}  (goal >= 2.0); identical texts {same}/{len(GRID)}")
+    lab.chat(PROMPT, max_tokens=4, temperature=0)  # warm up
+    idle = abba(lab, engine)
+    print(f"(a) idle: single stream on one engine {idle['bare']:.1f} tokens/s, Lab.sweep through Llama Stack "
+          f"{idle['sweep']:.1f} tokens/s")
+    print(f"    ratio sweep / single stream: {idle['sweep'] / idle['bare']:.2f}  (goal >= 2.0 on 2 idle cores); "
+          f"identical texts {idle['same']}/{len(GRID)}")
+    busy = beside_hog(lambda: abba(lab, engine))
+    print(f"(b) beside a CPU hog: single stream {busy['bare']:.1f} tokens/s, sweep {busy['sweep']:.1f} tokens/s; "
+          f"identical texts {busy['same']}/{len(GRID)}")
+    print(f"    sweep beside the hog / sweep idle: {busy['sweep'] / idle['sweep']:.2f}  (goal >= 0.5); "
+          f"sweep / single stream beside the hog: {busy['sweep'] / busy['bare']:.2f}  (goal >= 1.2)")
+    one, each = streams(lab)
+    print(f"(c) one stream alone {one:.1f} tokens/s; two at once (A/B panel) {each[0]:.1f} and {each[1]:.1f} "
+          f"tokens/s: {each[0] / one:.2f} and {each[1] / one:.2f} of one alone  (goal >= 0.9 each)")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LAB_CACHE_DIR"] = tmp
         _, first, _ = swept(lab)
         _, second, runs = swept(lab)
     assert runs["cached"].all()
-    print(f"(b) first run {first:.2f} s, cached re-run {second:.3f} s: speed-up {first / second:.0f}x "
+    print(f"(d) first run {first:.2f} s, cached re-run {second:.3f} s: speed-up {first / second:.0f}x "
           "(goal >= 50x, under 1 s)")
 
 

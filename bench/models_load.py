@@ -53,7 +53,7 @@ def one_start(models: tuple, distribution: str) -> dict:
         try:
             stack.up(s, quiet=True)
             cold = time.perf_counter() - t0
-            engines = [stack.servers(s)[0], *stack.engines(s)]
+            engines = [*stack.pool_engines(s), stack.servers(s)[0], *stack.engines(s)]  # balancer too
             loaded = [rss_mb(e.pid()) for e in engines]
             for model in s.model_ids:
                 httpx.post(s.url + "/v1/chat/completions", timeout=120, json={
@@ -78,7 +78,7 @@ def main() -> int:
         return 0
     both = ((None, str(gemma)),)
     s = stack.Settings()
-    print(f"{s.slots} slots, {s.threads} thread(s) per llama-server, "
+    print(f"{s.slots} slot(s), {s.threads} thread(s) per engine (SmolLM2: one engine per core, plus the balancer), "
           f"context {s.n_ctx} per slot, {args.distribution} in front; {args.rounds} A-B-B-A round(s)")
     runs: dict[str, list[dict]] = {"one": [], "both": []}
     for _ in range(args.rounds):

@@ -13,7 +13,6 @@ import os
 import signal
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -271,8 +270,7 @@ def test_a_server_answering_200_with_something_else_is_a_clear_error(answer):
 # --- the real engine, on a stack of the test's own ---
 
 def _slots(settings: stack.Settings) -> list[bool]:
-    with urllib.request.urlopen(settings.llama_base + "/slots", timeout=5) as r:
-        return [s["is_processing"] for s in json.loads(r.read())]
+    return [s["is_processing"] for s in stack.engine_slots(settings)]  # every engine of the pool
 
 
 def _idle_within(settings: stack.Settings, seconds: float) -> bool:
