@@ -7,7 +7,7 @@ PYTEST ?=
 
 .PHONY: setup setup-ogx model-gemma venv-deps hub-deps hub grade solutions bench-class lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
 
-setup:                 ## build llama-server once, create .venv with the pinned environment (idempotent)
+setup:                 ## create .venv with the pinned environment, engine prebuilt (idempotent; LAB_ENGINE=source builds llama-server)
 	@tools/setup.sh
 
 setup-ogx:             ## create .venv-ogx with OGX 1.5, the alternative distribution (idempotent)
@@ -60,8 +60,8 @@ grade: setup           ## grade submissions: make grade SUBMISSIONS=folder [OUT=
 solutions: setup       ## a solved copy of every lesson in solved/ (instructor only)
 	@$(PY) -m labutils.solutions render --out solved
 
-bench-class: setup     ## 30 simulated learners on one private stack, llama-server on every core as on a hub (~15 min)
-	@LAB_THREADS=$${LAB_THREADS:-$$(nproc)} $(PY) bench/class_load.py --learners 30
+bench-class: setup     ## 30 simulated learners on one private stack, one engine per core as on a hub (~15 min)
+	@$(PY) bench/class_load.py --learners 30
 
 test-fast: setup       ## unit tests only (no server)
 	@$(PY) -m pytest -m "not integration and not notebooks and not browser" $(PYTEST)

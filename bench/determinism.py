@@ -18,6 +18,7 @@ same text" holds when every count is 0.
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
 
@@ -80,6 +81,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=12)
     ap.add_argument("--max-tokens", type=int, default=64)
     args = ap.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     requests = [(PROMPTS[i % len(PROMPTS)], 1000 + i) for i in range(args.requests)]
     reference = None
     pairs = mismatches = 0

@@ -38,17 +38,16 @@ HUB_API_PORT = int(os.environ.get("LAB_HUB_API_PORT", "8081"))
 PROXY_API_PORT = int(os.environ.get("LAB_HUB_PROXY_API_PORT", "8001"))
 STACK_PORT = int(os.environ.get("LAB_HUB_STACK_PORT", "8321"))
 LLAMA_PORT = int(os.environ.get("LAB_HUB_LLAMA_PORT", "8322"))
-# llama-server slots (requests answered at once): the lab's LAB_SLOTS default unless set. More slots serve
-# more learners at once, but beyond 2 a seeded answer batched with others can differ (bench/determinism.py),
-# which lesson 06's "same seed, same answer" exercise and the class cache rely on.
+# Slots of each engine (requests one engine answers at once): the lab's LAB_SLOTS default (1) unless set.
+# Beyond 2 a seeded answer batched with others can differ (bench/determinism.py), which lesson 06's "same seed,
+# same answer" exercise and the class cache rely on.
 SLOTS = os.environ.get("LAB_HUB_SLOTS", "")
 PER_LEARNER = os.environ.get("LAB_HUB_PER_LEARNER", "1")       # a sweep's parallel requests, per learner
 N_CTX = int(os.environ.get("LAB_HUB_N_CTX", "2048"))           # context per slot
-# llama-server threads: every core. A laptop keeps one core free (LAB_THREADS' default) because a busy
-# program beside llama.cpp's spinning threads collapses them; a class machine's other programs (learners'
-# kernels, Llama Stack) mostly wait. bench/class_load.py, 30 learners on 2 cores: first token p95 3.0 s with
-# 2 threads against 11.6-13.0 s with 1, min/median throughput 0.50-0.54 against 0.42-0.50.
-THREADS = os.environ.get("LAB_HUB_THREADS", str(os.cpu_count() or 1))
+# The shared stack's engines: one single-thread engine per core of the hub (the lab's LAB_ENGINES default,
+# capped by memory), the same pool a laptop runs. Independent engines do not collapse beside the learners'
+# kernels and Llama Stack as a multi-thread engine does (llama.cpp's threads wait for each other every token).
+ENGINES = os.environ.get("LAB_HUB_ENGINES", "")
 USERS = [u for u in os.environ.get("LAB_HUB_USERS", "").split(",") if u]
 ADMINS = [u for u in os.environ.get("LAB_HUB_ADMINS", "").split(",") if u]
 HOMES = Path(os.environ.get("LAB_HUB_HOMES", STATE / "homes"))  # test mode: the learners' folders
@@ -103,7 +102,7 @@ c.JupyterHub.services.append({
     "environment": {
         "LAB_HOME": str(STATE / "stack-home"), "LAB_STACK_PORT": str(STACK_PORT),
         "LAB_LLAMA_PORT": str(LLAMA_PORT), "LAB_SLOTS": SLOTS, "LAB_N_CTX": str(N_CTX),
-        "LAB_THREADS": THREADS, "PATH": os.environ.get("PATH", ""),
+        "LAB_ENGINES": ENGINES, "LAB_THREADS": "1", "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/root"),
     },
 })

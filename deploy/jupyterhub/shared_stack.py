@@ -1,8 +1,8 @@
 """The class's shared Llama Stack as a JupyterHub-managed service: start it, keep it up, stop it on SIGTERM.
 
 JupyterHub runs this script (see jupyterhub_config.py, service `llama-stack`) with LAB_HOME,
-LAB_STACK_PORT, LAB_LLAMA_PORT, LAB_SLOTS and LAB_THREADS in its environment. It starts the lab's
-embedded stack (llama-server + Llama Stack, both on 127.0.0.1), checks it every few seconds and starts
+LAB_STACK_PORT, LAB_LLAMA_PORT, LAB_SLOTS, LAB_ENGINES and LAB_THREADS in its environment. It starts the
+lab's embedded stack (one engine per core behind the balancer, Llama Stack in front, all on 127.0.0.1), checks it every few seconds and starts
 it again when it stopped answering (a crash mid-class: learners' requests fail with a retryable message
 meanwhile, then work again), and stops exactly what it started when the hub stops the service.
 """
@@ -29,8 +29,9 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"shared stack: starting on {settings.url} (llama-server on {settings.llama_url}, "
-          f"{settings.slots} slots, {settings.threads} thread(s))", flush=True)
+    print(f"shared stack: starting on {settings.url} (the engines' balancer on {settings.llama_url}, "
+          f"{settings.pool_size or 'one per core'} engine(s) x {settings.slots} slot(s), {settings.threads} "
+          "thread(s) each)", flush=True)
     try:
         stack.up(settings, quiet=True)
         print(f"shared stack: ready, serving {settings.model_id}", flush=True)
