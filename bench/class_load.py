@@ -17,8 +17,8 @@ ports, started and stopped here, unless --url names a running one):
     .venv/bin/python bench/class_load.py [--learners 30] [--seconds 90] [--only fairness,class,cache]
 
 Every learner process sets LLAMA_STACK_URL, LAB_SHARED=1 and LAB_CONCURRENCY like a hub's spawner does.
-The private stack's llama-server uses LAB_THREADS threads (default: all cores but one, a laptop's setting);
-a hub runs it on every core, so measure a class with `LAB_THREADS=$(nproc)` (what `make bench-class` does).
+The private stack runs the lab's pool, as a hub does: one single-thread engine per core (`LAB_ENGINES`)
+behind the balancer, `LAB_SLOTS` slots each.
 Goal on 2 cores with the embedded model (issue 15): 30 learners, p95 first token <= 5 s, 0 errors, no
 learner below half the median throughput.
 """
@@ -301,9 +301,11 @@ def main() -> None:
             t0 = time.perf_counter()
             stack.up(settings, quiet=True)
             url = settings.url
-            print(f"private stack on {url}: {settings.slots} slots, {settings.threads} thread(s), "
-                  f"started in {time.perf_counter() - t0:.1f} s; {os.cpu_count()} cores")
-        slots = settings.slots if settings else (args.slots or config.get("LAB_SLOTS"))
+            shape = stack.engine_props(settings)["pool"]
+            print(f"private stack on {url}: {shape['engines']} engine(s) x {settings.slots} slot(s), "
+                  f"{settings.threads} thread(s) each ({shape['engine']}), started in "
+                  f"{time.perf_counter() - t0:.1f} s; {os.cpu_count()} cores")
+        slots = shape["slots"] if settings else (args.slots or config.get("LAB_SLOTS"))
         try:
             only = args.only.split(",")
             if "fairness" in only:

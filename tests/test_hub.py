@@ -59,14 +59,15 @@ def _api(url: str, token: str, method: str = "GET", body: dict | None = None, ti
 
 
 def _llama_servers() -> dict[int, str]:
-    """pid -> environment of every running llama-server process (to tell whose it is)."""
+    """pid -> environment of every running engine process, prebuilt or source-built (to tell whose it is)."""
     found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
-            if argv and Path(argv[0].decode(errors="replace")).name == "llama-server":
+            if argv and (Path(argv[0].decode(errors="replace")).name == "llama-server"
+                         or b"labutils.stack.prebuilt" in argv[:3]):
                 found[int(proc.name)] = proc.joinpath("environ").read_bytes().decode(errors="replace")
         except OSError:
             continue

@@ -2,9 +2,10 @@
 
 JupyterHub runs this script (see jupyterhub_config.py, service `llama-stack`) with LAB_HOME,
 LAB_STACK_PORT, LAB_LLAMA_PORT, LAB_SLOTS, LAB_ENGINES and LAB_THREADS in its environment. It starts the
-lab's embedded stack (one engine per core behind the balancer, Llama Stack in front, all on 127.0.0.1), checks it every few seconds and starts
-it again when it stopped answering (a crash mid-class: learners' requests fail with a retryable message
-meanwhile, then work again), and stops exactly what it started when the hub stops the service.
+lab's embedded stack (one engine per core behind the balancer, Llama Stack in front, all on 127.0.0.1),
+checks it every few seconds and starts it again when it stopped answering (a crash mid-class: learners'
+requests fail with a retryable message meanwhile, then work again), and stops exactly what it started
+when the hub stops the service.
 """
 
 from __future__ import annotations
