@@ -105,8 +105,9 @@ def engine_props(settings: Settings | None = None, timeout: float = 2.0) -> dict
     if shape:
         props["pool"] = shape
     build = props.get("build_info") or ""
-    props["lab_engine"] = (shape or {}).get("engine") or (
-        identity("prebuilt") if build.startswith("b0-") else f"llama-server {build}")
+    # a source build names itself; the prebuilt one does not (b0-unknown): the pool, else this venv, says which
+    props["lab_engine"] = (((shape or {}).get("engine") or identity("prebuilt")) if build.startswith("b0-")
+                           else f"llama-server {build}")
     return props
 
 
