@@ -50,7 +50,8 @@ def test_llama_stack_command_is_todays(tmp_path):
     assert distribution.command("llama-stack", run, 9, tmp_path) == [
         str(tmp_path / "llama"), "stack", "run", "/x/run.yaml", "--port", "9"]
     assert distribution.command("llama-stack", run, 9, tmp_path / "none")[0] == "llama"  # left to PATH
-    assert distribution.environment("llama-stack", port=9, state=tmp_path) == {"LLAMA_STACK_PORT": "9"}
+    assert distribution.environment("llama-stack", port=9, state=tmp_path) == {
+        "LLAMA_STACK_PORT": "9", "TIKTOKEN_CACHE_DIR": str(tmp_path / "tiktoken")}
 
 
 def _console_script(path: Path) -> Path:
