@@ -17,6 +17,7 @@ from labutils.errors import ParameterError
 from labutils.params import check_responses, responses_fields
 from labutils.probe import probe
 from labutils.responses import Memory, finish_reason
+from labutils.stack import distribution
 
 from .conftest import FakeClient, FakeLab
 
@@ -187,6 +188,13 @@ def test_the_responses_probe_flags_an_ignored_parameter(dropped):
 # --- live: the embedded stack serves the Responses API ---
 
 @pytest.mark.integration
+def test_status_says_the_stack_serves_responses(embedded_stack):
+    from labutils.stack.__main__ import describe_status
+
+    assert "apis         chat.completions, completions, responses, conversations" in describe_status(embedded_stack)
+
+
+@pytest.mark.integration
 def test_the_embedded_stack_serves_responses(lab, tmp_cache):
     first = lab.respond("My name is Ada. Say hello to me.", temperature=0, seed=1, max_output_tokens=24)
     assert first.surface == "responses" and first.response_id and first.text
@@ -202,13 +210,21 @@ def test_the_embedded_stack_serves_responses(lab, tmp_cache):
         lab.respond("And now?", previous_response_id=first.response_id)
 
 
+# What the Responses probe measured on each distribution (2026-12-06): OGX 1.5 reads engine parameters only from
+# a body field named `extra_body`, not from the top-level fields the client's extra_body= becomes, so the seed,
+# top_k and repeat_penalty never reach llama-server there (lesson 13 prints this from its own probe).
+NOT_ON = {"llama-stack": set(), "ogx": {"seed", "top_k", "repeat_penalty"}}
+
+
 @pytest.mark.integration
 def test_the_responses_probe_on_the_embedded_stack(lab, tmp_cache):
     df = probe(lab, samples=3, api="responses")
     assert list(df.parameter) == RESPONSES_CHECKS
     verdict = dict(zip(df.parameter, df.verdict))
-    for name in ("temperature", "seed", "max_output_tokens", "top_p", "top_k"):
-        assert verdict[name] == "honoured", df.set_index("parameter").loc[name].to_dict()
+    ignored = NOT_ON[distribution.chosen()]
+    for name in RESPONSES_CHECKS:
+        expected = "ignored" if name in ignored else "honoured"
+        assert verdict[name] == expected, df.set_index("parameter").loc[name].to_dict()
 
 
 class _DropTopK(BaseHTTPRequestHandler):
