@@ -126,17 +126,26 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def state_dir(kind: str, state: Path) -> Path:
+    """The folder run.yaml's ${env.LAB_STATE_DIR} names for `kind`: `state` for Llama Stack, `state`/ogx for OGX.
+    Each keeps its own SQLite stores: OGX migrates tables of the shared ones (conversation_items) to a schema
+    on which Llama Stack 0.7.3 then fails (HTTP 500 on a response with a conversation)."""
+    return Path(state) / "ogx" if chosen(kind) == "ogx" else Path(state)
+
+
 def environment(kind: str, *, port: int, state: Path) -> dict[str, str]:
     """Variables to add to the lab's environment (LAB_LLAMA_CPP_URL, LAB_STATE_DIR, ...) for `kind`.
 
-    Both: TIKTOKEN_CACHE_DIR under `state` (see `seed_tiktoken`). For OGX: its config folder under `state`
+    Both: TIKTOKEN_CACHE_DIR under `state` (see `seed_tiktoken`) and LAB_STATE_DIR (`state_dir`). For OGX: its
+    config folder under `state`
     (never ~/.ogx; left unset, OGX also moves an existing
     ~/.llama, Llama Stack's folder, to ~/.ogx on start), its SQLite default folder and temporary files
     there too (see `leftovers`), one worker, and every metrics exporter off whatever the learner's shell sets
     (OTEL_EXPORTER_OTLP_ENDPOINT, OGX_METRICS_ENDPOINT_ENABLED); an empty value counts as unset.
     """
     kind = chosen(kind)
-    tiktoken = {"TIKTOKEN_CACHE_DIR": str(tiktoken_dir(state))}  # seeded by seed_tiktoken before the start
+    tiktoken = {"TIKTOKEN_CACHE_DIR": str(tiktoken_dir(state)),  # seeded by seed_tiktoken before the start
+                "LAB_STATE_DIR": str(state_dir(kind, state))}
     if kind == "llama-stack":
         return {"LLAMA_STACK_PORT": str(port), **tiktoken}
     home = Path(state) / "ogx"
