@@ -38,13 +38,13 @@ def _held(lab, response_id: str) -> list[str]:
           "so the server prepends the whole conversation.", solution=_solution, wrong=_wrong, needs=("lab",))
 def _(answer, *, lab):
     if not callable(answer):
-        return failed(f"pass your function chain (a function of lab and turns), not {answer!r}")
+        return failed(f"answer with a function of lab and turns (def answer(lab, turns): ...), not {answer!r:.80}")
     answers = answer(lab, TURNS_13)
     if not answers:
-        return failed("not attempted yet: chain returned no answers. Replace the `...` in its loop with one "
-                      "lab.respond call per turn and append its answer.")
+        return failed("your function returned no answers: send each turn with lab.respond and append its answer")
     if len(answers) != len(TURNS_13) or not all(getattr(a, "surface", None) == "responses" for a in answers):
-        return failed(f"chain should return one lab.respond answer per turn ({len(TURNS_13)}), got {answers!r:.200}")
+        return failed(f"your function should return one lab.respond answer per turn ({len(TURNS_13)}), got "
+                      f"{answers!r:.200}")
     if any(a.response_id is None for a in answers):
         return failed("an answer has no response_id: send with store=True (the default) so the server keeps it")
     try:
