@@ -55,8 +55,9 @@ def default_path() -> Path:
     return (Path(folder).expanduser() if folder else lab_home() / "cache") / "responses.sqlite"
 
 
-def key(base_url: str, model: str, messages: list[dict], params: dict[str, Any], engine: str | None = None) -> str:
-    """A stable hash of the request: URL, model, messages, every sampling parameter and the engine.
+def key(base_url: str, model: str, messages: list[dict], params: dict[str, Any], engine: str | None = None,
+        surface: dict[str, Any] | None = None) -> str:
+    """A stable hash of the request: URL, model, messages, every sampling parameter, the engine and the API.
 
     `engine` names the server build behind the URL where it is known (the embedded llama-server's
     build and model file): another engine gives another text for the same seed, so its answers must
@@ -65,6 +66,8 @@ def key(base_url: str, model: str, messages: list[dict], params: dict[str, Any],
     request = {"url": base_url.rstrip("/"), "model": model, "messages": messages, "params": params}
     if engine is not None:
         request["engine"] = engine
+    if surface is not None:  # another API than chat.completions (the Responses API: Lab.respond), and its fields
+        request["surface"] = surface
     blob = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 

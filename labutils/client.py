@@ -21,7 +21,7 @@ import llama_stack_client
 from llama_stack_client import LlamaStackClient
 
 from . import cache as cache_mod
-from . import config, stack
+from . import config, responses, stack
 from ._stream import BrokenOff, TimedOut, collect, logprobs, seconds
 from .cache import Cache
 from .defaults import ServerDefaults
@@ -34,7 +34,8 @@ from .errors import (
     RequestFailed,
 )
 from .failures import translate, when_down
-from .params import check_all, messages_from, model_ids, request_fields
+from .params import check_all, check_responses, messages_from, model_ids, request_fields
+from .responses import Memory
 
 LOCAL_URL = "http://127.0.0.1:8321"
 
@@ -58,6 +59,8 @@ class Completion:
     choices: int = 1
     raw: Any = field(default=None, repr=False)
     cached: bool = False
+    response_id: str | None = None  # the Responses API's id of the answer (Lab.respond), for previous_response_id
+    surface: str = "chat"  # which API answered: "chat" (chat.completions) or "responses"
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -68,10 +71,13 @@ class Completion:
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-safe fields (no raw response) stored in the cache and in `runs` rows."""
-        return {"text": self.text, "finish_reason": self.finish_reason, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "latency_s": self.latency_s, "model": self.model,
-                "messages": self.messages, "params": self.params, "logprobs": self.logprobs,
-                "choices": self.choices}
+        record = {"text": self.text, "finish_reason": self.finish_reason, "prompt_tokens": self.prompt_tokens,
+                  "completion_tokens": self.completion_tokens, "latency_s": self.latency_s, "model": self.model,
+                  "messages": self.messages, "params": self.params, "logprobs": self.logprobs,
+                  "choices": self.choices}
+        if self.surface != "chat":  # a chat answer's record stays as it always was
+            record.update(surface=self.surface, response_id=self.response_id)
+        return record
 
     def _repr_markdown_(self) -> str:
         sent = ", ".join(f"{k}={v!r}" for k, v in self.params.items()) or "server defaults"
@@ -170,9 +176,12 @@ class Lab:
             self._others[model] = other
         return self._others[model]
 
-    def prepare(self, prompt_or_messages: str | list[dict], *, system: str | None = None,
+    def prepare(self, prompt_or_messages: str | list[dict], *, system: str | None = None, memory: Memory | None = None,
                 **params: Any) -> tuple[list[dict], dict[str, Any]]:
-        """Validate messages and params exactly as `send` does, without sending anything."""
+        """Validate messages and params exactly as `send` does, without sending anything (with `memory`: as a
+        Responses request, whose system prompt is `memory.instructions`)."""
+        if memory is not None:
+            return messages_from(prompt_or_messages), check_responses(params, max_tokens_limit=self.context_length)
         return messages_from(prompt_or_messages, system), check_all(params, max_tokens_limit=self.context_length)
 
     def chat(self, prompt_or_messages: str | list[dict], *, system: str | None = None,
@@ -190,27 +199,51 @@ class Lab:
         """
         return self.send(prompt_or_messages, params, system=system, on_token=on_token, cache=cache)
 
+    def respond(self, input: str | list[dict], *, instructions: str | None = None, store: bool = True,
+                previous_response_id: str | None = None, conversation: str | None = None,
+                on_token: Callable[[str], None] | None = None, cache: Cache | None = None, **params: Any) -> Completion:
+        """Send one request through the Responses API (`client.responses.create`) and return a `Completion`.
+
+        The same request as `chat`, in the Responses API's words: `input` (a prompt or messages),
+        `instructions` (the system prompt), `max_output_tokens` (at least 16) instead of max_tokens; seed and
+        llama.cpp's samplers travel in `extra_body`. `store=True` keeps the answer on the server:
+        its `.response_id` can be passed as `previous_response_id` to continue the conversation there, or
+        `conversation` names a conversation object the server extends. An unknown id is refused before
+        generating. `finish_reason` says 'stop' or 'length' as chat does (the response's status is in `.raw`).
+        Only stateless requests (store=False, no previous_response_id or conversation) use `cache`.
+
+        >>> first = lab.respond("My name is Ada.", temperature=0, max_output_tokens=32)  # doctest: +SKIP
+        >>> lab.respond("What is my name?", previous_response_id=first.response_id).text  # doctest: +SKIP
+
+        Taught in notebooks/13_responses_api.ipynb.
+        """
+        memory = Memory(instructions, store, previous_response_id, conversation)
+        return self.send(input, params, on_token=on_token, cache=cache, memory=memory)
+
     def send(self, prompt_or_messages: str | list[dict], params: dict[str, Any] | None = None, *,
              system: str | None = None, on_token: Callable[[str], None] | None = None,
-             cache: Cache | None = None, cancel: threading.Event | None = None) -> Completion:
+             cache: Cache | None = None, cancel: threading.Event | None = None,
+             memory: Memory | None = None) -> Completion:
         """The one request path of the lab: validate, apply the cache rule, send, translate errors.
 
         Every live call (chat, sweep, probe, playground, compare, Chat, the sampler view) comes here.
         Only reproducible requests (`cache.cacheable`) are looked up in and stored to `cache`; while one is
         generated, the same request from another process sharing the cache waits for its answer instead of
         sending it again (`Cache.claim`). Setting `cancel` (a threading.Event) abandons the request; the
-        server stops generating it.
+        server stops generating it. With `memory` the request goes to the Responses API (see `respond`);
+        only a stateless one (`Memory.stateless`) uses the cache, under a key that names that API.
         """
         if on_token is not None and not callable(on_token):
             raise ParameterError(f"on_token={on_token!r} is not allowed: on_token must be a function that takes "
                                  "each text piece (e.g. print), or None")
         if cache is not None and not (hasattr(cache, "get") and hasattr(cache, "put")):
             raise ParameterError(f"cache={cache!r} is not allowed: cache must be a labutils.cache.Cache or None")
-        messages, sent = self.prepare(prompt_or_messages, system=system, **(params or {}))
-        hit = self.cached(messages, sent, cache)
+        messages, sent = self.prepare(prompt_or_messages, system=system, memory=memory, **(params or {}))
+        cache = cache if memory is None or memory.stateless else None  # server state is never cached
+        hit = self.cached(messages, sent, cache, memory)
         claimed = None  # the key this request generates for everyone sharing the cache
         if hit is None and cache is not None and cache_mod.cacheable(sent) and hasattr(cache, "claim"):
-            k, ttl = self.cache_key(messages, sent), seconds(getattr(self.client, "timeout", None)) or 600.0
+            k, ttl = self.cache_key(messages, sent, memory), seconds(getattr(self.client, "timeout", None)) or 600.0
             mine = cache.claim(k, ttl)
             if not mine:  # the same request is in flight elsewhere: its answer is ours too
                 record = cache.wait(k, ttl, cancel)
@@ -223,27 +256,30 @@ class Lab:
             return hit
         try:
             self._check_fits(messages)
-            done = self._send(messages, sent, on_token, cancel)
+            done = self._send(messages, sent, on_token, cancel, memory)
             if cache is not None and cache_mod.cacheable(sent):
-                cache.put(self.cache_key(messages, sent), done.to_record())
+                cache.put(self.cache_key(messages, sent, memory), done.to_record())
         finally:
             if claimed is not None:
                 cache.release(claimed)
         return done
 
-    def cache_key(self, messages: list[dict], params: dict[str, Any]) -> str:
-        """The response cache's key of a validated request (URL, model, messages, every param, engine)."""
-        return cache_mod.key(self.base_url, self.model, messages, params, engine=engine_identity(self.engine))
+    def cache_key(self, messages: list[dict], params: dict[str, Any], memory: Memory | None = None) -> str:
+        """The response cache's key of a validated request (URL, model, messages, every param, engine, and
+        for a Responses request the API and its instructions)."""
+        return cache_mod.key(self.base_url, self.model, messages, params, engine=engine_identity(self.engine),
+                             surface=None if memory is None else memory.key())
 
-    def cached(self, messages: list[dict], params: dict[str, Any], cache: Cache | None) -> Completion | None:
+    def cached(self, messages: list[dict], params: dict[str, Any], cache: Cache | None,
+               memory: Memory | None = None) -> Completion | None:
         """The stored answer of a validated, reproducible request, or None (no cache, not cacheable, a miss)."""
         if cache is None or not cache_mod.cacheable(params):
             return None
-        record = cache.get(self.cache_key(messages, params))
+        record = cache.get(self.cache_key(messages, params, memory))
         return None if record is None else Completion(**record, cached=True)
 
     def _send(self, messages: list[dict], params: dict[str, Any], on_token: Callable[[str], None] | None,
-              cancel: threading.Event | None = None) -> Completion:
+              cancel: threading.Event | None = None, memory: Memory | None = None) -> Completion:
         """Send one request, streamed: an abandoned answer (timeout, Ctrl-C, `cancel` set) closes its
         connection, and only a stream's closed connection makes Llama Stack stop the engine's generation
         (a non-streamed request runs to its end on the server, whatever the client does).
@@ -259,6 +295,8 @@ class Lab:
         t0 = time.perf_counter()
         timeout = seconds(getattr(self.client, "timeout", None))
         try:
+            if memory is not None:  # the Responses API (Lab.respond)
+                return responses.send(self, messages, params, memory, on_token, cancel, timeout)
             if params.get("post_sampling_probs") and on_token is None and cancel is None:
                 raw = self.client.chat.completions.create(model=self.model, messages=messages,
                                                           **request_fields(params))

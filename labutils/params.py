@@ -363,3 +363,46 @@ def messages_from(prompt_or_messages: str | list[dict], system: str | None = Non
             raise ParameterError(f"system={system!r} is not allowed: use a non-empty string or None")
         messages = [{"role": "system", "content": _encodable("system", system)}, *messages]
     return messages
+
+
+# --- The Responses API (`client.responses.create`): the same sampling parameters, one under another name.
+# Taught in notebooks/13_responses_api.ipynb.
+RESPONSES_NAMES = {"max_tokens": "max_output_tokens"}  # the lab's (chat.completions) name -> the Responses API's
+RESPONSES_FIELDS = ("temperature", "top_p", "max_output_tokens", "presence_penalty", "frequency_penalty")
+RESPONSES_MIN_OUTPUT_TOKENS = 16  # Llama Stack 0.7.3 refuses fewer with HTTP 400 (its request model: ge=16)
+NOT_ON_RESPONSES = ("stop", "n", "logprobs", "top_logprobs", "post_sampling_probs", "response_format")
+
+
+def check_responses(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:
+    """Validate the parameters of a Responses request (`Lab.respond`) and return them in the registry's order,
+    `max_output_tokens` where `max_tokens` stands. Everything else is checked exactly as for chat.
+
+    >>> check_responses({"max_output_tokens": 16, "temperature": 0})
+    {'temperature': 0.0, 'max_output_tokens': 16}
+    """
+    out = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if name in RESPONSES_NAMES:
+            raise ParameterError(f"{name}={value!r} is not allowed on the Responses API: there it is called "
+                                 f"{RESPONSES_NAMES[name]} (lab.respond(..., {RESPONSES_NAMES[name]}={value!r}))")
+        if name in NOT_ON_RESPONSES:
+            raise ParameterError(f"{name}={value!r} is not allowed on the Responses API: lab.respond does not send "
+                                 f"{', '.join(NOT_ON_RESPONSES)}; use lab.chat for {name}")
+        if name == "max_output_tokens":
+            high = max_tokens_limit or DEFAULT_MAX_TOKENS_LIMIT
+            out[name] = integer(name, value, RESPONSES_MIN_OUTPUT_TOKENS, high,
+                                why=" (the server refuses fewer than 16; the model's context bounds it above)")
+        else:
+            out.update(check_all({name: value}, max_tokens_limit=max_tokens_limit))
+    order = [RESPONSES_NAMES.get(n, n) for n in PARAMS]
+    return {k: out[k] for k in order if k in out}
+
+
+def responses_fields(params: dict[str, Any]) -> dict[str, Any]:
+    """Validated Responses params as keyword arguments of `responses.create`: its own fields as they are,
+    everything else (seed, llama.cpp's samplers) under `extra_body`, which Llama Stack passes to the engine."""
+    fields = {k: v for k, v in params.items() if k in RESPONSES_FIELDS}
+    extra = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if k not in RESPONSES_FIELDS}
+    return {**fields, "extra_body": extra} if extra else fields

@@ -16,6 +16,10 @@ A failing check never raises: it becomes a verdict with its evidence. Every requ
 (`labutils.cache`), so a second probe of the same distribution is fast; the one call that checks a
 repeat (same seed twice) is always sent fresh. `labutils.tables.probe_table`
 shows the result with its verdicts coloured. Taught in notebooks/09_trust_but_verify.ipynb.
+
+`probe(lab, api="responses")` runs the checks that apply to the Responses API (`Lab.respond`, stateless:
+store=False): temperature and seed, max_output_tokens, top_p, and samplers sent through `extra_body`.
+Taught in notebooks/13_responses_api.ipynb.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import pandas as pd
 from . import cache as cache_mod
 from ._frames import short
 from .errors import ConnectionFailed, LabError, ParameterError, RequestFailed
-from .params import check, integer, messages_from, model_ids
+from .params import RESPONSES_FIELDS, RESPONSES_MIN_OUTPUT_TOKENS, check, choice, integer, messages_from, model_ids
+from .responses import Memory
 
 if TYPE_CHECKING:
     from .client import Completion, Lab
@@ -45,6 +50,10 @@ TINY_TOP_P = 0.01  # tiny enough that only the most likely token survives; param
 TOP_LOGPROBS = 3
 
 
+APIS = ("chat", "responses")
+STATELESS = Memory(store=False)  # the Responses probe keeps nothing on the server
+
+
 @dataclass
 class _Context:
     lab: Lab
@@ -52,14 +61,23 @@ class _Context:
     seeds: list[int]
     store: cache_mod.Cache | None
     memo: dict = field(default_factory=dict)
+    api: str = "chat"
 
     def chat(self, **params: Any) -> Completion:
         """One probe request through `Lab.send` with the response cache (memoised within this probe)."""
         params = {"max_tokens": MAX_TOKENS, **params}
         k = repr(sorted(params.items()))
         if k not in self.memo:
-            self.memo[k] = self.lab.send(self.messages, params, cache=self.store)
+            self.memo[k] = self.send(params, self.store)
         return self.memo[k]
+
+    def send(self, params: dict[str, Any], store: cache_mod.Cache | None = None) -> Completion:
+        """Send `params` (the lab's chat names) on this probe's API; on the Responses API max_tokens is
+        max_output_tokens and nothing is stored on the server."""
+        if self.api == "chat":
+            return self.lab.send(self.messages, params, cache=store)
+        params = {("max_output_tokens" if k == "max_tokens" else k): v for k, v in params.items()}
+        return self.lab.send(self.messages, params, cache=store, memory=STATELESS)
 
     def texts(self, **params: Any) -> list[str]:
         """One answer per probe seed."""
@@ -95,7 +113,7 @@ def _seed(ctx: _Context):
     high = ctx.texts(temperature=HIGH_T)
     first = ctx.chat(temperature=HIGH_T, seed=ctx.seeds[0])
     # the repeat is sent fresh (never from the cache), otherwise it would trivially match
-    again = ctx.lab.send(ctx.messages, {"temperature": HIGH_T, "seed": ctx.seeds[0], "max_tokens": MAX_TOKENS})
+    again = ctx.send({"temperature": HIGH_T, "seed": ctx.seeds[0], "max_tokens": MAX_TOKENS})
     same, differ = again.text == first.text, _distinct(high) > 1
     observed = (f"seed {ctx.seeds[0]} twice: {'same' if same else 'different'}; "
                 f"{len(ctx.seeds)} seeds: {_distinct(high)} distinct")
@@ -110,21 +128,26 @@ def _seed(ctx: _Context):
 
 
 def _max_tokens(ctx: _Context):
-    full = ctx.chat(temperature=0, seed=ctx.seeds[0])
-    cut = ctx.chat(temperature=0, seed=ctx.seeds[0], max_tokens=CUT)
+    limit = CUT if ctx.api == "chat" else RESPONSES_MIN_OUTPUT_TOKENS  # the smallest the Responses API takes
+    name = "max_tokens" if ctx.api == "chat" else "max_output_tokens"
+    full = ctx.chat(temperature=0, seed=ctx.seeds[0], max_tokens=MAX_TOKENS if ctx.api == "chat" else LONG)
+    cut = ctx.chat(temperature=0, seed=ctx.seeds[0], max_tokens=limit)
     tokens = cut.completion_tokens
     observed = f"{tokens} tokens, finish_reason={cut.finish_reason!r}: {_quoted(cut.text, 30)}"
     if tokens is None:
         return observed, "not supported", ("the server reported no completion token count, so the limit "
                                            "cannot be checked.")
-    if tokens > CUT:
-        return observed, "ignored", f"the answer has {tokens} tokens, more than max_tokens={CUT}."
-    longer = (full.completion_tokens or 0) > CUT
+    if tokens > limit:
+        return observed, "ignored", f"the answer has {tokens} tokens, more than {name}={limit}."
+    longer = (full.completion_tokens or 0) > limit
     if longer and cut.finish_reason != "length":
         return observed, "ignored", (f"the answer was cut to {tokens} tokens but finish_reason is "
                                      f"{cut.finish_reason!r}, not 'length', so a cut answer looks finished.")
-    return observed, "honoured", (f"the answer stopped at {tokens} tokens (at most {CUT}) with finish_reason "
-                                  f"{cut.finish_reason!r}.")
+    if not longer:
+        return observed, "not supported", (f"even without the limit the answer has only {full.completion_tokens} "
+                                           f"tokens, so {name}={limit} cannot be seen to cut it.")
+    return observed, "honoured", (f"the answer stopped at {tokens} tokens (at most {limit}) with finish_reason "
+                                  f"{cut.finish_reason!r}, where the unlimited one has {full.completion_tokens}.")
 
 
 def stop_word(text: str) -> str | None:
@@ -202,7 +225,7 @@ XTC = {"xtc_probability": 1.0, "xtc_threshold": 0.1}
 def _repeat(ctx: _Context) -> _Context:
     """The probe's context for the repetition prompt (same lab, seeds and cache)."""
     if "repeat" not in ctx.memo:
-        ctx.memo["repeat"] = _Context(ctx.lab, messages_from(REPEAT_PROMPT), ctx.seeds, ctx.store)
+        ctx.memo["repeat"] = _Context(ctx.lab, messages_from(REPEAT_PROMPT), ctx.seeds, ctx.store, api=ctx.api)
     return ctx.memo["repeat"]
 
 
@@ -265,6 +288,29 @@ def _checks(samples: int) -> list[tuple[str, str, str, Callable]]:
     ]
 
 
+LONG = 48  # max_output_tokens of the Responses probe's uncut answer: longer than the 16 it cuts to
+
+
+def _responses_checks(samples: int) -> list[tuple[str, str, str, Callable]]:
+    """The checks that apply to the Responses API: its own fields and samplers sent through extra_body."""
+    seeds = f"seeds 1-{samples} (extra_body)"
+    cut = RESPONSES_MIN_OUTPUT_TOKENS
+    return [
+        ("temperature", f"0 repeats across seeds; {HIGH_T} varies", f"temperature=0 and {HIGH_T}, {seeds}",
+         _temperature),
+        ("seed", "same seed, same answer; other seeds differ", f"temperature={HIGH_T}, seed 1 twice, {seeds}",
+         _seed),
+        ("max_output_tokens", f"at most {cut} tokens, status 'incomplete' (finish_reason 'length')",
+         f"temperature=0, max_output_tokens={cut} (the least allowed) vs {LONG}", _max_tokens),
+        ("top_p", "a tiny nucleus decodes greedily", f"temperature=1, top_p={TINY_TOP_P}, {seeds}", _top_p),
+        ("top_k", "extra_body top_k=1 leaves one candidate: seeds stop mattering",
+         f"temperature={HIGH_T}, extra_body top_k=1, {seeds}", _cut("top_k", 1)),
+        *[(name, "a strong penalty changes the greedy answer of a repetitive prompt",
+           f"temperature=0, {name}={value}" + (" (extra_body)" if name not in RESPONSES_FIELDS else ""),
+           _changes(name, {name: value})) for name, value in PENALTIES.items() if name != "dry_multiplier"],
+    ]
+
+
 def _failure(exc: Exception) -> tuple[str, str, str]:
     """A check's exception as (observed, verdict, explanation)."""
     message = " ".join(str(exc).split())
@@ -285,22 +331,24 @@ def _failure(exc: Exception) -> tuple[str, str, str]:
 
 
 def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool = True,
-          model: str | list[str] | None = None) -> pd.DataFrame:
+          model: str | list[str] | None = None, api: str = "chat") -> pd.DataFrame:
     """Check, with a few short seeded requests, whether `lab`'s distribution honours each parameter.
 
     Returns one row per check: parameter, test, sent, observed, verdict (honoured, ignored, rejected,
     not supported or error) and a one-sentence explanation. `samples` seeds are compared where randomness
     matters; `prompt` should have an answer that varies at high temperature. Never raises on a failing
     check. `model` probes another of the distribution's models; a list of models gives one block of rows
-    per model, with a leading `model` column (each engine may honour different things). Taught in
+    per model, with a leading `model` column (each engine may honour different things). `api="responses"`
+    probes the Responses API instead of chat.completions (notebooks/13_responses_api.ipynb). Taught in
     notebooks/09_trust_but_verify.ipynb.
 
     >>> labutils.probe(lab)[["parameter", "verdict"]]  # doctest: +SKIP
     """
     samples = integer("samples", samples, low=2, why=" (answers are compared across seeds)")
+    api = choice("api", api, APIS)
     if model is not None and not isinstance(model, str):
         targets = [lab.using(m) for m in model_ids("model", model)]  # every model known before any request
-        df = pd.concat([probe(t, samples=samples, prompt=prompt, cache=cache).assign(model=t.model)
+        df = pd.concat([probe(t, samples=samples, prompt=prompt, cache=cache, api=api).assign(model=t.model)
                         for t in targets], ignore_index=True)
         df = df[["model", *COLUMNS]]
         df.attrs.update(model=[t.model for t in targets], base_url=lab.base_url,
@@ -312,10 +360,10 @@ def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool 
     check("top_logprobs", TOP_LOGPROBS)
     check("max_tokens", MAX_TOKENS, max_tokens_limit=lab.context_length)
     store = cache_mod.Cache() if cache else None
-    ctx = _Context(lab, messages, list(range(1, samples + 1)), store)
+    ctx = _Context(lab, messages, list(range(1, samples + 1)), store, api=api)
     rows = []
     try:
-        for parameter, test, sent, run in _checks(samples):
+        for parameter, test, sent, run in (_checks if api == "chat" else _responses_checks)(samples):
             try:
                 observed, verdict, explanation = run(ctx)
             except Exception as e:  # a failed check is a verdict with its evidence, never an exception
@@ -326,5 +374,5 @@ def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool 
         if store is not None:
             store.close()
     df = pd.DataFrame(rows, columns=COLUMNS)
-    df.attrs.update(model=lab.model, base_url=lab.base_url, messages=messages, samples=samples)
+    df.attrs.update(model=lab.model, base_url=lab.base_url, messages=messages, samples=samples, api=api)
     return df

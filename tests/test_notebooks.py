@@ -42,6 +42,7 @@ CI_PARAMETERS: dict[str, dict] = {
                          "MAX_TOKENS": 12},
     "11_structured_output": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 2, "MAX_TOKENS": 40},
     "12_models_side_by_side": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 3, "MAX_TOKENS": 16},
+    "13_responses_api": {"MAX_OUTPUT_TOKENS": 24, "PROBE_SAMPLES": 3},
 }
 
 ids = [p.stem for p in NOTEBOOKS]

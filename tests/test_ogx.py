@@ -50,7 +50,8 @@ def test_llama_stack_command_is_todays(tmp_path):
     assert distribution.command("llama-stack", run, 9, tmp_path) == [
         str(tmp_path / "llama"), "stack", "run", "/x/run.yaml", "--port", "9"]
     assert distribution.command("llama-stack", run, 9, tmp_path / "none")[0] == "llama"  # left to PATH
-    assert distribution.environment("llama-stack", port=9, state=tmp_path) == {"LLAMA_STACK_PORT": "9"}
+    assert distribution.environment("llama-stack", port=9, state=tmp_path) == {
+        "LLAMA_STACK_PORT": "9", "TIKTOKEN_CACHE_DIR": str(tmp_path / "tiktoken"), "LAB_STATE_DIR": str(tmp_path)}
 
 
 def _console_script(path: Path) -> Path:
@@ -72,6 +73,7 @@ def test_ogx_command_and_environment(tmp_path, monkeypatch):
     assert env["TMPDIR"] == str(tmp_path / "stack")  # its temporary run config too (see leftovers)
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "" and env["OGX_METRICS_ENDPOINT_ENABLED"] == ""
     assert env["OGX_PORT"] == "9" and env["OGX_WORKERS"] == "1"
+    assert env["LAB_STATE_DIR"] == str(tmp_path / "stack" / "ogx")  # its stores apart from Llama Stack's
     (tmp_path / "stack").mkdir()
     (tmp_path / "stack" / "ogx-run-abc.yaml").write_text("server: {}\n")
     assert [p.name for p in distribution.leftovers("ogx", tmp_path / "stack")] == ["ogx-run-abc.yaml"]

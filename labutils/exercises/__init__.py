@@ -17,7 +17,7 @@ server) and returns `passed(reason)` or `failed(reason)`, decorated with `@regis
 A check that needs more than the answer names it in `needs` ("lab", or e.g. "probe" for the table the
 lesson made) and gets it as a keyword; `given` holds offline examples of those for the tests.
 Lessons add their exercises to the module of their lesson range (`lessons_00_04.py`, `lessons_05_09.py`,
-`lessons_10_11.py`, `lessons_12.py`).
+`lessons_10_11.py`, `lessons_12.py`, `lessons_13.py`).
 Taught in notebooks/00_setup_and_first_request.ipynb (the first exercise).
 """
 
@@ -160,7 +160,7 @@ def hint(id: str) -> Hint:
 
 
 # The exercises register themselves on import (each lesson range in its own module).
-from . import lessons_12  # noqa: E402,F401  (it registers 12.1)
+from . import lessons_12, lessons_13  # noqa: E402,F401  (they register 12.1 and 13.1)
 from .lessons_00_04 import COUNT_PROMPT, TOY  # noqa: E402
 from .lessons_05_09 import GRID_05  # noqa: E402
 from .lessons_10_11 import TOY_10, TOY_DRY  # noqa: E402

@@ -212,6 +212,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     stack_cmd = distribution.command(s.distribution, RUN_CONFIG, s.stack_port, Path(sys.executable).parent)
     for name in ("kvstore.db", "sql_store.db"):  # created private before the distribution opens them
         private_file(store(s, name))
+    distribution.seed_tiktoken(s.state)  # the Responses API's vector store needs it at start, offline
     forget_extra_models(s)
     count = s.pool_size or default_engines(model)
     taken = {s.stack_port, s.llama_port, *(e.port for e, _ in extras)}

@@ -7,6 +7,21 @@ import sys
 
 from ..errors import StackError
 from . import Settings, down, engine_props, is_up, logs, missing_models, status, up
+from .engine import _get_json
+
+# the inference surfaces a learner calls, by the route that serves each (GET /v1/inspect/routes)
+SURFACES = {"/v1/chat/completions": "chat.completions", "/v1/completions": "completions",
+            "/v1/responses": "responses", "/v1/conversations": "conversations"}
+
+
+def surfaces(url: str) -> list[str] | None:
+    """The inference APIs the stack at `url` serves (chat.completions, responses, ...), read from its route
+    list; None when it does not say. Taught in notebooks/13_responses_api.ipynb."""
+    routes = (_get_json(url.rstrip("/") + "/v1/inspect/routes") or {}).get("data")
+    if not isinstance(routes, list):
+        return None
+    served = {r.get("route") for r in routes if isinstance(r, dict)}
+    return [name for route, name in SURFACES.items() if route in served]
 
 
 def describe_status(s: Settings) -> str:
@@ -30,6 +45,10 @@ def describe_status(s: Settings) -> str:
     lines.append(f"{label:<12} {served if is_up(s) else '(not answering)'}  at {s.url}")
     if is_up(s) and missing:
         lines.append(f"{'':<12} not served until the stack restarts (make down && make up): {', '.join(missing)}")
+    apis = surfaces(s.url) if is_up(s) else None
+    if apis is not None:
+        absent = "" if "responses" in apis else "  (no Responses API: this run config does not serve it)"
+        lines.append(f"{'apis':<12} {', '.join(apis) or '(none listed)'}{absent}")
     return "\n".join(lines)
 
 

