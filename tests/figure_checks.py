@@ -167,35 +167,30 @@ def title(fig: Figure) -> str:
 
 # The kernel side: an IPython startup file installs this (see `startup_source`).
 STARTUP = '''
-import base64, io, json, os, runpy
+import base64, json, os, runpy
 from pathlib import Path
+from IPython.core import pylabtools
 _out = Path(os.environ["LAB_FIGURE_DIR"])
 _out.mkdir(parents=True, exist_ok=True)
 _checks = runpy.run_path(os.environ["LAB_FIGURE_CHECKS"])
-import matplotlib.pyplot  # the inline backend registers its PNG formatter on this import
-from matplotlib.figure import Figure
-_png = get_ipython().display_formatter.formatters["image/png"]
-try:
-    _inline = _png.lookup_by_type(Figure)
-except KeyError:  # no inline backend: draw the PNG here
-    def _inline(fig):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight")
-        return buf.getvalue()
+_print_figure = pylabtools.print_figure
 _count = [0]
 
-def _saved(fig):
-    data = _inline(fig)
+def _saved(fig, fmt="png", *args, **kwargs):
+    # the inline backend (re)registers its PNG formatter as partial(pylabtools.print_figure, ...) whenever a
+    # figure is made, reading the module's name then: every figure a cell displays passes through here
+    data = _print_figure(fig, fmt, *args, **kwargs)
+    if fmt != "png" or not data:
+        return data
     _count[0] += 1
     stem = f"figure_{_count[0]:02d}"
-    if data:
-        (_out / f"{stem}.png").write_bytes(base64.b64decode(data) if isinstance(data, str) else data)
+    (_out / f"{stem}.png").write_bytes(base64.b64decode(data) if isinstance(data, str) else data)
     found = _checks["problems"](fig)
     with open(_out / "figures.jsonl", "a") as f:
         f.write(json.dumps({"figure": stem, "title": _checks["title"](fig), "problems": found}) + "\\n")
     return data
 
-_png.for_type(Figure, _saved)
+pylabtools.print_figure = _saved
 '''
 
 
