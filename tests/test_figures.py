@@ -112,3 +112,16 @@ def test_the_grid_plots_pass(runs, summary):
     for fig in (plots.heatmap(summary, "distinct_1_mean"), plots.metric_lines(summary, "words_mean"),
                 plots.length_vs_max_tokens(runs), plots.latency(runs)):
         assert figure_checks.problems(fig) == [], figure_checks.title(fig)
+
+
+def test_lesson_10s_chain_plot_names_parameters_on_one_scale():
+    """Lesson 10's stages were titled 'typ_p=1.0' (the stage's name, not the parameter's) and each panel had its
+    own probability scale, so a stage that concentrates probability did not look taller."""
+    from labutils import chain, sampler_plots
+
+    tokens = [f"t{i}" for i in range(20)]
+    found = chain.run_chain(tokens, np.log(np.linspace(0.1, 0.01, 20)).tolist(),
+                            chain.settings_for({"top_k": 5, "temperature": 1.0}))
+    fig = sampler_plots.chain_stages(found)
+    assert figure_checks.problems(fig) == []
+    assert any(ax.get_title(loc="left").startswith("typical_p=") for ax in fig.axes)
