@@ -52,6 +52,27 @@ def refers_to_earlier(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+def memory_sent(sent: list[dict], fact: str) -> bool:
+    """Did a request carry `fact` (case-insensitive) in a message BEFORE its new one, i.e. as memory?
+    `sent` is what went out: `chat.last_sent`, or `completion.messages`. Taught in
+    notebooks/08_chatbot_with_memory.ipynb."""
+    return any(fact.lower() in str(m.get("content", "")).lower() for m in sent[:-1])
+
+
+def recall(sent: list[dict], reply: str, fact: str) -> str:
+    """One line that tells "memory not sent" from "model too small" when a chatbot is asked for `fact`:
+    whether the request carried it (`memory_sent`) and whether the reply used it. Taught in
+    notebooks/08_chatbot_with_memory.ipynb."""
+    held, used = memory_sent(sent, fact), fact.lower() in (reply or "").lower()
+    if not held:
+        return (f"{fact!r} was not in the request ({len(sent)} messages sent): the memory did not send it, so "
+                "no model could answer from it" + (" (the reply names it by chance)" if used else ""))
+    if used:
+        return f"{fact!r} was in the request ({len(sent)} messages sent) and the reply used it: recalled"
+    return (f"{fact!r} was in the request ({len(sent)} messages sent) but the reply missed it: the memory worked, "
+            "the model did not use it (a 135M model often misses; a larger one, lesson 12, usually answers)")
+
+
 def estimate_tokens(messages: list[dict]) -> int:
     """A rough, tokenizer-free estimate of the prompt tokens of `messages`.
 

@@ -136,17 +136,45 @@ class Difference:
         return verdict(self.lo, self.hi, self.n)
 
     def sentence(self, what: str | None = None) -> str:
-        """One line a lesson can print, e.g. 'words at temperature=1.5 vs temperature=0: higher by 3.1
-        (95% CI 1.2 to 5.0, 8 paired samples)'."""
+        """One line a lesson can print, the interval written as a learner reads it right: 'words at
+        temperature=1.5 vs temperature=0: higher by 3.1 (95% CI [+1.2, +5], all above 0; 8 paired samples)',
+        'no clear difference (+0.167; 95% CI [0, +0.5], includes 0; 8 paired samples)'. When every pair
+        differs by the same amount the interval has no width: the line says so, and why, instead of
+        presenting '[+1, +1]' as evidence."""
         what = what or self.metric
         cells = f"{_cell(self.b)} vs {_cell(self.a)}"
-        ci = f"{self.level:.0%} CI {self.lo:+.3g} to {self.hi:+.3g}, {self.n} paired samples"
         v = self.verdict
         if v == CANT_TELL:
-            return f"{what}, {cells}: {v} (difference {self.diff:+.3g}, only {self.n} paired samples)"
+            return f"{what}, {cells}: {v} (difference {signed(self.diff)}, only {self.n} paired samples)"
+        if self.lo == self.hi:
+            same = "no difference" if self.diff == 0 else f"{v} by {abs(self.diff):.3g}"
+            return (f"{what}, {cells}: {same} in every one of the {self.n} paired samples (no interval: "
+                    "resampling pairs that all differ alike gives no spread; raise SAMPLES before trusting it)")
+        where = ("includes 0" if self.lo <= 0 <= self.hi else "all above 0" if self.lo > 0 else "all below 0")
+        ci = f"{self.level:.0%} CI [{signed(self.lo)}, {signed(self.hi)}], {where}; {self.n} paired samples"
         if v == "no clear difference":
-            return f"{what}, {cells}: no clear difference ({self.diff:+.3g}; {ci})"
+            return f"{what}, {cells}: no clear difference ({signed(self.diff)}; {ci})"
         return f"{what}, {cells}: {v} by {abs(self.diff):.3g} ({ci})"
+
+
+def signed(x: float) -> str:
+    """A difference with its sign, 3 significant digits; zero as plain '0' (never '+0', which reads as above 0)."""
+    return "0" if x == 0 else f"{x:+.3g}"
+
+
+def rate_sentence(k: int, n: int, what: str, level: float = LEVEL) -> str:
+    """'8 of 8 same as greedy (95% interval [0.68, 1]: ...)': a pass rate with its Wilson interval, and one
+    line of reason where a bound looks odd (k = n gives a low bound under 1; k = 0 a high bound over 0).
+    Taught in notebooks/02_temperature.ipynb."""
+    lo, hi = wilson(k, n, level)
+    if n == 0:
+        return f"0 answers {what}: no rate to give"
+    line = f"{k} of {n} {what} ({level:.0%} interval [{lo:.2f}, {hi:.2f}]"
+    if k == n:
+        return line + f": {n} of {n} cannot rule out a true rate as low as {lo:.2f}; more answers raise that bound)"
+    if k == 0:
+        return line + f": 0 of {n} cannot rule out a true rate as high as {hi:.2f}; more answers lower that bound)"
+    return line + ")"
 
 
 def _cell(values: dict) -> str:
@@ -304,4 +332,4 @@ def ci_text(lo: Any, hi: Any, digits: int = 2) -> str:
 
 
 __all__ = ["CANT_TELL", "Difference", "bootstrap", "bootstrap_cells", "ci_text", "compare", "interval_columns",
-           "named_stat", "pairwise_stat", "trend", "verdict", "wilson"]
+           "named_stat", "pairwise_stat", "rate_sentence", "signed", "trend", "verdict", "wilson"]

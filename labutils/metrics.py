@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 from itertools import combinations, pairwise
 
 import numpy as np
@@ -106,6 +107,20 @@ def first_word_entropy(texts: list[str]) -> float:
     return float(-(p * np.log2(p)).sum()) + 0.0
 
 
+def first_words_differ(a: str, b: str) -> float:
+    """1.0 when two answers start with different words, else 0.0 (the pair behind `first_word_spread`)."""
+    return float(first_word(a).lower() != first_word(b).lower())
+
+
+def first_word_spread(texts: list[str]) -> float:
+    """The share of pairs of answers whose first words differ, 0-1: 0 when all start alike, 1 when no two
+    do (NaN below two texts). Moves with top_p and temperature even where whole answers share no word pair
+    (bigram similarity is near 0 for any two short samples). `intervals.pairwise_stat(first_words_differ,
+    ...)` compares it between cells. Taught in notebooks/03_top_p.ipynb."""
+    pairs = list(combinations(texts, 2))
+    return sum(first_words_differ(a, b) for a, b in pairs) / len(pairs) if pairs else float("nan")
+
+
 def _codes(items: list) -> tuple[np.ndarray, int]:
     index: dict = {}
     return np.array([index.setdefault(x, len(index)) for x in items], dtype=int), len(index)
@@ -156,6 +171,38 @@ def _set_intervals(texts: list[str], level: float) -> dict[str, tuple[float, flo
     return out
 
 
+@dataclass(frozen=True)
+class CostFit:
+    """latency ≈ fixed_s + per_token_s x completion tokens, fitted over `n` calls."""
+
+    fixed_s: float
+    per_token_s: float
+    n: int
+
+    @property
+    def tokens_per_s(self) -> float:
+        """The generation speed without the fixed cost: 1 / the cost per token."""
+        return 1 / self.per_token_s if self.per_token_s > 0 else float("nan")
+
+
+def cost_per_token(runs: pd.DataFrame) -> CostFit:
+    """A straight line through (completion tokens, latency) of every successful call of `runs`. Cached rows
+    count too: they carry the latency measured when they were sent, so a re-run on a warm cache fits the
+    same line. Taught in notebooks/04_max_tokens_and_stop.ipynb.
+    """
+    missing = [c for c in ("completion_tokens", "latency_s") if c not in runs.columns]
+    if missing:
+        raise ValueError(f"runs has no column {missing}; it has {list(runs.columns)}")
+    ok = runs[runs["error"].isna()] if "error" in runs.columns else runs
+    ok = ok.dropna(subset=["completion_tokens", "latency_s"])
+    if ok["completion_tokens"].nunique() < 2:
+        raise ValueError(f"a line needs calls of at least two different lengths; runs has {len(ok)} successful "
+                         f"calls with completion tokens {sorted(ok['completion_tokens'].unique().tolist())}: "
+                         "sweep more than one max_tokens")
+    per_token, fixed = np.polyfit(ok["completion_tokens"].to_numpy(float), ok["latency_s"].to_numpy(float), 1)
+    return CostFit(float(fixed), float(per_token), len(ok))
+
+
 def _scorer_columns(runs: pd.DataFrame, scores: list[str] | None) -> list[str]:
     names = scores if scores is not None else runs.attrs.get("scorers", [])
     missing = [s for s in names if s not in runs.columns]
@@ -170,7 +217,8 @@ def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[s
 
     Per cell: n and errors; mean, std and interval (`_mean`, `_std`, `_lo`, `_hi`) of the text metrics,
     completion_tokens, latency_s and tokens_per_s; the set metrics similarity, unique_frac, mode_share
-    and first_word_entropy with bootstrap intervals; length_frac (share cut by max_tokens) and each
+    and first_word_entropy with bootstrap intervals, and first_word_spread (0-1); length_frac (share cut
+    by max_tokens) and each
     scorer's pass rate (`<scorer>_rate`; scorers from `runs.attrs["scorers"]` or `scores=`) with Wilson
     intervals. `values` names further numeric columns of `runs` (one number per answer) to report the same
     way as the text metrics. Intervals are NaN below two samples; the bootstrap is seeded, so reruns print
@@ -200,6 +248,7 @@ def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[s
         row["unique_frac"] = len(set(texts)) / len(texts) if texts else float("nan")
         row["mode_share"] = mode_share(texts)
         row["first_word_entropy"] = first_word_entropy(texts)
+        row["first_word_spread"] = first_word_spread(texts)
         for name, (lo, hi) in _set_intervals(texts, level).items():
             row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
         cut = int((good["finish_reason"] == "length").sum()) if len(good) else 0
@@ -216,5 +265,6 @@ def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[s
     return out
 
 
-__all__ = ["TEXT_METRICS", "add_text_metrics", "common_prefix_words", "distinct_n", "first_word_entropy", "mode_share",
-           "pairwise_similarity", "similarity", "summarize", "text_metrics", "words"]
+__all__ = ["TEXT_METRICS", "CostFit", "add_text_metrics", "common_prefix_words", "cost_per_token", "distinct_n",
+           "first_word_entropy", "first_word_spread", "first_words_differ", "mode_share", "pairwise_similarity",
+           "similarity", "summarize", "text_metrics", "words"]

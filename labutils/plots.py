@@ -3,7 +3,7 @@
 Nothing here sends a request, calls plt.show() or touches rcParams. The figures are closed in pyplot
 before they are returned, so a notebook shows each exactly once (leave it last in a cell or `display(fig)`),
 and `fig.savefig(...)` works as usual. Taught in notebooks/05_parameter_grid.ipynb (grid plots) and
-03_top_p.ipynb (`token_distribution`).
+03_top_p.ipynb (`token_distribution`, which lives in `token_plots`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import sampling
 from ._frames import label, require, select, tick, values
 from .intervals import interval_columns
 from .params import MODEL, PARAMS, axis_label, cell_columns
+from .token_plots import BEFORE_COLOUR, CUT_COLOUR, KEPT_COLOUR, token_distribution, true_nucleus_size  # noqa: F401
 
 WIDTH = 9.5  # inches: fits a notebook cell
-KEPT_COLOUR, CUT_COLOUR, BEFORE_COLOUR = "#1f77b4", "#bbbbbb", "#7f7f7f"
 STOP_COLOUR, LENGTH_COLOUR = "#1f77b4", "#d62728"
 
 METRIC_LABELS = {
@@ -33,23 +32,52 @@ METRIC_LABELS = {
     "repetition": "repetition (0-1)",
     "similarity": "similarity of samples (0-1)",
     "unique_frac": "share of distinct answers (0-1)",
+    "mode_share": "share of the most common answer (0-1)",
+    "first_word_entropy": "first-word entropy (bits)",
+    "first_word_spread": "pairs of answers whose first words differ (0-1)",
+    "greedy_prefix": "words shared with the greedy answer",
     "length_frac": "share cut by max_tokens (0-1)",
     "completion_tokens": "completion tokens (tokens)",
     "latency_s": "latency (s)",
-    "tokens_per_s": "speed (tokens/s)",
+    "tokens_per_s": "tokens per second of the whole request",
     "n": "successful calls",
     "errors": "failed calls",
 }
+STATED_RANGE = "(0-1)"  # a label ending so promises a 0-1 scale: heatmaps draw their colour bar on it
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
 
 
 def metric_label(metric: str) -> str:
-    """A readable axis label with units, e.g. 'words_mean' -> 'words per answer, mean'."""
-    for suffix, what in (("_mean", ", mean"), ("_std", ", std")):
+    """A readable axis label with units, e.g. 'words_mean' -> 'words per answer, mean'; a column the lab
+    does not know reads as words ('same_as_greedy_rate' -> 'same as greedy: pass rate (0-1)'), never as
+    its raw name."""
+    for suffix, what in (("_mean", ", mean"), ("_std", ", std"), ("_lo", ", 95% interval low"),
+                         ("_hi", ", 95% interval high")):
         if metric.endswith(suffix) and metric[: -len(suffix)] in METRIC_LABELS:
             return METRIC_LABELS[metric[: -len(suffix)]] + what
     if metric.endswith("_rate"):
-        return f"{metric[: -len('_rate')]}: pass rate"
-    return METRIC_LABELS.get(metric, metric)
+        return f"{_words(metric[: -len('_rate')])}: pass rate (0-1)"
+    return METRIC_LABELS.get(metric, _words(metric))
+
+
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The scale a metric's label states, (0, 1) for '... (0-1)', else None (the data's own range)."""
+    return (0.0, 1.0) if STATED_RANGE in metric_label(metric) else None
+
+
+def number_format(vals: np.ndarray, stated: tuple[float, float] | None = None) -> str:
+    """One format for every number of a figure: 2 decimals on a stated 0-1 scale, whole numbers for counts,
+    else decimals by the largest value (never 0.0392 beside 0.0098 and 0.00926, as lesson 03 printed)."""
+    if stated is not None:
+        return ".2f"
+    finite = vals[np.isfinite(vals)]
+    if finite.size and np.all(finite == np.round(finite)):
+        return ".0f"  # counts stay whole: 4, not 4.0
+    top = float(np.max(np.abs(finite))) if finite.size else 1.0
+    return ".0f" if top >= 100 else ".1f" if top >= 10 else ".2f" if top >= 0.1 else ".3f"
 
 
 def _numeric_columns(frame: pd.DataFrame, exclude: tuple = ()) -> list[str]:
@@ -93,6 +121,15 @@ def _new(ncols: int, height: float, width: float | None = None, sharey: bool = F
     return fig, list(axes[0])
 
 
+def _suptitle(fig: Figure, text: str, fontsize: float = 11) -> None:
+    """The figure's title, each line wrapped to the figure's width so no word runs off it."""
+    import textwrap
+
+    per_line = max(20, int(fig.get_figwidth() * 72 / (0.56 * fontsize)))  # ~0.56 em per character
+    lines = [w for line in text.split("\n") for w in textwrap.wrap(line, per_line) or [""]]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+
+
 def pivot(summary: pd.DataFrame, metric: str, x: str, y: str) -> tuple[np.ndarray, list, list]:
     """The metric as a matrix: rows = sorted `y` values, columns = sorted `x` values (NaN where missing)."""
     xs, ys = values(summary[x]), values(summary[y])
@@ -109,8 +146,9 @@ def pivot(summary: pd.DataFrame, metric: str, x: str, y: str) -> tuple[np.ndarra
 
 
 def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str = "top_p") -> Figure:
-    """One coloured cell per (x, y) value pair showing `metric`, with the values written in; one panel per
-    model and per max_tokens value when there are several, all on one colour scale.
+    """One coloured cell per (x, y) value pair showing `metric`, with the values written in (one number
+    format for all); one panel per model and per max_tokens value when there are several, all on one
+    colour scale: the one the metric's label states ("(0-1)": 0 to 1), else the data's range.
 
     >>> fig = heatmap(summary, "distinct_1_mean")  # doctest: +SKIP
 
@@ -120,9 +158,11 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
     facets, panels = _facets(summary, (x, y))
     mats = [(title, *pivot(part, metric, x, y)) for title, part in panels]
     finite = np.concatenate([m[1][np.isfinite(m[1])] for m in mats]) if mats else np.array([])
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    stated = metric_range(metric)
+    vmin, vmax = stated or ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
     if vmin == vmax:
         vmin, vmax = vmin - 0.5, vmax + 0.5
+    fmt = number_format(finite if finite.size else np.array([1.0]), stated)
     fig, axes = _new(len(mats), height=3.6)
     image = None
     for ax, (title, grid, xs, ys) in zip(axes, mats):
@@ -135,14 +175,14 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
         for i in range(len(ys)):
             for j in range(len(xs)):
                 val = grid[i, j]
-                text = "n/a" if np.isnan(val) else f"{val:.3g}"
+                text = "n/a" if np.isnan(val) else format(val, fmt)
                 dark = np.isnan(val) or (val - vmin) / (vmax - vmin) < 0.6
                 ax.text(j, i, text, ha="center", va="center", fontsize=10, color="white" if dark else "black")
         if title is not None:
             ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=axes, label=metric_label(metric), shrink=0.9)
     where = f"; one panel per {' x '.join(facets)}" if facets else ""
-    fig.suptitle(f"{metric_label(metric)} by {x} and {y}{where}", fontsize=12)
+    _suptitle(fig, f"{metric_label(metric)} by {x} and {y}{where}", fontsize=11)
     return fig
 
 
@@ -187,7 +227,7 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
     bars = ("\nerror bars: 95% confidence interval of each cell" if has_ci
             else "\nerror bars: ± one std over the samples of each cell" if has_std else "")
     where = f"; one panel per {' x '.join(facets)}" if facets else ""
-    fig.suptitle(f"{metric_label(metric)} against {x}, one line per {hue}{where}{bars}", fontsize=11)
+    _suptitle(fig, f"{metric_label(metric)} against {x}, one line per {hue}{where}{bars}", fontsize=11)
     return fig
 
 
@@ -224,11 +264,12 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
         for _, pt in points[points["count"] > 1].iterrows():
             ax.annotate(f"×{pt['count']}", (pt["max_tokens"], pt["completion_tokens"]), textcoords="offset points",
                         xytext=(9, -4), fontsize=8, color=colour)
-    for m in limits:
+    for m in limits:  # along the top edge, above each limit: never on the points
         group = ok[ok["max_tokens"] == m]
         n_cut = int((group["finish_reason"] == "length").sum())
-        ax.annotate(f"{n_cut}/{len(group)} cut", (m, m), textcoords="offset points", xytext=(0, 14),
-                    ha="center", fontsize=9, color=LENGTH_COLOUR if n_cut else "#333333")
+        ax.annotate(f"{n_cut}/{len(group)} cut", (m, 1.0), xycoords=("data", "axes fraction"),
+                    textcoords="offset points", xytext=(0, 3), ha="center", va="bottom", fontsize=9,
+                    color=LENGTH_COLOUR if n_cut else "#333333")
     ax.set_xlim(0, top * 1.12)
     ax.set_ylim(0, top * 1.18)
     ax.set_xlabel(axis_label("max_tokens"))
@@ -238,8 +279,8 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
     note = f" ({dropped} failed calls not shown)" if dropped else ""
-    ax.set_title(f"Answer length against the max_tokens limit (marker size = number of answers){note}",
-                 fontsize=11)
+    ax.set_title(f"Answer length against the max_tokens limit{note}\n(marker size = number of answers; "
+                 "above each limit: how many it cut)", fontsize=11, pad=16)
     return fig
 
 
@@ -254,7 +295,9 @@ def _short_name(name: str) -> str:
 
 
 def latency(runs: pd.DataFrame) -> Figure:
-    """Latency (s) and generation speed (tokens/s) per cell: bars = mean over samples, dots = each call.
+    """Latency (s) and completion tokens per second of latency per cell: bars = mean over samples, dots =
+    each call. The second includes the request's fixed cost, so short answers look slow: `cost_fit` draws
+    the generation speed without it.
 
     Cached rows carry the latency measured when they were first computed. Taught in notebooks/05_parameter_grid.ipynb.
     """
@@ -265,7 +308,8 @@ def latency(runs: pd.DataFrame) -> Figure:
     fig, axes = _new(2, height=max(3.0, 0.9 + 0.32 * len(order)), width=WIDTH, sharey=True)
     pos = {c: i for i, c in enumerate(order)}
     for ax, col, colour, xlabel in ((axes[0], "latency_s", "#1f77b4", "latency (s)"),
-                                    (axes[1], "tokens_per_s", "#2ca02c", "generation speed (tokens/s)")):
+                                    (axes[1], "tokens_per_s", "#2ca02c",
+                                     "tokens / latency (tokens/s; the fixed cost included)")):
         if col not in ok.columns:
             ax.text(0.5, 0.5, f"runs has no {col} column", ha="center", transform=ax.transAxes)
             continue
@@ -282,86 +326,38 @@ def latency(runs: pd.DataFrame) -> Figure:
     axes[0].set_ylabel("cell")
     note = f" ({dropped} failed calls not shown)" if dropped else ""
     names = ", ".join(f"{_short_name(c)} = {c}" for c in cells if _short_name(c) != c)
-    fig.suptitle(f"Latency and speed per cell{note}\n{names}; "
-                 "bars = mean over samples, dots = single calls", fontsize=11)
+    _suptitle(fig, f"Latency and speed per cell{note}\n{names}; bars = mean over samples, dots = single calls",
+              fontsize=11)
     return fig
 
 
-def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.0, top_p: float = 1.0,
-                       order: str = "temperature_first") -> Figure:
-    """The next-token candidates before (temperature 1) and after temperature and top_p.
-
-    Right panel: kept tokens in blue at their renormalised probability; tokens that top_p cuts away in
-    grey, drawn at the probability they had before the cut. See `labutils.sampling` for the formulas and
-    `order`. Taught in notebooks/03_top_p.ipynb.
+def cost_fit(runs: pd.DataFrame) -> Figure:
+    """Latency against completion tokens, one dot per call, with the fitted line latency = fixed cost +
+    tokens x cost per token (`metrics.cost_per_token`); its slope is the generation speed without the
+    fixed cost. Taught in notebooks/04_max_tokens_and_stop.ipynb.
     """
-    if not isinstance(dist, sampling.TokenDistribution):
-        raise TypeError(f"dist must be a TokenDistribution (from sampling.next_token_distribution), "
-                        f"got {type(dist).__name__}")
-    s = sampling.apply_sampling(dist, temperature, top_p, order=order)
-    n = len(dist)
-    kept, after, count = _real_cut(dist, s)
-    fig, axes = _new(2, height=max(3.2, 1.2 + 0.26 * n), width=WIDTH, sharey=True)
-    ypos = np.arange(n)
-    axes[0].barh(ypos, s.before, color=BEFORE_COLOUR)
-    axes[0].set_title("before: the model's probabilities (temperature 1)", fontsize=10)
-    shown = np.where(kept, after, s.tempered)
-    colours = [KEPT_COLOUR if k else CUT_COLOUR for k in kept]
-    axes[1].barh(ypos, shown, color=colours)
-    axes[1].set_title(f"after: temperature={s.temperature:g}, top_p={s.top_p:g}", fontsize=10)
-    for ax, probs in ((axes[0], s.before), (axes[1], shown)):
-        for y, p in zip(ypos, probs):
-            if p >= 0.005:
-                ax.text(p, y, f" {p:.0%}", va="center", fontsize=8)
-        ax.set_xlim(0, min(1.0, max(float(probs.max()), 0.01) * 1.25))
-        ax.set_xlabel("probability (renormalised over the tokens shown)")
-        ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(ypos, [sampling.show_token(t) for t in dist.tokens])
-    axes[0].invert_yaxis()
-    axes[0].set_ylabel("next token (␣ = space)")
-    from matplotlib.patches import Patch
+    from .metrics import cost_per_token
 
-    axes[1].legend(handles=[Patch(color=KEPT_COLOUR, label="kept: probability it is sampled"),
-                            Patch(color=CUT_COLOUR, label="cut by top_p (probability before the cut)")],
-                   fontsize=8, loc="best")
-    how = "temperature, then top_p" if order == "temperature_first" else "top_p, then temperature (llama.cpp)"
-    fig.suptitle(f"Next-token candidates: {count} ({how}); the top {n} tokens hold {dist.coverage:.0%} of the "
-                 "model's probability", fontsize=11)
+    fit = cost_per_token(runs)
+    ok, dropped = _ok_runs(runs, ["completion_tokens", "latency_s"])
+    fig, (ax,) = _new(1, height=4.0, width=7.5)
+    ax.scatter(ok["completion_tokens"].to_numpy(float), ok["latency_s"].to_numpy(float), s=18, color=STOP_COLOUR,
+               alpha=0.7, label=f"one call ({fit.n})", zorder=3)
+    xs = np.array([0.0, float(ok["completion_tokens"].max()) * 1.05])
+    ax.plot(xs, fit.fixed_s + fit.per_token_s * xs, color=LENGTH_COLOUR, linewidth=1.5,
+            label=f"fit: {fit.fixed_s:.2f} s + {fit.per_token_s * 1000:.0f} ms per token")
+    ax.set_xlim(0, xs[1])
+    ax.set_ylim(0, max(float(ok["latency_s"].max()), fit.fixed_s + fit.per_token_s * xs[1]) * 1.1)
+    ax.set_xlabel("completion tokens (tokens)")
+    ax.set_ylabel("latency (s)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left")
+    note = f" ({dropped} failed calls not shown)" if dropped else ""
+    ax.set_title(f"What a token costs: the slope is the generation speed, {fit.tokens_per_s:.0f} tokens/s{note}\n"
+                 "the line meets 0 tokens at the fixed cost of a request", fontsize=11)
     return fig
 
 
-def _real_cut(dist: sampling.TokenDistribution, s: sampling.Sampled) -> tuple[np.ndarray, np.ndarray, str]:
-    """The tokens top_p keeps as far as the shown tokens tell, their probabilities, and the count in words.
-
-    Where the cut is made on the temperature-1 probabilities (llama.cpp's order, or temperature 1) it is
-    made on the model's real probabilities: exact when the nucleus lies inside the shown tokens, else every
-    shown token is kept and more that are not shown. Temperature first at another temperature: the unseen
-    tokens' tempered share is unknown, so the shown tokens' nucleus is a lower bound ("at least").
-    """
-    n = len(dist)
-    if s.top_p >= 1.0:
-        return s.kept, s.after, f"all {n} shown kept (top_p=1 cuts nothing)"
-    if s.order == "top_p_first" or s.temperature == 1.0:
-        true = true_nucleus_size(dist, s.top_p)
-        keep = np.arange(n) < (true if true is not None else n)
-        after = np.zeros(n)
-        after[keep] = sampling.apply_temperature(np.asarray(dist.logprobs)[keep], s.temperature)
-        if true is not None:
-            return keep, after, f"{true} of {n} kept (exact: the nucleus lies inside the tokens shown)"
-        return keep, after, (f"all {n} shown kept and more not shown (top_p={s.top_p:g} is more than they hold; "
-                             "the shown shares are upper bounds)")
-    return s.kept, s.after, f"at least {int(s.kept.sum())} kept (tokens not shown can only join the nucleus)"
-
-
-def true_nucleus_size(dist: sampling.TokenDistribution, top_p: float) -> int | None:
-    """How many tokens the nucleus of `top_p` holds on the model's real (not renormalised) probabilities,
-    or None when the shown tokens hold less than `top_p` (then the count is more than len(dist)).
-    Taught in notebooks/03_top_p.ipynb."""
-    cum = np.cumsum(np.exp(np.asarray(dist.logprobs, dtype=float)))
-    if top_p >= 1.0 or cum[-1] < top_p:
-        return None
-    return int(np.searchsorted(cum, top_p, side="left")) + 1
-
-
-__all__ = ["cell_labels", "heatmap", "latency", "length_vs_max_tokens", "metric_label", "metric_lines", "pivot",
+__all__ = ["cell_labels", "cost_fit", "heatmap", "latency", "length_vs_max_tokens", "metric_label", "metric_lines",
+           "metric_range", "number_format", "pivot",
            "token_distribution", "true_nucleus_size"]

@@ -51,18 +51,22 @@ def chain_stages(chain: Chain, top: int = 20):
     After XTC firing at random, a panel shows the mixture over its draws and the EXPECTED mass kept."""
     import matplotlib.pyplot as plt
 
+    from .chain import STAGE_PARAM
+
     frame = chain.frame().head(top)
     stages = list(frame.columns)
-    fig, axes = plt.subplots(len(stages), 1, figsize=(8, 1.3 * len(stages) + 0.6), sharex=True)
+    # one probability scale for every stage, so what a stage concentrates shows as taller bars
+    fig, axes = plt.subplots(len(stages), 1, figsize=(8, 1.3 * len(stages) + 0.6), sharex=True, sharey=True)
     x = np.arange(len(frame))
     for ax, stage, s in zip(np.atleast_1d(axes), stages, chain.stages):
         ax.bar(x, frame[stage].to_numpy(), color=np.where(frame[stage].to_numpy() > 0, "#4c72b0", "#cccccc"))
+        name = STAGE_PARAM.get(stage, stage)  # the parameter the learner sets: typical_p, not the stage's typ_p
         label = ("input" if stage == "candidates" else f"{stage} ({s.setting})" if stage in ("penalties", "xtc")
-                 else f"{stage}={s.setting}")
+                 else f"{name}={s.setting}")
         kept = (f"{len(s)} tokens kept, model mass {s.mass:.1%}" if s.mixed is None else
                 f"{len(s)} tokens kept on some draws, expected model mass {s.mass:.1%}")
         ax.set_title(f"{label}: {kept}", fontsize=9, loc="left")
-        ax.set_ylabel("p", fontsize=8)
+        ax.set_ylabel("probability", fontsize=8)
     ax.set_xticks(x, [show_token(t) for t in frame.index], rotation=45, ha="right")
     fig.suptitle(f"The sampler chain, one stage at a time (the {len(chain.stages[0])} candidates cover "
                  f"{chain.coverage:.0%} of the probability)", fontsize=10)
@@ -103,6 +107,8 @@ def grid_reading(grid: SamplerGrid, ax=None):
         right.set_ylabel("distinct first tokens")
         right.set_title("distinct first tokens among the draws", fontsize=9)
         right.legend(fontsize=8)
+        for panel in (ax, right):  # the same values on the same x scale in both panels
+            panel.set_xlim(-0.5, len(x) - 0.5)
     fig.tight_layout()
     return fig
 

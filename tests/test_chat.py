@@ -225,3 +225,17 @@ def test_chat_window_text_view_marks_a_cut_reply():
     ui.send()
     assert "assistant: a b c ✂ (cut at max_tokens)" in ui.summary()
     assert "user: go on ✂" not in ui.summary()
+
+
+def test_recall_tells_memory_from_model():
+    """Issue 23: when a reply misses a fact, one line says whether the memory sent it."""
+    from labutils.chat import memory_sent, recall
+
+    sent = [{"role": "system", "content": "S"}, {"role": "user", "content": "I'm Emily."},
+            {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "What is my name?"}]
+    assert memory_sent(sent, "emily") and not memory_sent(sent[:1] + sent[3:], "Emily")
+    assert "the model did not use it" in recall(sent, "What's your name?", "Emily")
+    assert "recalled" in recall(sent, "Your name is Emily.", "Emily")
+    assert "the memory did not send it" in recall(sent[:1] + sent[3:], "I don't know.", "Emily")
+    # the new message itself is not memory
+    assert not memory_sent([{"role": "user", "content": "My name is Emily, what is it?"}], "Emily")

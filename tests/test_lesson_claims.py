@@ -1,6 +1,6 @@
 """The guard: a lesson's words never contradict its numbers.
 
-Two rules, checked by `problems(nb)`:
+The rules, checked by `problems(nb)`:
 1. Data-dependent interpretation is printed by code from the run, never written in markdown: the prose
    of a lesson must not state an outcome of this run ("stays flat", "keeps its label", "the printout
    shows ..."). Such a sentence is true for one run and false for the next.
@@ -11,6 +11,8 @@ Two rules, checked by `problems(nb)`:
 3. A cell that prints numbers of a next-token distribution (a top token's probability, a nucleus count)
    also prints how much of the probability its tokens cover, and states an exact count over tokens that
    cover less than all of it only where it says why that count is exact (else "at least").
+
+4. Nothing a lesson shows (printed, or a table) holds a word from a short list unfit for a classroom.
 
 The executed check runs the lessons that print such claims at their CI parameters (every lesson, in
 `test_notebooks.test_executes`, whose executed copy is checked here too) and again at another seed
@@ -39,8 +41,10 @@ OUTCOME_PHRASES = [
     r"\bevery sample is the greedy answer\b", r"\bthe request went through\b",
 ]
 NUM = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
-DIFF = re.compile(rf"(higher|lower) by ({NUM}) \((\d+)% CI ({NUM}) to ({NUM}), (\d+) paired samples\)")
-SAME = re.compile(rf"no clear difference \(({NUM}); (\d+)% CI ({NUM}) to ({NUM}), (\d+) paired samples\)")
+WHERE = r"(includes 0|all above 0|all below 0)"
+DIFF = re.compile(rf"(higher|lower) by ({NUM}) \((\d+)% CI \[({NUM}), ({NUM})\], {WHERE}; (\d+) paired samples\)")
+SAME = re.compile(rf"no clear difference \(({NUM}); (\d+)% CI \[({NUM}), ({NUM})\], {WHERE}; (\d+) paired samples\)")
+OLD_CI = re.compile(rf"CI {NUM} to {NUM}")  # the old "95% CI +0 to +0.5", read as excluding 0
 CANT = re.compile(rf"can't tell yet, raise SAMPLES \(difference ({NUM}|nan), only (\d+) paired samples\)")
 OLD = "05a6624f757b72a3367b64cb47d2ade81dc637a6"  # the lessons as issue 12 found them
 
@@ -94,16 +98,31 @@ def comparison_problems(text: str) -> list[str]:
     """Printed comparisons whose word disagrees with the interval printed beside it."""
     out = []
     for m in DIFF.finditer(text):
-        word, lo, hi, n = m.group(1), float(m.group(4)), float(m.group(5)), int(m.group(6))
+        word, lo, hi, where, n = m.group(1), float(m.group(4)), float(m.group(5)), m.group(6), int(m.group(7))
         if n < intervals.MIN_PAIRS or (word == "higher" and not lo > 0) or (word == "lower" and not hi < 0):
             out.append(f"says {word!r} but the interval is {lo} to {hi} over {n} pairs: {m.group(0)!r}")
+        out += _interval_words(lo, hi, where, m.group(0))
     for m in SAME.finditer(text):
-        lo, hi, n = float(m.group(3)), float(m.group(4)), int(m.group(5))
+        lo, hi, where, n = float(m.group(3)), float(m.group(4)), m.group(5), int(m.group(6))
         if not lo <= 0 <= hi or n < intervals.MIN_PAIRS:
             out.append(f"says 'no clear difference' but the interval is {lo} to {hi} ({n} pairs): {m.group(0)!r}")
+        out += _interval_words(lo, hi, where, m.group(0))
+    out += [f"an interval written 'from to' (reads as excluding 0 at '+0'): {m.group(0)!r}"
+            for m in OLD_CI.finditer(text)]
     for m in CANT.finditer(text):
         if int(m.group(2)) >= intervals.MIN_PAIRS:
             out.append(f"says 'can't tell yet' with {m.group(2)} pairs: {m.group(0)!r}")
+    return out
+
+
+def _interval_words(lo: float, hi: float, where: str, line: str) -> list[str]:
+    """An interval presented as evidence has width, and its words say where 0 is."""
+    out = []
+    if lo == hi:
+        out.append(f"presents a degenerate interval [{lo}, {hi}] as evidence: {line!r}")
+    right = "includes 0" if lo <= 0 <= hi else "all above 0" if lo > 0 else "all below 0"
+    if where != right:
+        out.append(f"says {where!r} of the interval [{lo}, {hi}]: {line!r}")
     return out
 
 
@@ -144,10 +163,37 @@ def lesson_problems(text: str) -> list[str]:
     return out
 
 
+# 4. Nothing a lesson shows at its defaults or CI seeds is unfit for a classroom (issue 23: a seed-0 sample of
+# lesson 04 read "...assisting a local prostitute..."). A short list, matched as whole words.
+UNFIT = re.compile(r"\b(prostitut\w*|porn\w*|sex|sexy|sexual\w*|nude|naked|rape\w*|suicid\w*|cocaine|heroin|"
+                   r"fuck\w*|shit\w*|bitch\w*|nazi\w*|whore\w*|slut\w*|dick|cunt\w*|bastard\w*)\b", re.I)
+
+
+def shown(nb) -> str:
+    """Every text a lesson shows: printed streams, tables and reprs (text/plain, text/html, markdown)."""
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for o in cell.get("outputs", []):
+            out.append(o.get("text", "") if o.get("output_type") == "stream" else "")
+            for kind in ("text/plain", "text/html", "text/markdown"):
+                data = o.get("data", {}).get(kind, "")
+                out.append("".join(data) if isinstance(data, list) else data)
+    return "\n".join(t for t in out if t)
+
+
+def content_problems(text: str) -> list[str]:
+    """Words unfit for a classroom in what a lesson shows, with their context."""
+    return [f"shows a word unfit for a classroom: {text[max(0, m.start() - 40):m.end() + 20]!r}"
+            for m in UNFIT.finditer(text)]
+
+
 def problems(nb) -> list[str]:
     text = printed(nb)
     cells = [_stream(c) for c in nb.cells if c.cell_type == "code"]
-    return markdown_claims(nb) + comparison_problems(text) + lesson_problems(text) + coverage_problems(cells)
+    return (markdown_claims(nb) + comparison_problems(text) + lesson_problems(text) + coverage_problems(cells)
+            + content_problems(shown(nb)))
 
 
 # --- the guard itself is checked: it must catch the defects issue 12 found -------------------------
@@ -169,16 +215,38 @@ def test_the_guard_fails_on_the_old_lessons(name, phrase):
 
 
 def test_the_guard_reads_printed_comparisons():
-    ok = "x, t=1 vs t=0: higher by 0.5 (95% CI +0.2 to +0.8, 8 paired samples)\n"
+    ok = "x, t=1 vs t=0: higher by 0.5 (95% CI [+0.2, +0.8], all above 0; 8 paired samples)\n"
     assert comparison_problems(ok) == []
     assert comparison_problems(ok.replace("+0.2", "-0.1"))  # "higher" with an interval holding 0
-    assert comparison_problems("x: lower by 1 (95% CI -2 to -0.5, 2 paired samples)")  # too few pairs
-    assert comparison_problems("x: no clear difference (+0.5; 95% CI +0.1 to +0.9, 8 paired samples)")
+    assert comparison_problems("x: lower by 1 (95% CI [-2, -0.5], all below 0; 2 paired samples)")  # too few pairs
+    assert comparison_problems("x: no clear difference (+0.5; 95% CI [+0.1, +0.9], includes 0; 8 paired samples)")
     assert comparison_problems("x: can't tell yet, raise SAMPLES (difference +1, only 9 paired samples)")
+    # issue 23: the old wording, a degenerate interval as evidence, and words that misplace 0
+    assert comparison_problems("x: no clear difference (+0.167; 95% CI +0 to +0.5, 8 paired samples)")
+    assert comparison_problems("x: higher by 1 (95% CI [+1, +1], all above 0; 4 paired samples)")
+    assert comparison_problems("x: no clear difference (+0.1; 95% CI [0, +0.5], all above 0; 8 paired samples)")
     # the library's own sentences always pass
-    for lo, hi, n in ((0.2, 0.8, 8), (-0.8, -0.2, 8), (-0.1, 0.3, 8), (0.2, 0.8, 2)):
+    for lo, hi, n in ((0.2, 0.8, 8), (-0.8, -0.2, 8), (-0.1, 0.3, 8), (0.2, 0.8, 2), (0.0, 0.5, 8), (1.0, 1.0, 4)):
         d = intervals.Difference("m", {"t": 0}, {"t": 1}, (lo + hi) / 2, lo, hi, n)
         assert comparison_problems(d.sentence()) == [], d.sentence()
+
+
+def test_the_guard_reads_content():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "execute_result", data={"text/plain": "3  The robot was assisting a local prostitute in the city."})])]
+    assert content_problems(shown(nb)) and problems(nb)
+    assert not content_problems("Sussex, a heroine, Essex and a therapist: words that merely hold the letters")
+
+
+def test_intervals_read_right():
+    """Issue 23: "+0 to +0.5" read as excluding 0; "[+1, +1]" was presented as evidence."""
+    d = intervals.Difference("m", {"t": 0}, {"t": 1}, 1 / 6, 0.0, 0.5, 8)
+    assert "95% CI [0, +0.5], includes 0" in d.sentence()
+    same = intervals.Difference("m", {"t": 0}, {"t": 1}, 1.0, 1.0, 1.0, 4).sentence()
+    assert "CI" not in same and "every one of the 4 paired samples" in same and "raise SAMPLES" in same
+    line = intervals.rate_sentence(8, 8, "same as the greedy answer")
+    assert "[0.68, 1.00]" in line and "cannot rule out a true rate as low as 0.68" in line
 
 
 def test_the_guard_reads_lesson_verdicts():

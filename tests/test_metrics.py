@@ -93,3 +93,29 @@ def test_set_metric_intervals_contain_the_observed_value(texts):
     for name, value in observed.items():
         lo, hi = got[name]
         assert lo - 1e-9 <= value <= hi + 1e-9, (name, value, lo, hi)
+
+
+def test_first_word_spread_moves_where_bigram_similarity_cannot():
+    """Issue 23: short samples share no word pair, so similarity sits near 0 at every top_p; the first words
+    still tell a tight nucleus (all start alike) from a loose one."""
+    alike = ["The sea is blue today.", "The ocean glitters.", "the waves roll in."]
+    spread = ["Blue water everywhere.", "Waves crash on rocks.", "Sailors love it."]
+    assert metrics.pairwise_similarity(alike) == 0.0 and metrics.pairwise_similarity(spread) == 0.0
+    assert metrics.first_word_spread(alike) == 0.0
+    assert metrics.first_word_spread(spread) == 1.0
+    assert metrics.first_word_spread(["The a", "The b", "A c"]) == pytest.approx(2 / 3)
+    assert math.isnan(metrics.first_word_spread(["one"]))
+    runs = pd.DataFrame({"temperature": [1.0] * 3, "text": spread, "finish_reason": ["stop"] * 3, "error": [None] * 3})
+    assert metrics.summarize(runs)["first_word_spread"].iloc[0] == 1.0
+
+
+def test_cost_per_token_reads_cached_rows():
+    """Lesson 04 fitted latency on `not cached` rows only, and crashed on a re-run where every row is cached:
+    cached rows carry the latency measured when they were sent, so they count."""
+    runs = pd.DataFrame({"completion_tokens": [8, 16, 32, 64], "latency_s": [0.5, 0.8, 1.4, 2.6],
+                         "cached": [True] * 4, "error": [None] * 4})
+    fit = metrics.cost_per_token(runs)
+    assert fit.n == 4 and fit.per_token_s == pytest.approx(0.0375) and fit.fixed_s == pytest.approx(0.2)
+    assert fit.tokens_per_s == pytest.approx(1 / 0.0375)
+    with pytest.raises(ValueError, match="at least two different lengths"):
+        metrics.cost_per_token(runs.assign(completion_tokens=8))

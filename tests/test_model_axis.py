@@ -138,7 +138,7 @@ def test_heatmap_and_lines_have_one_panel_per_model_and_max_tokens():
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["model=fake-a, max_tokens=16", "model=fake-a, max_tokens=32",
                       "model=fake-b, max_tokens=16", "model=fake-b, max_tokens=32"]
-    assert "one panel per model x max_tokens" in fig._suptitle.get_text()
+    assert "one panel per model x max_tokens" in " ".join(fig._suptitle.get_text().split())
     lines = plots.metric_lines(s[s["max_tokens"] == 16], "words_mean")
     assert [ax.get_title() for ax in lines.axes] == ["model=fake-a", "model=fake-b"]
     both = s[(s["max_tokens"] == 16) & (s["top_p"] == 1.0)]

@@ -2,7 +2,8 @@
 
 Structure tests are pure (no server). The execution tests (marker `notebooks`) run every
 notebooks/*.ipynb against the embedded stack with the small CI parameters below, in a fresh kernel,
-with an empty response cache of their own, so every request is real.
+with an empty response cache of their own, so every request is real; then once more on that cache
+(a learner's "Restart & Run All"), and check every figure they display (tests/figure_checks.py).
 """
 
 from __future__ import annotations
@@ -189,22 +190,51 @@ def test_an_unknown_override_fails(tmp_path):
         execute(path, {"SAMPLES": 2}, tmp_path / "out.ipynb")
 
 
+def figure_dir(stem: str) -> Path:
+    """Where a lesson's test run saves its figures for people to look at: .lab/test-logs/figures/<lesson>/."""
+    from labutils.paths import lab_home
+
+    return lab_home() / "test-logs" / "figures" / stem
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_executes(path, embedded_stack, tmp_path, monkeypatch, record_property):
-    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))  # the kernel inherits it: real runs
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.delenv("LLAMA_STACK_URL", raising=False)
-    monkeypatch.delenv("LAB_MODEL", raising=False)
-    t0 = time.perf_counter()
-    execute(path, CI_PARAMETERS.get(path.stem, {}), tmp_path / path.name)
-    seconds = time.perf_counter() - t0
-    record_property("seconds", round(seconds, 1))
-    print(f"{path.name}: {seconds:.1f} s")
+    """Each lesson runs twice on one cache, as a learner's "Restart & Run All": the first run sends its
+    requests, the second answers every cacheable one from the cache (it adds no entry) and must pass too.
+    Both runs use the inline backend; every figure of the first run is saved as a PNG under
+    .lab/test-logs/figures/<lesson>/ and checked (tests/figure_checks.py)."""
+    import shutil
+
+    from labutils.cache import Cache
+
+    from . import figure_checks
     from .test_lesson_claims import problems  # the guard reads this run too: its words against its numbers
 
-    found = problems(nbformat.read(tmp_path / path.name, as_version=4))
-    assert not found, f"{path.name}: " + "; ".join(found)
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))  # the kernel inherits it: real runs
+    monkeypatch.delenv("LLAMA_STACK_URL", raising=False)
+    monkeypatch.delenv("LAB_MODEL", raising=False)
+    figures = figure_dir(path.stem)
+    shutil.rmtree(figures, ignore_errors=True)
+    seconds, entries = [], []
+    for run, saved in enumerate((figures, tmp_path / "figures-rerun")):
+        figure_checks.install(tmp_path / f"ipython-{run}", saved, monkeypatch)
+        out = tmp_path / f"run{run}" / path.name
+        out.parent.mkdir()
+        t0 = time.perf_counter()
+        execute(path, CI_PARAMETERS.get(path.stem, {}), out)
+        seconds.append(time.perf_counter() - t0)
+        entries.append(len(Cache(tmp_path / "cache" / "responses.sqlite")))
+        found = problems(nbformat.read(out, as_version=4))
+        assert not found, f"{path.name} (run {run + 1} of 2): " + "; ".join(found)
+        drawn = figure_checks.read(saved)
+        bad = [f"{f['figure']} ({f['title'][:50]!r}): {p}" for f in drawn for p in f["problems"]]
+        assert not bad, f"{path.name} (run {run + 1} of 2) figures, saved in {saved}: " + "; ".join(bad)
+    record_property("seconds", round(seconds[0], 1))
+    record_property("rerun_seconds", round(seconds[1], 1))
+    print(f"{path.name}: {seconds[0]:.1f} s, again on its cache {seconds[1]:.1f} s")
+    assert entries[1] == entries[0], (f"{path.name}: the re-run on a warm cache added {entries[1] - entries[0]} "
+                                      "cache entries: a cacheable request was sent again instead of read")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)

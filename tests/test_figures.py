@@ -1,0 +1,127 @@
+"""The figure checks (tests/figure_checks.py), offline: each one fails on a figure issue 23 found in a lesson,
+and the lab's plots pass them (the lessons' own figures are checked when the lessons run, in
+test_notebooks.test_executes)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import labutils
+from labutils import export, plots, sampling
+
+from . import figure_checks
+from .conftest import RUNS_FIXTURE
+
+# "Name a colour." as lesson 02 saw it: the top 10 tokens hold about 80% of the probability
+COLOUR = sampling.TokenDistribution([" Blue", " Red", " Green", " Yellow", " Purple", " Orange", " Black", " White",
+                                     " Pink", " Gray"],
+                                    np.log([0.30, 0.18, 0.10, 0.06, 0.05, 0.04, 0.03, 0.02, 0.01, 0.01]).tolist())
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return export.load(RUNS_FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def summary(runs):
+    return labutils.summarize(runs)
+
+
+def test_a_raw_column_name_is_caught():
+    fig, ax = plt.subplots()
+    ax.set_ylabel("greedy_prefix_mean")
+    ax.set_xlabel("top_p (probability mass)")  # a parameter's name is what the learner types: fine
+    found = figure_checks.label_problems(fig)
+    assert len(found) == 1 and "greedy_prefix_mean" in found[0], found
+    plt.close(fig)
+
+
+def test_lesson_02s_metric_plot_has_readable_labels(runs):
+    # lesson 02 plotted greedy_prefix_mean and got the raw name on its y axis and in its title
+    runs = runs.assign(greedy_prefix=runs["text"].str.split().str.len() % 3)
+    summary = labutils.summarize(runs, values=["greedy_prefix"])
+    fig = plots.metric_lines(summary, "greedy_prefix_mean", x="temperature", hue="top_p")
+    assert figure_checks.label_problems(fig) == []
+    assert "words shared with the greedy answer" in fig.axes[0].get_ylabel()
+
+
+def test_every_summary_metric_has_a_readable_label(summary):
+    raw = {m: plots.metric_label(m) for m in summary.columns if figure_checks.raw_names(plots.metric_label(m))}
+    assert not raw, raw
+
+
+def test_a_colour_bar_must_span_the_range_its_label_states(summary):
+    fig, ax = plt.subplots()
+    image = ax.imshow([[0.01, 0.19]], vmin=0.01, vmax=0.19)
+    fig.colorbar(image, ax=ax, label="similarity of samples (0-1)")
+    assert figure_checks.colourbar_problems(fig), "a 0.01-0.19 bar labelled (0-1) must be caught"
+    plt.close(fig)
+    # lesson 03's heatmap: its similarity values span 0.01-0.19 under the label "(0-1)"
+    fig = plots.heatmap(summary, "similarity")
+    assert figure_checks.colourbar_problems(fig) == []
+    cbar = next(ax for ax in fig.axes if getattr(ax, "_colorbar", None))._colorbar
+    assert (cbar.mappable.norm.vmin, cbar.mappable.norm.vmax) == (0.0, 1.0)
+
+
+def test_compared_panels_must_share_their_scale():
+    fig, (a, b) = plt.subplots(1, 2)
+    for ax, top in ((a, 0.42), (b, 0.26)):
+        ax.set_xlabel("probability")
+        ax.set_xlim(0, top)
+    assert figure_checks.scale_problems(fig)
+    plt.close(fig)
+    # lesson 02's distribution plot: T=1 on the left, T=2 on the right, each on its own x scale
+    fig = plots.token_distribution(COLOUR, temperature=2.0)
+    assert figure_checks.scale_problems(fig) == []
+
+
+def test_text_off_the_figure_is_caught():
+    fig = plt.figure(figsize=(3, 2))
+    fig.suptitle("a title far too long to fit across a figure three inches wide, as lesson 02's was")
+    assert figure_checks.overflow_problems(fig)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("top_p", [1.0, 0.5])
+def test_the_distribution_plot_passes(top_p):
+    fig = plots.token_distribution(COLOUR, temperature=2.0, top_p=top_p)
+    assert figure_checks.problems(fig) == []
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()] if fig.axes[1].get_legend() else []
+    if top_p >= 1.0:  # nothing is cut: no legend entry for cut tokens
+        assert not any("cut" in t for t in legend), legend
+
+
+def test_overlapping_annotations_are_caught():
+    fig, ax = plt.subplots()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    ax.annotate("2/2 cut", (8, 8))
+    ax.annotate("×2", (8, 8))
+    assert figure_checks.overlap_problems(fig)
+    plt.close(fig)
+
+
+def test_the_grid_plots_pass(runs, summary):
+    for fig in (plots.heatmap(summary, "distinct_1_mean"), plots.metric_lines(summary, "words_mean"),
+                plots.length_vs_max_tokens(runs), plots.latency(runs)):
+        assert figure_checks.problems(fig) == [], figure_checks.title(fig)
+
+
+def test_lesson_10s_chain_plot_names_parameters_on_one_scale():
+    """Lesson 10's stages were titled 'typ_p=1.0' (the stage's name, not the parameter's) and each panel had its
+    own probability scale, so a stage that concentrates probability did not look taller."""
+    from labutils import chain, sampler_plots
+
+    tokens = [f"t{i}" for i in range(20)]
+    found = chain.run_chain(tokens, np.log(np.linspace(0.1, 0.01, 20)).tolist(),
+                            chain.settings_for({"top_k": 5, "temperature": 1.0}))
+    fig = sampler_plots.chain_stages(found)
+    assert figure_checks.problems(fig) == []
+    assert any(ax.get_title(loc="left").startswith("typical_p=") for ax in fig.axes)
