@@ -138,7 +138,7 @@ in_root() {
     mount -t proc proc "$r/proc"; mount -t sysfs sys "$r/sys"; mount --rbind /dev "$r/dev"
     mount -t tmpfs tmpfs "$r/tmp"; cp /etc/resolv.conf "$r/etc/resolv.conf"
     mount --bind "$2" "$r/mnt/origin.git"; mount -o remount,bind,ro "$r/mnt/origin.git"
-    chroot "$r" /root/fresh-steps.sh' _ "$root" "$git_dir"
+    chroot "$r" /usr/bin/env -i /root/fresh-steps.sh' _ "$root" "$git_dir"  # none of this machine's variables
 }
 rc=0
 in_root || rc=$?
