@@ -48,7 +48,7 @@ test-ogx: setup setup-ogx  ## stack tests and lessons 00, 02, 09, 13 with OGX 1.
 	$(PY) -m pytest tests/test_ogx.py tests/test_stack.py tests/test_notebooks.py::test_executes \
 	  -k "not test_executes or 00_ or 02_ or 09_ or 13_" $(PYTEST)
 
-hub-deps: setup        ## JupyterHub, its proxy (npm, .lab/node) and nbgrader (.venv-nbgrader) for teaching a class
+hub-deps: setup        ## JupyterHub, node (a wheel), its proxy (.lab/node) and nbgrader (.venv-nbgrader) for teaching a class
 	@tools/hub-deps.sh
 
 hub: hub-deps          ## a JupyterHub for a class on this machine, shared stack included (deploy/README.md)

@@ -5,9 +5,12 @@ Runs against a stack of its own (free ports, LAB_HOME in a temp folder), never t
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,6 +61,7 @@ def test_binder_files_are_in_place():
         assert os.access(BINDER / script, os.X_OK), f"binder/{script} must be executable"
     post = (BINDER / "postBuild").read_text()
     assert "tools/setup.sh" in post, "postBuild reuses tools/setup.sh rather than duplicating it"
+    assert "llama-cpp-python" not in post and "CMAKE" not in post, "postBuild describes a build the lab no longer does"
     assert (BINDER / "start").read_text().rstrip().endswith('exec "$@"')
 
 
@@ -110,3 +114,117 @@ def test_two_starts_at_once_share_one_stack(own_stack_env):
     assert stack.is_up(settings) and all(row["running"] for row in stack.status(settings))
     for server in stack.servers(settings):  # each server was spawned once (a header line per spawn)
         assert server.log.read_text().count("\n--- ") == 1, server.log.read_text()[-2000:]
+
+
+# --- the image's build, replayed without Docker: postBuild as an unprivileged user into a fresh prefix ----------
+# repo2docker (its Dockerfile: `repo2docker --no-build --debug`) runs `./binder/postBuild` as $NB_USER in
+# $REPO_DIR (= $HOME = /home/jovyan) with runtime.txt's Python in $NB_PYTHON_PREFIX (= $KERNEL_PYTHON_PREFIX,
+# first on PATH), on Ubuntu's buildpack-deps base (a compiler, no cmake: the engine is the prebuilt wheel); the
+# image then starts `binder/start <jupyter command>`. Here: `nobody` (when the suite runs as root), a copy of the
+# work tree as $HOME, a copy of this venv's base Python as the prefix, and a PATH without cmake.
+CA_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+NO_CMAKE = ("cmake", "ctest", "cpack", "ccmake")
+LESSON = "00_setup_and_first_request"
+
+
+def _unprivileged() -> dict:
+    """subprocess arguments that run a command as `nobody` when the suite runs as root (else as its user)."""
+    if os.geteuid() != 0:
+        return {}
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+
+
+def _fresh_prefix(dest: Path) -> None:
+    """A fresh Python installation, like repo2docker's conda environment: this venv's base Python copied,
+    its site-packages emptied but for pip (and without the stdlib's tests)."""
+    base = Path(sys.base_prefix)
+    lib = base / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        if Path(folder) == lib:
+            return {"test", "idlelib", "tkinter", "turtledemo"} & set(names)
+        if Path(folder) == lib / "site-packages":
+            return {n for n in names if not n.startswith("pip")}
+        return set()
+
+    shutil.copytree(base, dest, symlinks=True, ignore=ignore)
+
+
+def _path_without_cmake(folder: Path) -> str:
+    """A PATH like the system's, minus cmake (repo2docker's base image has none): links to every other program."""
+    folder.mkdir()
+    for d in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for program in Path(d).iterdir() if Path(d).is_dir() else ():
+            link = folder / program.name
+            if program.name not in NO_CMAKE and not link.exists() and not link.is_symlink():
+                link.symlink_to(program)
+    return str(folder)
+
+
+def _copy_work_tree(dest: Path) -> None:
+    """The repository as repo2docker copies it: tracked and untracked-but-not-ignored files of this work tree."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+@pytest.mark.integration
+@pytest.mark.binder
+@pytest.mark.timeout(1800)
+def test_postbuild_as_unprivileged_user_then_start_serves_a_lesson():
+    """binder/postBuild into a fresh prefix as a user who owns nothing else, then binder/start + lesson 00."""
+    work = Path(tempfile.mkdtemp(prefix="lab-binder-", dir="/var/tmp"))
+    home, prefix = work / "home" / "jovyan", work / "srv" / "notebook"
+    log = work / "postBuild.log"
+    user = _unprivileged()
+    env = {}
+    try:
+        home.mkdir(parents=True)
+        _copy_work_tree(home)
+        _fresh_prefix(prefix)
+        programs = _path_without_cmake(work / "bin")
+        if user:
+            subprocess.run(["chown", "-R", f"{user['user']}:{user['group']}", str(work)], check=True)
+        work.chmod(0o755)
+        env = {"HOME": str(home), "USER": "jovyan", "NB_USER": "jovyan", "REPO_DIR": str(home), "LANG": "C.UTF-8",
+               "NB_PYTHON_PREFIX": str(prefix), "KERNEL_PYTHON_PREFIX": str(prefix), "PYTHONUNBUFFERED": "1",
+               "PATH": f"{home}/.local/bin:{prefix}/bin:{programs}",
+               "LD_LIBRARY_PATH": str(prefix / "lib"),  # a shared libpython found by RUNPATH in the original
+               **{k: v for k, v in os.environ.items() if k.startswith("PIP_") or k in CA_VARS}}
+        t0 = time.monotonic()
+        with log.open("w") as out:
+            built = subprocess.run([str(home / "binder" / "postBuild")], cwd=home, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, timeout=1500, **user)
+        build_s = time.monotonic() - t0
+        assert built.returncode == 0, log.read_text()[-4000:]
+        assert list(prefix.glob("lib/python3*/site-packages/xllamacpp")), "no prebuilt engine in the image's Python"
+        assert not (home / ".venv").exists(), "postBuild must install into $NB_PYTHON_PREFIX, not a .venv"
+        assert not (home / ".cache" / "pip").exists(), "postBuild leaves pip's download cache in the image"
+
+        stack_port, llama_port = stack.free_ports(2)
+        env.update(LAB_STACK_PORT=str(stack_port), LAB_LLAMA_PORT=str(llama_port), LAB_MODELS="none")
+        out_nb = home / f"{LESSON}.out.ipynb"
+        t0 = time.monotonic()
+        ran = subprocess.run([str(home / "binder" / "start"), "python3", "-m", "papermill", "--no-progress-bar",
+                              f"notebooks/{LESSON}.ipynb", str(out_nb), "-k", "python3", "-p", "MAX_TOKENS", "16"],
+                             cwd=home, env=env, capture_output=True, text=True, timeout=600, **user)
+        lesson_s = time.monotonic() - t0
+        start_log = (home / ".lab" / "binder-start.log").read_text()
+        assert ran.returncode == 0, ran.stderr[-4000:] + start_log[-2000:]
+        assert f"Llama Stack is up at http://127.0.0.1:{stack_port}" in start_log
+        executed = json.loads(out_nb.read_text())
+        kinds = [o.get("output_type") for c in executed["cells"] for o in c.get("outputs", [])]
+        assert "error" not in kinds and kinds.count("stream") + kinds.count("execute_result") > 3
+        print(f"postBuild {build_s:.0f} s into a fresh prefix; binder/start + lesson {LESSON} {lesson_s:.0f} s")
+    finally:
+        if (prefix / "bin" / "python3").exists() and "LAB_STACK_PORT" in env:
+            subprocess.run(["python3", "-m", "labutils.stack", "down"], cwd=home, env=env, capture_output=True,
+                           timeout=120, **user)
+        shutil.rmtree(work, ignore_errors=True)

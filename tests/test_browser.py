@@ -28,7 +28,7 @@ from .helpers import wait_or_kill
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(150)]
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")  # Debian's, from make browser-deps
 FIXTURE = Path(__file__).parent / "browser" / "playground.ipynb"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -39,7 +39,7 @@ UIS = {"jupyterlab": "/lab/tree/{name}", "notebook": "/notebooks/{name}"}  # the
 def _need_chromium() -> None:
     missing = None
     if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} not found: run `make browser-deps` (apt-get install chromium)"
+        missing = f"{CHROMIUM} not found: run `make browser-deps` as root (apt-get install chromium)"
     else:
         try:
             import playwright.sync_api  # noqa: F401

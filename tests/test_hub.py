@@ -1,12 +1,13 @@
 """A real JupyterHub for a class: deploy/jupyterhub/jupyterhub_config.py with the shared stack as a service.
 
-One hub (configurable-http-proxy from npm, the dummy authenticator, SimpleLocalProcessSpawner since the
-tests run as root and learners need no system accounts) on free loopback ports, with its own state and
-its own shared stack. Two learners' servers start; in each, a kernel connects to the shared stack and
-runs lesson 00 under papermill; no second llama-server starts (a learner's connect() never starts a
-private stack). Headless Chromium logs in as one learner and sees the lab with the lessons. Everything
-the test started is stopped: the hub stops the learners' servers and the shared stack with itself.
-`tools/hub-deps.sh` installs what it needs (jupyterhub in .venv, the proxy in .lab/node).
+One hub (configurable-http-proxy from npm, run by the node wheel's node; the dummy authenticator;
+SimpleLocalProcessSpawner since the tests run as root and learners need no system accounts) on free
+loopback ports, with its own state and its own shared stack. Two learners' servers start; in each, a
+kernel connects to the shared stack and runs lesson 00 under papermill; no second llama-server starts (a
+learner's connect() never starts a private stack). Headless Chromium logs in as one learner and sees the
+lab with the lessons. Everything the test started is stopped: the hub stops the learners' servers and the
+shared stack with itself.
+`tools/hub-deps.sh` installs what it needs (jupyterhub and node in .venv, the proxy in .lab/node).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,8 +37,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "deploy" / "jupyterhub" / "jupyterhub_config.py"
-CHP = ROOT / ".lab" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
-CHROMIUM = Path("/usr/bin/chromium")
+CHP = ROOT / ".lab" / "node" / "bin" / "configurable-http-proxy"  # the node wheel's node runs it
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")  # Debian's, from make browser-deps
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 USERS = ("ada", "bob")

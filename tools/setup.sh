@@ -39,7 +39,7 @@ build_key=prebuilt
 case $engine in
   prebuilt)
     missing=$(for f in avx2 fma f16c; do grep -qw $f /proc/cpuinfo 2>/dev/null || printf '%s ' $f; done)
-    if [ -n "$missing" ] && [ -r /proc/cpuinfo ]; then
+    if [ -n "$missing" ] && [ -r /proc/cpuinfo ] && [ "$(uname -m)" = x86_64 ]; then  # the wheel's x86-64 build
       say "this CPU lacks ${missing% }, which the prebuilt engine (xllamacpp) needs: run \`LAB_ENGINE=source make setup\`"
       say "(it builds llama-server for this CPU; needs cmake and a C++ compiler) and start the lab with LAB_ENGINE=source"
       exit 1

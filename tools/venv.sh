@@ -1,10 +1,13 @@
 # Sourced by tools/setup.sh and tools/setup-ogx.sh: create a venv with a Python >= 3.12 (llama-stack 0.7 and
 # ogx 1.5 need it). Usage: make_venv DIR TOOL-NAME MAKE-TARGET. Finds $LAB_PYTHON, python3.13, python3.12,
-# python3, pyenv's versions or /usr/bin's, or stops and says how to get one.
+# python3, uv's or pyenv's versions or /usr/bin's, or stops and says how to get one (README: Prerequisites).
 
 find_python() {
   local c
+  local uv=uv
+  command -v uv >/dev/null 2>&1 || uv=$HOME/.local/bin/uv  # where uv's installer puts it
   for c in "${LAB_PYTHON:-}" python3.13 python3.12 python3 \
+           "$("$uv" python find --no-project '>=3.12' 2>/dev/null)" \
            "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3 \
            /usr/bin/python3.1[2-9] /usr/local/bin/python3.1[2-9]; do
     [ -n "$c" ] || continue
@@ -21,10 +24,12 @@ make_venv() {
   [ -x "$venv/bin/python" ] && return 0
   py=$(find_python) || {
     cat >&2 <<MSG
-[$tool] No Python >= 3.12 found (llama-stack 0.7 and ogx 1.5 need it). Install one, then run this again:
-  - pyenv:          pyenv install 3.12 && pyenv local 3.12
-  - Debian/Ubuntu:  apt-get install python3.13 python3.13-venv   (Debian 13) or use the deadsnakes PPA
-  - or point to one: LAB_PYTHON=/path/to/python3.12 make $target
+[$tool] No Python >= 3.12 found (llama-stack 0.7 and ogx 1.5 need it). Install one, then run this again
+(README.md, Prerequisites):
+  - Debian 13, Ubuntu 24.04:  sudo apt-get install python3 python3-venv
+  - Debian 12, Ubuntu 22.04:  curl -LsSf https://astral.sh/uv/install.sh | sh && ~/.local/bin/uv python install 3.12
+  - macOS:                    brew install python@3.13
+  - or point to one:          LAB_PYTHON=/path/to/python3.12 make $target
 MSG
     exit 1
   }

@@ -11,8 +11,9 @@
   30 learners running the same seeded lesson grid ask the server once).
 - The lab is installed once, in the checkout's .venv, and every learner's server runs from it
   (`jupyterhub-singleuser` of that venv); each learner gets a copy of the lessons on first start.
-- The hub, its proxy (configurable-http-proxy from npm, in .lab/node) and the learners' servers listen on
-  127.0.0.1 only: put TLS and a public address in front with a reverse proxy (or The Littlest JupyterHub).
+- The hub, its proxy (configurable-http-proxy from npm, in .lab/node, run by the node wheel) and the
+  learners' servers listen on 127.0.0.1 only: put TLS and a public address in front with a reverse proxy
+  (or The Littlest JupyterHub).
 
 Settings come from the environment (deploy/README.md lists them); secrets too, never from this file:
 LAB_HUB_PASSWORD (the dummy authenticator's shared password, test and workshop mode only),
@@ -65,7 +66,7 @@ c.JupyterHub.cleanup_servers = True      # learners' servers stop with the hub
 c.JupyterHub.cleanup_proxy = True
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
-CHP = LAB / ".lab" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"  # tools/hub-deps.sh
+CHP = LAB / ".lab" / "node" / "bin" / "configurable-http-proxy"  # tools/hub-deps.sh: runs it with its own node
 if CHP.exists():
     c.ConfigurableHTTPProxy.command = [str(CHP)]
 # the proxy's token: CONFIGPROXY_AUTH_TOKEN from the environment, else one the hub makes for this run
