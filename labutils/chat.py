@@ -181,9 +181,9 @@ class Chat:
 
         Raises ContextTooLong when even the system message plus `text` cannot fit.
         """
-        if not isinstance(text, str):
-            raise ParameterError(f"text={shown(text)} is not allowed: send one user message as a string. A Chat "
-                                 "keeps its own history (system message, then user/assistant turns); to send a "
+        if not isinstance(text, str) or not text.strip():
+            raise ParameterError(f"text={shown(text)} is not allowed: send one user message as a non-empty string. "
+                                 "A Chat keeps its own history (system message, then user/assistant turns); to send a "
                                  "whole message list of your own, use lab.chat(messages)")
         sent = check_all({**self.params, **params}, max_tokens_limit=self.lab.context_length)
         new = messages_from(text)

@@ -27,7 +27,19 @@ import pandas as pd
 from . import cache as cache_mod
 from . import config, runs
 from .errors import LabError, ParameterError, RequestFailed, TooManyCalls
-from .params import MAX_AXIS_VALUES, MAX_CALLS, MAX_SAMPLES, MODEL, axes, check, core_axes, integer, model_ids, shown
+from .params import (
+    MAX_AXIS_VALUES,
+    MAX_CALLS,
+    MAX_CONCURRENCY,
+    MAX_SAMPLES,
+    MODEL,
+    axes,
+    check,
+    core_axes,
+    integer,
+    model_ids,
+    shown,
+)
 from .runs import Cell
 
 if TYPE_CHECKING:
@@ -244,8 +256,8 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     retries = integer("retries", retries, high=10)
     # a cap (argument, else LAB_CONCURRENCY: a class hub's per-learner cap) holds for the whole sweep; else
     # each model's engine gets as many requests at once as it has slots
-    workers = integer("concurrency", concurrency, low=1, optional=True) or config.get("LAB_CONCURRENCY") or sum(
-        each.concurrency for each in labs.values())
+    workers = integer("concurrency", concurrency, low=1, high=MAX_CONCURRENCY, optional=True) or config.get(
+        "LAB_CONCURRENCY") or sum(each.concurrency for each in labs.values())
     for name, flag in (("cache", cache), ("progress", progress)):
         if not isinstance(flag, bool):
             raise ParameterError(f"{name}={shown(flag)} is not allowed: {name} must be True or False")

@@ -24,6 +24,7 @@ DEFAULT_MAX_TOKENS_LIMIT = 1_000_000  # when the model's context length is unkno
 MAX_SAMPLES = 10_000  # samples per Grid cell
 MAX_AXIS_VALUES = 1_000  # values on one Grid axis
 MAX_PROBE_SAMPLES = 50  # probe seeds (each adds ~6 requests)
+MAX_CONCURRENCY = 256  # requests a sweep may send at once
 MAX_CALLS = 1_000_000  # the highest call cap (max_calls, LAB_MAX_CALLS) a sweep accepts
 RANDOM_SEED = 2**32 - 1  # llama.cpp's LLAMA_DEFAULT_SEED: the engine draws a random seed, so it is refused
 
@@ -303,8 +304,8 @@ def check(name: str, value: Any, *, max_tokens_limit: int | None = None) -> Any:
         high = max_tokens_limit or DEFAULT_MAX_TOKENS_LIMIT
     allowed = spec.allowed(high)
     number = _number(name, value, spec.kind, allowed)
-    if ((isinstance(number, float) and math.isnan(number)) or number < spec.low or (spec.low_open and number == spec.low)
-            or (spec.high_open and number == high)):
+    nan = isinstance(number, float) and math.isnan(number)
+    if nan or number < spec.low or (spec.low_open and number == spec.low) or (spec.high_open and number == high):
         raise _bad(name, value, allowed)
     if high is not None and number > high:
         if name == "max_tokens":

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import socket
-import sys
 import sqlite3
+import sys
 from decimal import Decimal
 from fractions import Fraction
 from types import SimpleNamespace

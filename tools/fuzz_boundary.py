@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import tempfile
 import warnings
@@ -28,11 +29,21 @@ from labutils import Chat, Grid, export, probe, summarize
 from labutils import client as client_mod
 from labutils.compare import compare_pair
 from labutils.errors import LabError
-from labutils.params import PARAMS, RANDOM_SEED
+from labutils.params import PARAMS
 from tests.conftest import RUNS_FIXTURE, FakeLab
 
+RANDOM_SEED = 2**32 - 1  # llama.cpp's "random" seed
 COMMON = [10**400, -10**400, 10**5000, math.nan, math.inf, -math.inf, b"\x10\x20", bytearray(b"x"), [[1]],
           {"a": 1}, object(), "0.5x", complex(1, 1), lambda t: True, np.array([1, 2]), pd.NA, ValueError("x")]
+
+
+def shown(value) -> str:
+    """repr cut to 50 characters, for any value (an int too long to print, too)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        text = f"<an int of {value.bit_length()} bits>"
+    return text if len(text) <= 50 else text[:47] + "..."
 
 
 def beyond(name: str) -> list:
@@ -64,6 +75,8 @@ def cases():
     out = []
     for name, p in PARAMS.items():
         values = COMMON + (beyond(name) if p.kind in (int, float) else ["", [], [1]])
+        if p.kind in ("stop", "breakers"):
+            values = [v for v in values if not isinstance(v, str)] + [""]
         if p.kind is bool:
             values = [*COMMON, 1, "yes"]
         extra = {"logprobs": True} if name == "top_logprobs" else {}
@@ -75,7 +88,7 @@ def cases():
         "Grid": {"samples": [0, -1, 10**400, 10**6, 1.5, "3"], "seed": [-1, RANDOM_SEED, 1.5],
                  "scorers": [5, "x", lambda t: True, [5]], "model": [5, [], [5], ["fake", "fake"]]},
         "sweep": {"concurrency": [0, 1.5, "2", 10**400], "retries": [-1, 11, "3"], "backoff": [-1, math.nan, "1"],
-                  "max_calls": [-1, "x", 10**400], "cache": ["no", 1], "progress": ["yes"],
+                  "max_calls": [-1, "x", 10**400], "cache": ["no", 1],
                   "scorers": [5, lambda t: True, [print, 5]], "system": [5, "", b"x"], "stop": [5, "", [""], ["a"] * 5],
                   "prompt": [5, "", b"hi", [{"role": "bot", "content": "x"}], [], None]},
         "Chat": {"lab": [None, "lab"], "system": [5, ""], "memory": ["all", 5, ["full"]],
@@ -113,6 +126,7 @@ def cases():
 
 
 def run() -> dict[str, list]:
+    signal.signal(signal.SIGALRM, _too_long)
     counts: dict[str, list] = {"clean": [], "raw or unclear": [], "after sending": [], "wrongly accepted": []}
     os.environ["LLAMA_STACK_URL"] = "http://fake.invalid:9"
     client_mod.LlamaStackClient = Spy
@@ -126,14 +140,16 @@ def run() -> dict[str, list]:
             lab = FakeLab()
             lab.engine = {"total_slots": 2}
             Spy.requests = 0
-            label = f"{entry}({name}={labutils.params.shown(value, 50)})"
+            label = f"{entry}({name}={shown(value)})"
+            signal.alarm(5)  # unbounded work (a grid of 10**400 samples) is stopped and counted as raw
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     call(lab, value)
             except LabError as e:
                 sent = len(lab.client.requests) + Spy.requests
-                key = "after sending" if sent else "clean" if name.split("_")[0] in str(e) else "raw or unclear"
+                named = {"prompt": ("prompt", "messages"), "b": ("b=", "model=")}.get(name, (name,))
+                key = "after sending" if sent else "clean" if any(n in str(e) for n in named) else "raw or unclear"
                 counts[key].append(label if key == "clean" else f"{label}: {type(e).__name__}: {e}")
                 continue
             except FileNotFoundError as e:
@@ -142,8 +158,14 @@ def run() -> dict[str, list]:
             except Exception as e:  # a raw exception: what this tool is for
                 counts["raw or unclear"].append(f"{label}: {type(e).__name__}: {str(e)[:100]}")
                 continue
+            finally:
+                signal.alarm(0)
             counts["wrongly accepted"].append(label)
     return counts
+
+
+def _too_long(signum, frame):
+    raise TimeoutError("still working after 5 s")
 
 
 if __name__ == "__main__":
