@@ -40,8 +40,13 @@ def test_failures_become_verdicts_with_the_server_message():
 
 
 def test_bad_samples_raise_before_any_request():
-    with pytest.raises(ParameterError, match="samples=1"):
-        probe(object(), samples=1)  # type: ignore[arg-type]  # no lab needed: nothing is sent
+    lab = FakeLab()
+    for samples in (1, 51):
+        with pytest.raises(ParameterError, match=f"samples={samples}"):
+            probe(lab, samples=samples)
+    with pytest.raises(ParameterError, match="lab="):
+        probe(object())  # type: ignore[arg-type]
+    assert lab.client.requests == []
 
 
 def test_probe_table_colours_each_verdict():
