@@ -11,6 +11,7 @@ import logging
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,11 +296,24 @@ class Lab:
                                 "fewer tokens (max_tokens) or connect with a longer timeout.",
                                 cause=f"requests to {self.base_url} time out (after {timeout:g} s)") from None
         latency = time.perf_counter() - t0
+        self._queueing(latency, timeout)
         finish = self._finish(finish, usage, params)
         return Completion(text=text, finish_reason=finish, prompt_tokens=getattr(usage, "prompt_tokens", None),
                           completion_tokens=getattr(usage, "completion_tokens", None), latency_s=latency,
                           model=self.model, messages=messages, params=dict(params), logprobs=lp, choices=choices,
                           raw=raw)
+
+    _queue_warned = False
+
+    def _queueing(self, latency: float, timeout: float | None) -> None:
+        """Warn once per lab when an answer took more than QUEUE_SHARE of the client's timeout: requests are
+        waiting for the engine's slots, and a few more at once would time out."""
+        if timeout and latency > QUEUE_SHARE * timeout and not self._queue_warned:
+            self._queue_warned = True
+            warnings.warn(f"an answer took {latency:.0f} s, {latency / timeout:.0%} of the client's {timeout:g} s "
+                          f"timeout: requests are queueing for the engine ({self.slots or 'unknown'} slot(s) answer at "
+                          "once), so more at once will time out. Send fewer at once (concurrency=..., "
+                          "LAB_CONCURRENCY) or connect with a longer timeout. (Warned once.)", stacklevel=2)
 
     def _finish(self, finish: str | None, usage: Any, params: dict[str, Any]) -> str | None:
         """The finish_reason to report: "context_length" (not "length") when the answer stopped because prompt and
@@ -372,6 +386,7 @@ class Lab:
         return sweep(self, prompt_or_messages, grid, **kwargs)
 
 
+QUEUE_SHARE = 0.5  # an answer slower than this share of the client timeout warns that requests are queueing
 TEMPLATE_ROOM = 32  # tokens a chat template may add per message (roles, markers, a default system prompt)
 
 

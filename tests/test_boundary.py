@@ -443,3 +443,17 @@ def test_9_the_stack_gets_only_the_variables_it_needs():
            "OPENAI_API_KEY": "sk-2", "HF_TOKEN": "t", "AWS_SECRET_ACCESS_KEY": "s", "LC_ALL": "C", "RANDOM_THING": "x",
            "LAB_GITHUB_TOKEN": "t"}
     assert passed_environment(env) == {"PATH": "/bin", "HOME": "/root", "LAB_STACK_PORT": "1", "LC_ALL": "C"}
+
+
+def test_9_an_answer_near_the_timeout_says_requests_are_queueing(tmp_cache):
+    import time
+
+    lab, _ = scripted_lab(lambda n: time.sleep(2.5 if n == 1 else 0) or ok())
+    lab.client = lab.client.with_options(timeout=4.0)  # 2.5 s is 62% of it
+    with pytest.warns(UserWarning, match=r"requests are queueing"):
+        lab.chat("hi")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lab.chat("hi")  # warned once
