@@ -307,13 +307,14 @@ class Lab:
 
     def _queueing(self, latency: float, timeout: float | None) -> None:
         """Warn once per lab when an answer took more than QUEUE_SHARE of the client's timeout: requests are
-        waiting for the engine's slots, and a few more at once would time out."""
+        waiting for the engine's slots (or one is long), and a little more would time out."""
         if timeout and latency > QUEUE_SHARE * timeout and not self._queue_warned:
             self._queue_warned = True
             warnings.warn(f"an answer took {latency:.0f} s, {latency / timeout:.0%} of the client's {timeout:g} s "
-                          f"timeout: requests are queueing for the engine ({self.slots or 'unknown'} slot(s) answer at "
-                          "once), so more at once will time out. Send fewer at once (concurrency=..., "
-                          "LAB_CONCURRENCY) or connect with a longer timeout. (Warned once.)", stacklevel=2)
+                          f"timeout: the engine is busy (requests are queueing for its {self.slots or 'unknown'} "
+                          "slot(s)) or the request is long, so a little more will time out. Send fewer at once "
+                          "(concurrency=..., LAB_CONCURRENCY), ask for fewer tokens, or connect with a longer "
+                          "timeout. (Warned once.)", stacklevel=4)
 
     def _finish(self, finish: str | None, usage: Any, params: dict[str, Any]) -> str | None:
         """The finish_reason to report: "context_length" (not "length") when the answer stopped because prompt and
