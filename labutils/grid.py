@@ -240,7 +240,11 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     answers already stored) are served from disk; failed calls are retried when the failure is
     transient and otherwise leave their error in the row, so a sweep never loses finished rows.
     Re-running the same sweep requests only what is missing. `scorers` (or the grid's) add one pass/fail
-    column each (see `labutils.scorers`). Taught in notebooks/05_parameter_grid.ipynb.
+    column each (see `labutils.scorers`). Everything is checked before the first request: the arguments,
+    the scorers, and `max_calls` (LAB_MAX_CALLS), which counts uncached calls while the cells are built and
+    stops at the first one beyond it. A request the server refuses (HTTP 4xx) is not sent again for the
+    cell's other samples, and the same refusal in FAIL_FAST cells in a row stops the sweep.
+    Taught in notebooks/05_parameter_grid.ipynb.
     """
     if not isinstance(grid, Grid):
         raise ParameterError(f"grid={shown(grid)} is not allowed: pass a labutils.Grid")
