@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -424,9 +425,10 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     Taught in notebooks/00_setup_and_first_request.ipynb.
     """
     quiet_http_logs()
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
+    if isinstance(timeout, bool) or not isinstance(timeout, Real) or not 0 < timeout <= MAX_TIMEOUT_S:
         raise ParameterError(f"timeout={shown(timeout)} is not allowed: timeout must be a number of seconds in "
                              f"(0, {MAX_TIMEOUT_S}]")
+    timeout = float(timeout)
     for name, value in (("base_url", base_url), ("model", model)):
         if value is not None and not (isinstance(value, str) and value.strip()):
             raise ParameterError(f"{name}={shown(value)} is not allowed: {name} must be a non-empty string or None")
@@ -478,10 +480,10 @@ MAX_TIMEOUT_S = 86_400  # a day: the longest client timeout connect() accepts
 
 def _slow(url: str, timeout: float) -> str:
     """The message of a stack that accepts connections but answers no request within the timeout."""
-    return (f"{url} accepted the connection but did not answer GET /v1/models within {timeout:g} s (the timeout): a "
-            "server listens there, but it is busy, paused or hung. It was left running (the lab never restarts a "
-            "stack that is alive); try again, connect with a longer timeout=..., or restart it yourself "
-            "(`make down && make up`).")
+    return (f"{url} did not answer GET /v1/models within {timeout:g} s (the timeout), but nothing refused the "
+            "connection either: a server listens there and is busy, paused or hung. It was left running (the lab "
+            "never restarts a stack that may be alive); try again, connect with a longer timeout=..., or restart "
+            "it yourself (`make down && make up`).")
 
 
 def engine_identity(props: dict | None) -> str | None:
