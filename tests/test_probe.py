@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import labutils
+from labutils import stack
 from labutils.errors import ParameterError, RequestFailed
 from labutils.probe import COLUMNS, VERDICTS, _failure, probe, stop_word
 from labutils.tables import VERDICT_COLOURS, probe_table
@@ -20,7 +21,7 @@ from .helpers import counting_lab
 SAMPLERS = ["top_k", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty",
             "dry_multiplier", "xtc_probability"]
 
-REAL = "http://127.0.0.1:8321"
+REAL = stack.Settings().url  # the embedded stack this session uses (LAB_STACK_PORT), not always 8321
 
 
 # --- pure logic ---
