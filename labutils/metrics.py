@@ -184,7 +184,7 @@ def _check_summarize(runs: Any, by: Any, scores: Any, values: Any, level: Any) -
     """`summarize`'s arguments checked before any work: (by, values) as lists of columns."""
     if not isinstance(runs, pd.DataFrame):
         raise ParameterError(f"runs={shown(runs)} is not allowed: pass the DataFrame a sweep returned (runs)")
-    if isinstance(level, bool) or not isinstance(level, Real) or not 0 < float(level) < 1:
+    if isinstance(level, bool) or not isinstance(level, Real) or not 0 < level < 1:
         raise ParameterError(f"level={shown(level)} is not allowed: level must be a number in (0, 1), e.g. 0.95 "
                              "for 95% intervals")
     empty = by is None or (isinstance(by, (list, tuple)) and not by)
