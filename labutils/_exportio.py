@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import ExportError
+from .params import shown
 from .paths import in_lab_home, lab_home, private_dir
 
 FORMATS = (".csv", ".jsonl")
@@ -26,12 +28,45 @@ _ESCAPED_NA = re.compile(r"\\*<NA>")
 _INT = re.compile(r"[+-]?[0-9]+")
 _TRUE, _FALSE = ("True", "true", "TRUE"), ("False", "false", "FALSE")
 _JSON_TYPES = (type(None), bool, int, float, str, list, dict)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection: a spreadsheet runs such a cell
+
+
+def _formula_safe(text: str) -> str:
+    """A CSV text cell a spreadsheet shows as text: one `'` goes before a cell that starts (after any `'`) with a
+    formula character, as OWASP advises; `_formula_back` removes it again, so `load` returns the text unchanged."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def _formula_back(text: str) -> str:
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def as_path(path: Any, *, saving: bool) -> Path:
+    """`path` (a str or path-like) as a Path that can be a file; an ExportError naming it otherwise."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise ExportError(f"path={shown(path)} is not allowed: give a file name as a string or pathlib.Path, "
+                          "e.g. 'runs.csv'")
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text.strip() or "\x00" in text:
+        raise ExportError(f"path={shown(path)} is not allowed: a file name is a non-empty string without NUL "
+                          "characters")
+    p = Path(text)
+    _format(p)
+    try:
+        if p.is_dir():
+            raise ExportError(f"path={text!r} is a folder: give a file name inside it, e.g. {str(p / 'runs.csv')!r}")
+        parent = next((d for d in p.parents if d.exists()), None)
+        if saving and parent is not None and not parent.is_dir():
+            raise ExportError(f"path={text!r} cannot be written: {str(parent)!r} is a file, not a folder")
+    except OSError as e:  # a name too long, a folder without permission
+        raise ExportError(f"path={text!r} cannot be used ({e.strerror or e})") from None
+    return p
 
 
 def _format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"path={str(path)!r} has suffix {suffix or '(none)'!r}: use one of {', '.join(FORMATS)}")
+        raise ExportError(f"path={str(path)!r} has suffix {suffix or '(none)'!r}: use one of {', '.join(FORMATS)}")
     return suffix
 
 
@@ -73,8 +108,8 @@ def _dtype(name: str) -> Any:
 # ---------------------------------------------------------------- save
 
 
-def _refuse(where: str, why: str) -> ValueError:
-    return ValueError(f"save: {where}: {why}; nothing was written")
+def _refuse(where: str, why: str) -> ExportError:
+    return ExportError(f"save: {where}: {why}; nothing was written")
 
 
 def _text_ok(s: str, where: str) -> None:
@@ -121,7 +156,7 @@ def _encode_column(col: pd.Series, name: str, fmt: str) -> list:
             if not isinstance(v, str):
                 raise _refuse(where, f"holds {v!r} ({type(v).__name__}); a CSV text column holds only strings and "
                                      f"missing values: save as .jsonl, or convert it (df[{name!r}].astype(str))")
-            out.append("\\" + v if _ESCAPED_NA.fullmatch(v) else v)
+            out.append(_formula_safe("\\" + v if _ESCAPED_NA.fullmatch(v) else v))
         elif kind == "float":
             out.append(repr(float(v)))
         else:
@@ -185,7 +220,7 @@ def _write_atomic(files: dict[Path, bytes]) -> None:
 
 
 def _mismatch(path: Path, line: int, column: str, why: str) -> ValueError:
-    return ValueError(f"{path}, line {line}, column {column!r}: {why}; the file was changed after it was saved "
+    return ExportError(f"{path}, line {line}, column {column!r}: {why}; the file was changed after it was saved "
                       f"(its sidecar {meta_path(path).name} does not match)")
 
 
@@ -217,15 +252,15 @@ def _csv_cells(path: Path, columns: list[str]) -> tuple[dict[str, list], list[in
                 if record is None:
                     break
                 if len(record) != len(header):
-                    raise ValueError(f"{path}, line {start}: {len(record)} cells where the header has "
+                    raise ExportError(f"{path}, line {start}: {len(record)} cells where the header has "
                                      f"{len(header)}; the file was changed after it was saved")
                 lines.append(start)
                 for c, v in zip(header, record):
                     cells[c].append(None if v == NA else v)
         except csv.Error as e:
-            raise ValueError(f"{path}, line {reader.line_num}: not valid CSV ({e})") from None
+            raise ExportError(f"{path}, line {reader.line_num}: not valid CSV ({e})") from None
         except UnicodeDecodeError as e:
-            raise ValueError(f"{path}: not UTF-8 text ({e})") from None
+            raise ExportError(f"{path}: not UTF-8 text ({e})") from None
     return cells, lines
 
 
@@ -233,14 +268,14 @@ def _json_lines(path: Path) -> list[tuple[int, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text ({e})") from None
+        raise ExportError(f"{path}: not UTF-8 text ({e})") from None
     out = []
     for n, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
                 out.append((n, json.loads(line)))
             except ValueError as e:
-                raise ValueError(f"{path}, line {n}: not a JSON record ({e})") from None
+                raise ExportError(f"{path}, line {n}: not a JSON record ({e})") from None
     return out
 
 
@@ -249,7 +284,7 @@ def _jsonl_cells(path: Path, columns: list[str]) -> tuple[dict[str, list], list[
     lines: list[int] = []
     for n, record in _json_lines(path):
         if not isinstance(record, dict):
-            raise ValueError(f"{path}, line {n}: not a JSON object; the file was changed after it was saved")
+            raise ExportError(f"{path}, line {n}: not a JSON object; the file was changed after it was saved")
         _check_columns(path, n, list(record), columns)
         lines.append(n)
         for c in columns:
@@ -265,8 +300,9 @@ def _typed_column(values: list, dtype_name: str, fmt: str, refuse: Any) -> pd.Se
     parsed = []
     for row, v in enumerate(values):
         if kind in ("object", "str"):
-            if csv_text and v is not None and _ESCAPED_NA.fullmatch(v):
-                v = v[1:]
+            if csv_text and v is not None:
+                v = _formula_back(v)
+                v = v[1:] if _ESCAPED_NA.fullmatch(v) else v
             elif kind == "str" and not csv_text and not isinstance(v, (str, type(None))):
                 raise refuse(row, f"{v!r} is not a string")
         elif kind == "other" or (v is None and (kind == "float" or not isinstance(dtype, np.dtype))):

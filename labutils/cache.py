@@ -120,6 +120,7 @@ class Cache:
         self.path = Path(path) if path else default_path()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._ro: sqlite3.Connection | None = None  # read-only, when the file can be read but not written
         self._warned = False
 
     # ------------------------------------------------------------ opening
@@ -226,7 +227,9 @@ class Cache:
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    return self._open().execute(sql, args).fetchall()
+                    rows = self._open().execute(sql, args).fetchall()
+                    self._close_read_only()
+                    return rows
                 except sqlite3.Error as e:
                     if attempt == 1 and _is_corrupt(e):
                         try:
@@ -240,9 +243,43 @@ class Cache:
                 if not quiet:
                     self._close()
                     raise OSError(f"could not clear the response cache {self.path} ({error})") from error
+                rows = self._read_only(sql, args) if doing == "read" else None
+                if rows is not None:  # e.g. a full disk: WAL needs room to open, a read-only view does not
+                    self._cannot("written", error)
+                    return rows
                 self._cannot(doing, error)
                 return default
         return default
+
+    def _read_only(self, sql: str, args: tuple) -> list | None:
+        """Run a read on a read-only view of the file (no journal, nothing written); None when that fails too."""
+        try:
+            if self._ro is None:
+                if not self.path.is_file():
+                    return None
+                self._ro = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                           check_same_thread=False)
+            return self._ro.execute(sql, args).fetchall()
+        except (sqlite3.Error, OSError, ValueError):
+            self._close_read_only()
+            return None
+
+    def _close_read_only(self) -> None:
+        if self._ro is not None:
+            self._ro.close()
+            self._ro = None
+
+    def check(self) -> bool:
+        """Look for damage now (`PRAGMA quick_check`): a sweep calls it when it ends, so a cache damaged while
+        it ran is reported (and moved aside) at once, not at the next open. True when the file is sound."""
+        rows = self._run("PRAGMA quick_check", doing="read", default=None)
+        if rows is not None and rows != [("ok",)]:
+            with self._lock:
+                found = " ".join(str(r[0]) for r in rows).replace("\n", " ")
+                with contextlib.suppress(OSError):  # it could not be moved: the next open reports it again
+                    self._quarantine(_CorruptFile(f"damaged while in use (PRAGMA quick_check: {found[:200]})"))
+            return False
+        return rows is not None
 
     # ------------------------------------------------------------ the store
 
@@ -305,6 +342,7 @@ class Cache:
     def close(self) -> None:
         with self._lock:
             self._close()
+            self._close_read_only()
 
 
 def _alive(pid: int) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ContextTooLong, ParameterError
-from .params import check_all, choice, integer, messages_from
+from .params import check_all, choice, integer, messages_from, shown
 
 if TYPE_CHECKING:
     from .client import Completion, Lab
@@ -36,6 +36,7 @@ DEFAULT_WINDOW = 3  # exchanges kept by memory="window" when max_turns is not gi
 DEFAULT_REPLY_RESERVE = 256  # tokens kept free for the reply by memory="tokens" when max_tokens is not set
 CONTEXT_MARGIN = 0.05  # share of the context memory="tokens" leaves free for estimation error
 MIN_BUDGET = TOKENS_PER_REQUEST + TOKENS_PER_MESSAGE + 1  # the smallest request: one one-token message
+MAX_COUNT = 10**9  # the upper bound of max_turns and max_tokens_history
 EMPTY_REPLY = "(empty reply)"  # stored instead of "" (the API rejects empty message content)
 
 
@@ -109,12 +110,13 @@ class Chat:
         from .client import Lab
 
         if not isinstance(lab, Lab):
-            raise ParameterError(f"lab={lab!r} is not allowed: pass the connected lab, e.g. Chat(labutils.connect())")
+            raise ParameterError(f"lab={shown(lab)} is not allowed: pass the connected lab, e.g. "
+                                 "Chat(labutils.connect())")
         self.lab = lab
         self.system = messages_from("x", system)[0]["content"] if system is not None else None
         self.memory = memory
-        self.max_turns = integer("max_turns", max_turns, 0, optional=True)
-        self.max_tokens_history = integer("max_tokens_history", max_tokens_history, 1, optional=True)
+        self.max_turns = integer("max_turns", max_turns, 0, MAX_COUNT, optional=True)
+        self.max_tokens_history = integer("max_tokens_history", max_tokens_history, 1, MAX_COUNT, optional=True)
         self.params = check_all(params, max_tokens_limit=lab.context_length)
         self.calibration = 0  # server prompt_tokens minus our estimate, from the last reply with usage
         self.last: Completion | None = None
@@ -200,6 +202,10 @@ class Chat:
 
         Raises ContextTooLong when even the system message plus `text` cannot fit.
         """
+        if not isinstance(text, str) or not text.strip():
+            raise ParameterError(f"text={shown(text)} is not allowed: send one user message as a non-empty string. "
+                                 "A Chat keeps its own history (system message, then user/assistant turns); to send a "
+                                 "whole message list of your own, use lab.chat(messages)")
         sent = check_all({**self.params, **params}, max_tokens_limit=self.lab.context_length)
         new = messages_from(text)
         head = [{"role": "system", "content": self.system}] if self.system else []
@@ -238,6 +244,8 @@ class Chat:
     def send(self, text: str, *, on_token: Callable[[str], None] | None = None, **params: Any) -> Completion:
         """Send `text` with the remembered turns; record both turns and return the reply (a Completion).
 
+        `text` is one user message (a string): a list of messages is refused, because the Chat's memory, not
+        the caller, decides which earlier turns go along (use `lab.chat(messages)` to send a list as it is).
         If the request fails, nothing is recorded, so the conversation can simply be retried.
         """
         messages = self.messages_for(text, **params)

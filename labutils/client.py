@@ -11,8 +11,10 @@ import logging
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from .errors import (
     RequestFailed,
 )
 from .failures import translate, when_down
-from .params import check_all, check_responses, messages_from, model_ids, request_fields
+from .params import check_all, check_responses, messages_from, model_ids, request_fields, shown
 from .responses import Memory
 
 LOCAL_URL = "http://127.0.0.1:8321"
@@ -43,6 +45,9 @@ LOCAL_URL = "http://127.0.0.1:8321"
 @dataclass
 class Completion:
     """One answer with what it cost: text, finish_reason, token counts, latency and the params sent.
+
+    finish_reason is the engine's ("stop", "length"), except "context_length": prompt and answer filled the
+    model's context before max_tokens was reached (the engine says "length" for that too).
 
     Taught in notebooks/00_setup_and_first_request.ipynb.
     """
@@ -163,6 +168,9 @@ class Lab:
 
         Taught in notebooks/12_models_side_by_side.ipynb.
         """
+        if model is not None and not isinstance(model, str):
+            raise ParameterError(f"model={shown(model)} is not allowed: using() takes one model id (a string) or "
+                                 "None; a list of models is a Grid axis: Grid(model=[...])")
         if model is None or model == self.model:
             return self
         if model not in self._others:
@@ -179,10 +187,20 @@ class Lab:
     def prepare(self, prompt_or_messages: str | list[dict], *, system: str | None = None, memory: Memory | None = None,
                 **params: Any) -> tuple[list[dict], dict[str, Any]]:
         """Validate messages and params exactly as `send` does, without sending anything (with `memory`: as a
-        Responses request, whose system prompt is `memory.instructions`)."""
+        Responses request, whose system prompt is `memory.instructions`).
+
+        `n` (choices per request) is also bounded by one engine's parallel slots where they are known:
+        llama-server refuses more (HTTP 400)."""
         if memory is not None:
             return messages_from(prompt_or_messages), check_responses(params, max_tokens_limit=self.context_length)
-        return messages_from(prompt_or_messages, system), check_all(params, max_tokens_limit=self.context_length)
+        messages = messages_from(prompt_or_messages, system)
+        sent = check_all(params, max_tokens_limit=self.context_length)
+        slots = self.engine_slots if isinstance(self.engine_slots, int) else None
+        if slots and sent.get("n", 1) > slots:
+            raise ParameterError(f"n={sent['n']} is not allowed: the engine behind {self.model} answers at most "
+                                 f"{slots} choices per request (its parallel slots), so n must be an integer in "
+                                 f"[1, {slots}]")
+        return messages, sent
 
     def chat(self, prompt_or_messages: str | list[dict], *, system: str | None = None,
              on_token: Callable[[str], None] | None = None, cache: Cache | None = None, **params: Any) -> Completion:
@@ -234,10 +252,13 @@ class Lab:
         only a stateless one (`Memory.stateless`) uses the cache, under a key that names that API.
         """
         if on_token is not None and not callable(on_token):
-            raise ParameterError(f"on_token={on_token!r} is not allowed: on_token must be a function that takes "
+            raise ParameterError(f"on_token={shown(on_token)} is not allowed: on_token must be a function that takes "
                                  "each text piece (e.g. print), or None")
+        if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) for k in params)):
+            raise ParameterError(f"params={shown(params)} is not allowed: params must be a dict of parameters, "
+                                 "e.g. {'temperature': 0.7}, or None")
         if cache is not None and not (hasattr(cache, "get") and hasattr(cache, "put")):
-            raise ParameterError(f"cache={cache!r} is not allowed: cache must be a labutils.cache.Cache or None")
+            raise ParameterError(f"cache={shown(cache)} is not allowed: cache must be a labutils.cache.Cache or None")
         messages, sent = self.prepare(prompt_or_messages, system=system, memory=memory, **(params or {}))
         cache = cache if memory is None or memory.stateless else None  # server state is never cached
         hit = self.cached(messages, sent, cache, memory)
@@ -321,10 +342,35 @@ class Lab:
                                 "fewer tokens (max_tokens) or connect with a longer timeout.",
                                 cause=f"requests to {self.base_url} time out (after {timeout:g} s)") from None
         latency = time.perf_counter() - t0
+        self._queueing(latency, timeout)
+        finish = self._finish(finish, usage, params)
         return Completion(text=text, finish_reason=finish, prompt_tokens=getattr(usage, "prompt_tokens", None),
                           completion_tokens=getattr(usage, "completion_tokens", None), latency_s=latency,
                           model=self.model, messages=messages, params=dict(params), logprobs=lp, choices=choices,
                           raw=raw)
+
+    _queue_warned = False
+
+    def _queueing(self, latency: float, timeout: float | None) -> None:
+        """Warn once per lab when an answer took more than QUEUE_SHARE of the client's timeout: requests are
+        waiting for the engine's slots (or one is long), and a little more would time out."""
+        if timeout and latency > QUEUE_SHARE * timeout and not self._queue_warned:
+            self._queue_warned = True
+            warnings.warn(f"an answer took {latency:.0f} s, {latency / timeout:.0%} of the client's {timeout:g} s "
+                          f"timeout: the engine is busy (requests are queueing for its {self.slots or 'unknown'} "
+                          "slot(s)) or the request is long, so a little more will time out. Send fewer at once "
+                          "(concurrency=..., LAB_CONCURRENCY), ask for fewer tokens, or connect with a longer "
+                          "timeout. (Warned once.)", stacklevel=4)
+
+    def _finish(self, finish: str | None, usage: Any, params: dict[str, Any]) -> str | None:
+        """The finish_reason to report: "context_length" (not "length") when the answer stopped because prompt and
+        answer filled the model's context before max_tokens was reached: the engine says "length" for both."""
+        used = (getattr(usage, "prompt_tokens", None) or 0) + (getattr(usage, "completion_tokens", None) or 0)
+        limit = params.get("max_tokens")
+        if (finish == "length" and self.context_length and used >= self.context_length
+                and (limit is None or (getattr(usage, "completion_tokens", None) or 0) < limit)):
+            return "context_length"
+        return finish
 
     _engine_down = False  # the last request found the embedded model server down: check it before sending
 
@@ -388,6 +434,7 @@ class Lab:
         return sweep(self, prompt_or_messages, grid, **kwargs)
 
 
+QUEUE_SHARE = 0.5  # an answer slower than this share of the client timeout warns that requests are queueing
 TEMPLATE_ROOM = 32  # tokens a chat template may add per message (roles, markers, a default system prompt)
 
 
@@ -424,14 +471,26 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     Taught in notebooks/00_setup_and_first_request.ipynb.
     """
     quiet_http_logs()
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
-        raise ParameterError(f"timeout={timeout!r} is not allowed: timeout must be a number of seconds > 0")
+    if isinstance(timeout, bool) or not isinstance(timeout, Real) or not 0 < timeout <= MAX_TIMEOUT_S:
+        raise ParameterError(f"timeout={shown(timeout)} is not allowed: timeout must be a number of seconds in "
+                             f"(0, {MAX_TIMEOUT_S}]")
+    timeout = float(timeout)
+    for name, value in (("base_url", base_url), ("model", model)):
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            raise ParameterError(f"{name}={shown(value)} is not allowed: {name} must be a non-empty string or None")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise ParameterError(f"base_url={shown(base_url)} is not allowed: give an http:// or https:// URL, "
+                             "e.g. http://127.0.0.1:8321")
+    if not isinstance(start, bool):
+        raise ParameterError(f"start={shown(start)} is not allowed: start must be True or False")
     settings = stack.Settings()
     url = (base_url or config.get("LLAMA_STACK_URL") or settings.url).rstrip("/")
     embedded = url in (settings.url, f"http://localhost:{settings.stack_port}")
     client = LlamaStackClient(base_url=url, timeout=timeout, max_retries=0)
     try:
         available = llm_ids(client)
+    except llama_stack_client.APITimeoutError:  # something listens but does not answer: never restarted here
+        raise ConnectionFailed(_slow(url, timeout)) from None
     except llama_stack_client.APIConnectionError:
         if config.get("LAB_SHARED"):  # a class hub: the shared stack is the hub's to start, never a learner's
             raise ConnectionFailed(f"nothing answers at {url}. {when_down('')}") from None
@@ -442,7 +501,13 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
         print(f"No Llama Stack answers at {url}: starting the embedded one (first start takes ~30 s)...",
               file=sys.stderr)
         stack.up(settings)
-        available = llm_ids(client)
+        try:
+            available = llm_ids(client)
+        except llama_stack_client.APITimeoutError:
+            raise ConnectionFailed(_slow(url, timeout)) from None
+        except llama_stack_client.APIConnectionError as e:
+            raise ConnectionFailed(f"the embedded stack was started but nothing answers at {url} ({e}); "
+                                   "see `make logs`") from None
     except llama_stack_client.APIStatusError as e:
         raise ConnectionFailed(f"{url} answered HTTP {e.status_code} to GET /v1/models: is it a Llama Stack?") from None
     chosen = model or config.get("LAB_MODEL") or (available[0] if available else None)
@@ -454,6 +519,17 @@ def connect(base_url: str | None = None, model: str | None = None, *, start: boo
     lab = Lab(client, chosen, url, embedded=embedded)
     lab._read_engine(fallback=settings)
     return lab
+
+
+MAX_TIMEOUT_S = 86_400  # a day: the longest client timeout connect() accepts
+
+
+def _slow(url: str, timeout: float) -> str:
+    """The message of a stack that accepts connections but answers no request within the timeout."""
+    return (f"{url} did not answer GET /v1/models within {timeout:g} s (the timeout), but nothing refused the "
+            "connection either: a server listens there and is busy, paused or hung. It was left running (the lab "
+            "never restarts a stack that may be alive); try again, connect with a longer timeout=..., or restart "
+            "it yourself (`make down && make up`).")
 
 
 def engine_identity(props: dict | None) -> str | None:

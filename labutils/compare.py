@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .errors import ParameterError
 from .metrics import text_metrics
-from .params import MODEL
+from .params import MODEL, shown
 from .tables import diff
 
 if TYPE_CHECKING:
@@ -32,7 +33,14 @@ def compare_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *,
     sent, and stream, at the same time; otherwise A then B. Returns {"a": Completion, "b": Completion,
     "metrics": DataFrame (rows A and B), "diff": TextDiff}. Taught in notebooks/06_playground.ipynb.
     """
-    (lab_a, a), (lab_b, b) = _side(lab, a), _side(lab, b)
+    from .client import Lab
+
+    if not isinstance(lab, Lab):
+        raise ParameterError(f"lab={shown(lab)} is not allowed: pass the connected lab (labutils.connect())")
+    for name, fn in (("on_token_a", on_token_a), ("on_token_b", on_token_b)):
+        if fn is not None and not callable(fn):
+            raise ParameterError(f"{name}={shown(fn)} is not allowed: {name} must be a function or None")
+    (lab_a, a), (lab_b, b) = _side(lab, a, "a"), _side(lab, b, "b")
     messages, sent_a = lab_a.prepare(prompt, system=system, **a)
     _, sent_b = lab_b.prepare(prompt, system=system, **b)
     if lab_a is lab_b and lab.concurrency < 2:
@@ -45,8 +53,11 @@ def compare_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *,
     return pair_result(fa.result(), fb.result())
 
 
-def _side(lab: Lab, params: dict[str, Any]) -> tuple[Lab, dict[str, Any]]:
+def _side(lab: Lab, params: dict[str, Any], name: str) -> tuple[Lab, dict[str, Any]]:
     """The lab that answers one side (its `model`, else `lab`'s) and the side's request parameters."""
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise ParameterError(f"{name}={shown(params)} is not allowed: {name} must be a dict of parameters, "
+                             "e.g. {'temperature': 0.7}")
     rest = {k: v for k, v in params.items() if k != MODEL}
     return lab.using(params.get(MODEL)), rest
 

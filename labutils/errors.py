@@ -37,6 +37,15 @@ class ParameterError(LabError, ValueError):
     """A generation parameter or message is invalid; raised before any request is sent."""
 
 
+class ParameterTypeError(LabError, TypeError):
+    """An argument of the wrong type (a number where a table is needed, ...); raised before any work."""
+
+
+class ExportError(LabError, ValueError):
+    """A table cannot be saved to or loaded from a file (a path that is no file, a file that does not match its
+    sidecar, a value no file can hold); the message names the path and why. Nothing was written."""
+
+
 class RequestFailed(LabError):
     """The server refused or failed a request; the message carries its explanation.
 

@@ -45,8 +45,10 @@ from ._exportio import (  # noqa: F401  (FORMATS, NA, META_SUFFIX are public her
     _text_ok,
     _typed_column,
     _write_atomic,
+    as_path,
     meta_path,
 )
+from .errors import ExportError, ParameterTypeError
 
 
 def save(df: pd.DataFrame, path: str | Path) -> Path:
@@ -57,14 +59,14 @@ def save(df: pd.DataFrame, path: str | Path) -> Path:
     Taught in notebooks/05_parameter_grid.ipynb.
     """
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"save: df must be a pandas DataFrame (runs or summary), got {type(df).__name__}")
-    path = Path(path)
+        raise ParameterTypeError(f"save: df must be a pandas DataFrame (runs or summary), got {type(df).__name__}")
+    path = as_path(path, saving=True)
     fmt = _format(path)
     bad = [c for c in df.columns if not isinstance(c, str)]
     if bad or df.columns.duplicated().any():
-        raise ValueError(f"save: column names must be distinct strings; got {list(df.columns)}")
+        raise ExportError(f"save: column names must be distinct strings; got {list(df.columns)}")
     if len(df.columns) == 0:
-        raise ValueError("save: df has no columns; there is nothing to save")
+        raise ExportError("save: df has no columns; there is nothing to save")
     for c in df.columns:
         _text_ok(c, f"column name {c!r}")
     cells = {c: _encode_column(df[c], c, fmt) for c in df.columns}
@@ -83,23 +85,28 @@ def load(path: str | Path) -> pd.DataFrame:
     Raises ValueError naming the file, line and column when the file does not match its sidecar.
     Taught in notebooks/05_parameter_grid.ipynb.
     """
-    path = Path(path)
+    path = as_path(path, saving=False)
     fmt = _format(path)
     if not path.exists():
         raise FileNotFoundError(f"no file {str(path)!r} to load")
     side = meta_path(path)
     if not side.exists():
-        return pd.read_csv(path) if fmt == ".csv" else pd.DataFrame.from_records([r for _, r in _json_lines(path)])
+        try:
+            return pd.read_csv(path) if fmt == ".csv" else pd.DataFrame.from_records([r for _, r in _json_lines(path)])
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, TypeError) as e:
+            raise ExportError(f"{path}: not a table pandas can read ({type(e).__name__}: {e})") from None
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
         columns, dtypes = list(meta["columns"]), dict(meta["dtypes"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{side}: not a sidecar written by export.save ({e})") from None
+        if not all(isinstance(c, str) for c in columns) or not isinstance(meta.get("attrs") or {}, dict):
+            raise TypeError("columns must be strings and attrs a dict")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ExportError(f"{side}: not a sidecar written by export.save ({e})") from None
     cells, lines = _csv_cells(path, columns) if fmt == ".csv" else _jsonl_cells(path, columns)
 
     def refuse(column: str):
         def at(row: int, why: str) -> ValueError:
-            return ValueError(f"{path}, line {lines[row]}, column {column!r}: {why} (its sidecar {side.name} "
+            return ExportError(f"{path}, line {lines[row]}, column {column!r}: {why} (its sidecar {side.name} "
                               f"says {dtypes.get(column, 'object')}); the file was changed after it was saved")
         return at
 

@@ -27,7 +27,19 @@ import pandas as pd
 from . import cache as cache_mod
 from . import config, runs
 from .errors import LabError, ParameterError, RequestFailed, TooManyCalls
-from .params import MODEL, axes, check, core_axes, integer, model_ids
+from .params import (
+    MAX_AXIS_VALUES,
+    MAX_CALLS,
+    MAX_CONCURRENCY,
+    MAX_SAMPLES,
+    MODEL,
+    axes,
+    check,
+    core_axes,
+    integer,
+    model_ids,
+    shown,
+)
 from .runs import Cell
 
 if TYPE_CHECKING:
@@ -44,16 +56,25 @@ def derive_seed(seed: int, sample: int) -> int:
 def _values(name: str, values: Any, max_tokens_limit: int | None) -> list:
     if values is None:
         return [None]  # the server's default; not sent
-    if isinstance(values, (Mapping, Set)):
-        raise ParameterError(f"{name}={values!r} is not allowed: give one value or a list of values, "
+    if isinstance(values, (Mapping, Set, bytes, bytearray, memoryview)):
+        raise ParameterError(f"{name}={shown(values)} is not allowed: give one value or a list of values, "
                              f"e.g. {name}=[...]")
-    items = list(values) if isinstance(values, Iterable) and not isinstance(values, str) else [values]
+    if isinstance(values, Iterable) and not isinstance(values, str):
+        try:  # a bounded read: a huge range or an endless generator is refused, not listed
+            items = list(itertools.islice(values, MAX_AXIS_VALUES + 1))
+        except Exception as e:
+            raise ParameterError(f"{name}={shown(values)} is not allowed: its values cannot be read "
+                                 f"({type(e).__name__}: {shown(e)})") from None
+    else:
+        items = [values]
+    if len(items) > MAX_AXIS_VALUES:
+        raise ParameterError(f"{name}={shown(values)} is not allowed: an axis holds at most {MAX_AXIS_VALUES} values")
     if not items:
         raise ParameterError(f"{name}=[] is not allowed: give at least one value")
     checked = [check(name, v, max_tokens_limit=max_tokens_limit) for v in items]
-    dupes = sorted({v for v in checked if checked.count(v) > 1})
+    dupes = [v for i, v in enumerate(checked) if v in checked[:i]]
     if dupes:
-        raise ParameterError(f"{name}={items!r} is not allowed: the value(s) {dupes} appear twice")
+        raise ParameterError(f"{name}={shown(items)} is not allowed: the value(s) {shown(dupes)} appear twice")
     return checked
 
 
@@ -76,13 +97,18 @@ class Grid:
         unknown = [k for k in axis_values if k not in axes()]
         if unknown:
             raise ParameterError(f"{unknown[0]}= is not a grid axis: the axes are {MODEL}, {', '.join(axes())}")
-        self.samples = integer("samples", samples, low=1)
+        self.samples = integer("samples", samples, low=1, high=MAX_SAMPLES)
         self.seed = check("seed", seed)
+        if max_tokens_limit is not None:
+            integer("max_tokens_limit", max_tokens_limit, low=1)
         given = {k for k, v in axis_values.items() if v is not None}
         self._axes = {MODEL: model_ids(MODEL, model)} if model is not None else {}
         self._axes.update({name: _values(name, axis_values.get(name), max_tokens_limit)
                            for name in axes() if name in core_axes() or name in given})
         self.seeds = [derive_seed(self.seed, i) for i in range(self.samples)]
+        from .scorers import scorer_table
+
+        scorer_table(scorers)  # a scorer without a name, or not a function, is refused now
         self.scorers = scorers  # functions of (text[, cell]) -> bool; see labutils.scorers
 
     def __getattr__(self, name: str) -> list:
@@ -124,6 +150,7 @@ class Grid:
                 check("max_tokens", m, max_tokens_limit=max_tokens_limit)
 
 
+_SHRINK = "Shrink the grid or raise max_calls (argument or LAB_MAX_CALLS)."
 FAIL_FAST = 3  # failures in a row with the same cause (server down, timeouts, HTTP 5xx) that stop a sweep
 GRACE_S = 3.0  # after Ctrl-C: how long in-flight requests get to finish or to close their streams
 
@@ -140,11 +167,20 @@ class _Stop:
         self.cause: str | None = None
         self._last: str | None = None
         self._run = 0
+        self.refused: dict[str, RequestFailed] = {}  # a cell's request (all but its seed) -> the server's 4xx
+
+    @staticmethod
+    def cell_key(lab: Lab, params: dict) -> str:
+        """A request without its seed: the samples of one cell share it, and a refusal (4xx) of one is theirs."""
+        return repr((lab.model, sorted((k, repr(v)) for k, v in params.items() if k != "seed")))
 
     def record(self, error: Exception | None) -> None:
-        """Count one finished call (None = it succeeded); halt after FAIL_FAST failures of one cause.
+        """Count one finished call (None = it succeeded); halt after FAIL_FAST failures of one cause: a part
+        that failed, or the same refusal (HTTP 4xx and its message: every other cell would get it too).
         Called by the workers, so no further call starts once the last straw is counted."""
         cause = getattr(error, "cause", None)
+        if cause is None and _refusal(error):
+            cause = f"the server refused the request with HTTP {error.status} ({' '.join(str(error).split())[:300]})"
         with self._lock:
             self._run = self._run + 1 if cause is not None and cause == self._last else int(cause is not None)
             self._last = cause
@@ -162,13 +198,26 @@ class _NotSent(Exception):
     """The sweep stopped before this call was sent."""
 
 
+def _refusal(error: Exception | None) -> bool:
+    """A server's judgement of the request itself (HTTP 4xx): sent again, it gets the same answer."""
+    status = getattr(error, "status", None)
+    return isinstance(error, RequestFailed) and status is not None and 400 <= status < 500
+
+
 def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int, backoff: float, stop: _Stop):
+    cell = stop.cell_key(lab, params)
     for attempt in range(retries + 1):
         if stop.halt.is_set():
             raise _NotSent
+        if cell in stop.refused:  # another sample of this cell was refused: the same request is not sent again
+            first = stop.refused[cell]
+            raise RequestFailed(f"not sent: the same request with another seed was refused: {first}",
+                                status=first.status)
         try:
             done = lab.send(messages, params, cache=store, cancel=stop.cancel)
         except RequestFailed as e:
+            if _refusal(e):
+                stop.refused.setdefault(cell, e)
             if not e.retryable or attempt == retries or stop.halt.wait(backoff * 2**attempt):
                 stop.record(e)
                 raise
@@ -191,10 +240,17 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     answers already stored) are served from disk; failed calls are retried when the failure is
     transient and otherwise leave their error in the row, so a sweep never loses finished rows.
     Re-running the same sweep requests only what is missing. `scorers` (or the grid's) add one pass/fail
-    column each (see `labutils.scorers`). Taught in notebooks/05_parameter_grid.ipynb.
+    column each (see `labutils.scorers`). Everything is checked before the first request: the arguments,
+    the scorers, and `max_calls` (LAB_MAX_CALLS), which counts uncached calls while the cells are built and
+    stops at the first one beyond it. A request the server refuses (HTTP 4xx) is not sent again for the
+    cell's other samples, and the same refusal in FAIL_FAST cells in a row stops the sweep.
+    Taught in notebooks/05_parameter_grid.ipynb.
     """
     if not isinstance(grid, Grid):
-        raise ParameterError(f"grid={grid!r} is not allowed: pass a labutils.Grid")
+        raise ParameterError(f"grid={shown(grid)} is not allowed: pass a labutils.Grid")
+    from .scorers import score, scorer_table
+
+    scorer_table(scorers if scorers is not None else grid.scorers)  # refused now, not after the sweep ran
     clash = sorted(set(fixed) & {*grid.axes, "seed"})
     if clash:
         raise ParameterError(f"{clash[0]} is set by the grid: pass it as an axis or as a fixed parameter, not both")
@@ -204,26 +260,38 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     retries = integer("retries", retries, high=10)
     # a cap (argument, else LAB_CONCURRENCY: a class hub's per-learner cap) holds for the whole sweep; else
     # each model's engine gets as many requests at once as it has slots
-    workers = integer("concurrency", concurrency, low=1, optional=True) or config.get("LAB_CONCURRENCY") or sum(
-        each.concurrency for each in labs.values())
+    workers = integer("concurrency", concurrency, low=1, high=MAX_CONCURRENCY, optional=True) or config.get(
+        "LAB_CONCURRENCY") or sum(each.concurrency for each in labs.values())
     for name, flag in (("cache", cache), ("progress", progress)):
         if not isinstance(flag, bool):
-            raise ParameterError(f"{name}={flag!r} is not allowed: {name} must be True or False")
+            raise ParameterError(f"{name}={shown(flag)} is not allowed: {name} must be True or False")
     if isinstance(backoff, bool) or not isinstance(backoff, Real) or not 0 <= backoff <= 60:
-        raise ParameterError(f"backoff={backoff!r} is not allowed: backoff must be a number of seconds in [0, 60]")
-    limit = integer("max_calls", max_calls if max_calls is not None else config.get("LAB_MAX_CALLS"))
+        raise ParameterError(f"backoff={shown(backoff)} is not allowed: backoff must be a number of seconds in [0, 60]")
+    limit = integer("max_calls", max_calls if max_calls is not None else config.get("LAB_MAX_CALLS"), high=MAX_CALLS)
     messages, base = lab.prepare(prompt_or_messages, system=system, stop=stop, **fixed)
+    if len(grid) > limit and not cache:  # from the grid's size, before any cell is built
+        raise TooManyCalls(f"this sweep needs {len(grid)} requests ({len(grid)} calls, 0 cached: cache=False), more "
+                           f"than max_calls={limit}. {_SHRINK}")
     store = cache_mod.Cache() if cache else None
     plans = []  # (cell, the lab of its model, params, cached Completion or None)
-    for cell in grid:
-        target = labs[cell.values.get(MODEL)]
-        _, params = target.prepare(messages, **cell.params(), **base)
-        plans.append((cell, target, params, target.cached(messages, params, store)))
+    misses = 0
+    try:
+        for cell in grid:  # stops at the first request beyond the cap: the work is bounded by max_calls
+            target = labs[cell.values.get(MODEL)]
+            _, params = target.prepare(messages, **cell.params(), **base)
+            hit = target.cached(messages, params, store)
+            plans.append((cell, target, params, hit))
+            misses += hit is None
+            if misses > limit:
+                more = "" if len(plans) == len(grid) else "at least "
+                raise TooManyCalls(f"this sweep needs {more}{misses} requests ({len(grid)} calls; "
+                                   f"{len(plans) - misses} of the first {len(plans)} cached), more than "
+                                   f"max_calls={limit}. {_SHRINK}")
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     todo = [p for p in plans if p[3] is None]
-    if len(todo) > limit:
-        raise TooManyCalls(f"this sweep needs {len(todo)} requests ({len(plans)} calls, {len(plans) - len(todo)} "
-                           f"cached), more than max_calls={limit}. Shrink the grid or raise max_calls "
-                           "(argument or LAB_MAX_CALLS).")
     rows = {i: runs.row(cell, hit) for i, (cell, _lab, _p, hit) in enumerate(plans) if hit is not None}
     bar = _progress(len(plans), progress, hits=len(rows))
     stop, errors = _Stop(), 0
@@ -262,6 +330,7 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
         if bar is not None:
             bar.close()
         if store is not None and not pending:
+            store.check()  # damage found while the sweep ran is reported (and the file moved aside) now
             store.close()  # a request still closing its stream after Ctrl-C may yet store its answer
     missing = [i for i in range(len(plans)) if i not in rows]
     for i in missing:
@@ -270,8 +339,6 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
         answered = sum(rows[i].get("error") is None for i in rows)
         print(f"Stopped early: {stop.cause}. {answered} of {len(plans)} calls have an answer, {len(missing)} were "
               "not sent. Run the same sweep again to request only the missing ones.", file=sys.stderr)
-    from .scorers import score
-
     models = [each.model for each in labs.values()]
     out = runs.frame([rows[i] for i in sorted(rows)], grid.extra_axes, base_url=lab.base_url, messages=messages,
                      stop=base.get("stop"), model=models if MODEL in grid.axes else lab.model)

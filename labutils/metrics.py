@@ -21,12 +21,15 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations, pairwise
+from numbers import Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import intervals
-from .params import cell_columns
+from .errors import ParameterError
+from .params import cell_columns, shown
 
 TEXT_METRICS = ["words", "chars", "distinct_1", "distinct_2", "repetition"]
 
@@ -204,11 +207,41 @@ def cost_per_token(runs: pd.DataFrame) -> CostFit:
 
 
 def _scorer_columns(runs: pd.DataFrame, scores: list[str] | None) -> list[str]:
-    names = scores if scores is not None else runs.attrs.get("scorers", [])
+    names = _names("scores", scores, runs) if scores is not None else list(runs.attrs.get("scorers", []))
     missing = [s for s in names if s not in runs.columns]
     if missing:
-        raise ValueError(f"runs has no scorer column {missing}; score it first (labutils.scorers.score)")
-    return list(names)
+        raise ParameterError(f"runs has no scorer column {missing}; score it first (labutils.scorers.score)")
+    return names
+
+
+def _names(name: str, value: str | list[str], runs: pd.DataFrame) -> list[str]:
+    """`value` (one column name or a list of them) as a list of columns of `runs`; a ParameterError otherwise."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(c, str) for c in items):
+        raise ParameterError(f"{name}={shown(value)} is not allowed: {name} must be a column name or a list of "
+                             "column names of runs")
+    missing = [c for c in items if c not in runs.columns]
+    if missing:
+        raise ParameterError(f"{name}={shown(value)} is not allowed: runs has no column {shown(missing)}; it has "
+                             f"{shown(list(runs.columns), 400)}")
+    return list(items)
+
+
+def _check_summarize(runs: Any, by: Any, scores: Any, values: Any, level: Any) -> tuple[list[str], list[str]]:
+    """`summarize`'s arguments checked before any work: (by, values) as lists of columns."""
+    if not isinstance(runs, pd.DataFrame):
+        raise ParameterError(f"runs={shown(runs)} is not allowed: pass the DataFrame a sweep returned (runs)")
+    if isinstance(level, bool) or not isinstance(level, Real) or not 0 < level < 1:
+        raise ParameterError(f"level={shown(level)} is not allowed: level must be a number in (0, 1), e.g. 0.95 "
+                             "for 95% intervals")
+    empty = by is None or (isinstance(by, (list, tuple)) and not by)
+    by = cell_columns(runs.columns) if empty else _names("by", by, runs)
+    vals = _names("values", values, runs) if values is not None else []
+    for c in vals:
+        if not (pd.api.types.is_numeric_dtype(runs[c]) and not pd.api.types.is_bool_dtype(runs[c])):
+            raise ParameterError(f"values={shown(values)} is not allowed: column {c!r} holds {runs[c].dtype}, not "
+                                 "numbers (values names numeric columns, one number per answer)")
+    return by, vals
 
 
 def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[str] | None = None,
@@ -224,15 +257,18 @@ def summarize(runs: pd.DataFrame, by: list[str] | None = None, *, scores: list[s
     way as the text metrics. Intervals are NaN below two samples; the bootstrap is seeded, so reruns print
     the same.
     """
-    by = by or cell_columns(runs.columns)
+    by, values = _check_summarize(runs, by, scores, values, level)
+    level = float(level)
     missing = [c for c in [*by, "text"] if c not in runs.columns]
     if missing:
-        raise ValueError(f"runs has no column {missing}; it has {list(runs.columns)}")
+        raise ParameterError(f"runs has no column {missing}; it has {shown(list(runs.columns), 400)}")
     if runs.empty:
-        raise ValueError("runs is empty: nothing to summarize (did every call fail or was the grid empty?)")
+        raise ParameterError("runs is empty: nothing to summarize (did every call fail or was the grid empty?)")
     scored = _scorer_columns(runs, scores)
     data = add_text_metrics(runs)
     rows = []
+    if not by:
+        raise ParameterError("runs has no axis column to group by (temperature, top_p, ...): pass by=[...]")
     for cell, group in data.groupby(by, sort=True, dropna=False):
         good = group[group["error"].isna()] if "error" in group else group
         texts = [t for t in good["text"] if isinstance(t, str)]

@@ -20,6 +20,28 @@ from .errors import ParameterError
 
 ROLES = ("system", "user", "assistant")
 DEFAULT_MAX_TOKENS_LIMIT = 1_000_000  # when the model's context length is unknown
+# Upper bounds of the lab's counts, so no argument can ask for unbounded work before the call cap is checked
+MAX_SAMPLES = 10_000  # samples per Grid cell
+MAX_AXIS_VALUES = 1_000  # values on one Grid axis
+MAX_PROBE_SAMPLES = 50  # probe seeds (each adds ~6 requests)
+MAX_CONCURRENCY = 256  # requests a sweep may send at once
+MAX_CALLS = 1_000_000  # the highest call cap (max_calls, LAB_MAX_CALLS) a sweep accepts
+RANDOM_SEED = 2**32 - 1  # llama.cpp's LLAMA_DEFAULT_SEED: the engine draws a random seed, so it is refused
+
+
+def shown(value: Any, width: int = 80) -> str:
+    """`repr(value)` cut to `width` characters, safe for any value (an int too long to print, a failing repr)."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. ValueError: an int of more than 4300 digits; a broken __repr__
+        text = (f"<an integer of {value.bit_length()} bits>" if isinstance(value, int)
+                else f"<a {type(value).__name__}>")
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _num(x: float) -> str:
+    """A bound as written in a message: whole numbers in full (4294967294, not 4.29497e+09)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e18 else f"{x:g}"
 
 
 @dataclass(frozen=True)
@@ -55,8 +77,8 @@ class Param:
         if self.low is None:
             return kind
         left = "(" if self.low_open else "["
-        right = (f"{high:g})" if self.high_open else f"{high:g}]") if high is not None else "inf)"
-        return f"{kind} in {left}{self.low:g}, {right}"
+        right = (f"{_num(high)})" if self.high_open else f"{_num(high)}]") if high is not None else "inf)"
+        return f"{kind} in {left}{_num(self.low)}, {right}"
 
     @property
     def axis_label(self) -> str:
@@ -82,11 +104,13 @@ _ENTRIES = [
        unit="probability mass", help="nucleus: sample from the smallest set of tokens holding this much probability"),
     _p("max_tokens", int, 1, None, axis=True, core=True, short="max", unit="tokens",
        help="the most tokens the answer may have"),
-    _p("seed", int, 0, 2**32 - 1, help="same seed + same params = same answer"),
+    _p("seed", int, 0, RANDOM_SEED - 1, help="same seed + same params = same answer (2**32-1 is llama.cpp's "
+       "'random seed', so the lab stops one below it)"),
     _p("stop", "stop", help="up to 4 strings; the answer ends just before the first one"),
     _p("logprobs", bool, help="return the log-probability of every token"),
     _p("top_logprobs", int, 0, 20, help="alternatives returned per token (needs logprobs=True)"),
-    _p("n", int, 1, 8, help="answers per request (the lab draws samples as seeded requests instead)"),
+    _p("n", int, 1, 8, help="answers per request, at most the engine's parallel slots (the lab draws samples as "
+       "seeded requests instead)"),
     # llama.cpp's sampler chain (tools/server/README.md); presence/frequency_penalty are OpenAI fields
     _p("presence_penalty", float, -2.0, 2.0, axis=True, advanced=True, step=0.1, default=0.0,
        help="penalise tokens that appeared at all (0 = off)"),
@@ -98,10 +122,10 @@ _ENTRIES = [
        help="drop tokens less likely than min_p x the most likely one (0 = off)"),
     _p("typical_p", float, 0.0, 1.0, low_open=True, axis=True, advanced=True, extra=True, default=1.0,
        unit="probability mass", help="locally typical sampling (1 = off)"),
-    _p("repeat_penalty", float, 0.0, 2.0, axis=True, advanced=True, extra=True, step=0.05, default=1.0,
-       help="divide the logits of recently seen tokens by this (1 = off)"),
-    _p("repeat_last_n", int, -1, 4096, axis=True, advanced=True, extra=True, default=64, unit="tokens",
-       help="how many recent tokens repeat_penalty looks at (0 = off, -1 = the whole context)"),
+    _p("repeat_penalty", float, 0.05, 2.0, axis=True, advanced=True, extra=True, step=0.05, default=1.0,
+       help="divide the logits of recently seen tokens by this (1 = off; llama.cpp refuses 0)"),
+    _p("repeat_last_n", int, 0, 4096, axis=True, advanced=True, extra=True, default=64, unit="tokens",
+       help="how many recent tokens repeat_penalty looks at (0 = off; llama-server refuses -1)"),
     _p("dry_multiplier", float, 0.0, 5.0, axis=True, advanced=True, extra=True, step=0.05, default=0.0,
        help="DRY: penalise a token that would extend a repeated sequence by multiplier x base^(length - "
             "allowed length) (0 = off)"),
@@ -130,27 +154,35 @@ def _check_json(name: str, value: Any) -> dict:
     """A response_format as a dict (a JSON string is parsed); its type known; a json_schema's schema a valid
     JSON Schema. Taught in notebooks/11_structured_output.ipynb."""
     import json
+    import re
 
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as e:
-            raise ParameterError(f"{name}={value!r} is not allowed: it is not JSON ({e})") from None
+    try:
+        value = json.loads(value) if isinstance(value, str) else value
+        json.dumps(value, allow_nan=False)  # what the request will carry
+    except (ValueError, TypeError, RecursionError) as e:
+        raise ParameterError(f"{name}={shown(value)} is not allowed: it is not JSON ({shown(e, 120)})") from None
     kind = value.get("type") if isinstance(value, dict) else None
     if kind not in FORMATS:
-        raise ParameterError(f"{name}={value!r} is not allowed: use a dict whose type is one of {', '.join(FORMATS)}")
+        raise ParameterError(f"{name}={shown(value)} is not allowed: use a dict whose type is one of "
+                             f"{', '.join(FORMATS)}")
     if kind == "json_schema":
         spec = value.get("json_schema")
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if not isinstance(schema, dict):
-            raise ParameterError(f"{name}={value!r} is not allowed: a json_schema format needs "
+            raise ParameterError(f"{name}={shown(value)} is not allowed: a json_schema format needs "
                                  "{'json_schema': {'name': ..., 'schema': {...}}} with the schema as a dict")
+        if not (isinstance(spec.get("name"), str) and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", spec["name"])):
+            raise ParameterError(f"{name}: json_schema name={shown(spec.get('name'))} is not allowed: the name must "
+                                 "be 1 to 64 letters, digits, '_' or '-' (the OpenAI schema's rule)")
         import jsonschema
 
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as e:
-            raise ParameterError(f"{name}: the schema is not a valid JSON Schema: {e.message}") from None
+            raise ParameterError(f"{name}: the schema is not a valid JSON Schema: {shown(e.message, 200)}") from None
+        except Exception as e:  # jsonschema's own failure on an odd schema (e.g. a pattern re cannot compile)
+            raise ParameterError(f"{name}: the schema cannot be checked ({type(e).__name__}: {shown(e, 120)}); "
+                                 "it is not a JSON Schema the lab can send") from None
     return value
 
 
@@ -187,8 +219,9 @@ def model_ids(name: str, value: Any) -> list[str]:
     ['llama-cpp/smollm2-135m-instruct']
     """
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(m, str) and m.strip() for m in items):
-        raise ParameterError(f"{name}={value!r} is not allowed: give a model id or a list of model ids, "
+    if not isinstance(items, (list, tuple)) or not 0 < len(items) <= MAX_AXIS_VALUES or not all(
+            isinstance(m, str) and m.strip() for m in items):
+        raise ParameterError(f"{name}={shown(value)} is not allowed: give a model id or a list of model ids, "
                              "e.g. model=[lab.model, 'llama-cpp2/gemma3-270m'] (lab.models() lists them)")
     dupes = sorted({m for m in items if items.count(m) > 1})
     if dupes:
@@ -202,18 +235,22 @@ def axis_label(name: str) -> str:
 
 
 def _bad(name: str, value: Any, allowed: str) -> ParameterError:
-    return ParameterError(f"{name}={value!r} is not allowed: {name} must be {allowed}")
+    return ParameterError(f"{name}={shown(value)} is not allowed: {name} must be {allowed}")
 
 
 def _number(name: str, value: Any, kind: Any, allowed: str) -> int | float:
-    """`value` as int or float (numpy scalars included); bools, strings and fractional ints are refused."""
-    if isinstance(value, bool) or not isinstance(value, Real) or (hasattr(value, "dtype") and value.dtype == bool):
+    """`value` as int or float (numpy scalars included; -0.0 is 0.0, so it has one cache key); bools, strings,
+    fractional ints and floats too large for a float are refused."""
+    if isinstance(value, bool) or not isinstance(value, Real) or str(getattr(value, "dtype", "")) == "bool":
         raise _bad(name, value, allowed)
-    if kind is int:
-        if not isinstance(value, Integral) and not float(value).is_integer():
-            raise _bad(name, value, allowed)
-        return int(value)
-    return float(value)
+    try:
+        if kind is int:
+            if not isinstance(value, Integral) and not float(value).is_integer():
+                raise _bad(name, value, allowed)
+            return int(value)
+        return float(value) + 0.0
+    except (OverflowError, ValueError, TypeError):  # 10**400 as a float; an inf or NaN as an int
+        raise _bad(name, value, allowed) from None
 
 
 def integer(name: str, value: Any, low: int = 0, high: int | None = None, *, optional: bool = False,
@@ -235,8 +272,9 @@ def integer(name: str, value: Any, low: int = 0, high: int | None = None, *, opt
 
 def choice(name: str, value: Any, options: tuple | list) -> Any:
     """Validate that `value` is one of `options`."""
-    if value not in options:
-        raise ParameterError(f"{name}={value!r} is not allowed: {name} must be one of {', '.join(map(str, options))}")
+    if not isinstance(value, (str, int, float, type(None))) or value not in options:
+        raise ParameterError(f"{name}={shown(value)} is not allowed: {name} must be one of "
+                             f"{', '.join(map(str, options))}")
     return value
 
 
@@ -259,19 +297,19 @@ def check(name: str, value: Any, *, max_tokens_limit: int | None = None) -> Any:
         return _check_breakers(name, value)
     if spec.kind is bool:
         if not isinstance(value, bool):
-            raise ParameterError(f"{name}={value!r} is not allowed: use True or False")
+            raise ParameterError(f"{name}={shown(value)} is not allowed: use True or False")
         return value
     high = spec.high
     if name == "max_tokens":
         high = max_tokens_limit or DEFAULT_MAX_TOKENS_LIMIT
     allowed = spec.allowed(high)
     number = _number(name, value, spec.kind, allowed)
-    if (math.isnan(number) or number < spec.low or (spec.low_open and number == spec.low)
-            or (spec.high_open and number == high)):
+    nan = isinstance(number, float) and math.isnan(number)
+    if nan or number < spec.low or (spec.low_open and number == spec.low) or (spec.high_open and number == high):
         raise _bad(name, value, allowed)
     if high is not None and number > high:
         if name == "max_tokens":
-            raise ParameterError(f"max_tokens={value!r} is not allowed: the model's context holds "
+            raise ParameterError(f"max_tokens={shown(value)} is not allowed: the model's context holds "
                                  f"{high} tokens, so max_tokens must be {allowed}")
         raise _bad(name, value, allowed)
     return number
@@ -284,7 +322,7 @@ def _strings(name: str, value: Any, most: int, allowed: str) -> list[str]:
     if not isinstance(items, (list, tuple)) or not 1 <= len(items) <= most or not all(
         isinstance(s, str) and s for s in items
     ):
-        raise ParameterError(f"{name}={value!r} is not allowed: {name} must be {allowed}")
+        raise ParameterError(f"{name}={shown(value)} is not allowed: {name} must be {allowed}")
     for i, item in enumerate(items):
         _encodable(f"{name}[{i}]" if len(items) > 1 else name, item)
     return list(items)
@@ -325,8 +363,8 @@ def _encodable(name: str, text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise ParameterError(f"{name}={shown!r} is not allowed: it holds a lone surrogate ({text[e.start]!r} at "
+        cut = text if len(text) <= 40 else text[:37] + "..."
+        raise ParameterError(f"{name}={cut!r} is not allowed: it holds a lone surrogate ({text[e.start]!r} at "
                              f"position {e.start}), which is not text any request can carry. Remove it, or read "
                              "the source with errors='replace'.") from None
     return text
@@ -340,27 +378,28 @@ def messages_from(prompt_or_messages: str | list[dict], system: str | None = Non
     """
     if isinstance(prompt_or_messages, str):
         if not prompt_or_messages.strip():
-            raise ParameterError(f"prompt={prompt_or_messages!r} is not allowed: the prompt must be a non-empty string")
+            raise ParameterError(f"prompt={shown(prompt_or_messages)} is not allowed: the prompt must be a "
+                                 "non-empty string")
         messages = [{"role": "user", "content": _encodable("prompt", prompt_or_messages)}]
     elif isinstance(prompt_or_messages, (list, tuple)) and prompt_or_messages:
         messages = [dict(m) if isinstance(m, dict) else m for m in prompt_or_messages]
     else:
-        raise ParameterError(f"messages={prompt_or_messages!r} is not allowed: pass a prompt string "
+        raise ParameterError(f"messages={shown(prompt_or_messages)} is not allowed: pass a prompt string "
                              "or a non-empty list of {'role': ..., 'content': ...} dicts")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or set(m) - {"role", "content"} or "role" not in m:
-            raise ParameterError(f"messages[{i}]={m!r} is not allowed: each message is a dict with "
+            raise ParameterError(f"messages[{i}]={shown(m)} is not allowed: each message is a dict with "
                                  "keys 'role' and 'content'")
-        if m["role"] not in ROLES:
-            raise ParameterError(f"messages[{i}]['role']={m['role']!r} is not allowed: "
+        if not isinstance(m["role"], str) or m["role"] not in ROLES:
+            raise ParameterError(f"messages[{i}]['role']={shown(m['role'])} is not allowed: "
                                  f"role must be one of {', '.join(ROLES)}")
         if not isinstance(m.get("content"), str) or not m["content"].strip():
-            raise ParameterError(f"messages[{i}]['content']={m.get('content')!r} is not allowed: "
+            raise ParameterError(f"messages[{i}]['content']={shown(m.get('content'))} is not allowed: "
                                  "content must be a non-empty string")
         _encodable(f"messages[{i}]['content']", m["content"])
     if system is not None:
         if not isinstance(system, str) or not system.strip():
-            raise ParameterError(f"system={system!r} is not allowed: use a non-empty string or None")
+            raise ParameterError(f"system={shown(system)} is not allowed: use a non-empty string or None")
         messages = [{"role": "system", "content": _encodable("system", system)}, *messages]
     return messages
 

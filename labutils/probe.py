@@ -34,7 +34,17 @@ import pandas as pd
 from . import cache as cache_mod
 from ._frames import short
 from .errors import ConnectionFailed, LabError, ParameterError, RequestFailed
-from .params import RESPONSES_FIELDS, RESPONSES_MIN_OUTPUT_TOKENS, check, choice, integer, messages_from, model_ids
+from .params import (
+    MAX_PROBE_SAMPLES,
+    RESPONSES_FIELDS,
+    RESPONSES_MIN_OUTPUT_TOKENS,
+    check,
+    choice,
+    integer,
+    messages_from,
+    model_ids,
+    shown,
+)
 from .responses import Memory
 
 if TYPE_CHECKING:
@@ -344,7 +354,16 @@ def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool 
 
     >>> labutils.probe(lab)[["parameter", "verdict"]]  # doctest: +SKIP
     """
-    samples = integer("samples", samples, low=2, why=" (answers are compared across seeds)")
+    from .client import Lab
+
+    if not isinstance(lab, Lab):
+        raise ParameterError(f"lab={shown(lab)} is not allowed: pass the connected lab, e.g. probe(labutils.connect())")
+    samples = integer("samples", samples, low=2, high=MAX_PROBE_SAMPLES, why=" (answers are compared across seeds)")
+    if not isinstance(cache, bool):
+        raise ParameterError(f"cache={shown(cache)} is not allowed: cache must be True or False")
+    if prompt is not None and not isinstance(prompt, str):
+        raise ParameterError(f"prompt={shown(prompt)} is not allowed: prompt must be a string or None")
+    messages_from(PROMPT if prompt is None else prompt)  # a bad prompt is refused before any request
     api = choice("api", api, APIS)
     if model is not None and not isinstance(model, str):
         targets = [lab.using(m) for m in model_ids("model", model)]  # every model known before any request

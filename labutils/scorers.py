@@ -27,7 +27,9 @@ from typing import Any
 
 import pandas as pd
 
+from .errors import ParameterError
 from .params import axes as axis_names
+from .params import shown
 from .runs import Cell
 
 Scorer = Callable[..., bool]
@@ -104,26 +106,42 @@ def contains(needle: str, *, name: str | None = None) -> Scorer:
     return score
 
 
-def _as_dict(scorers: Iterable[Scorer] | Mapping[str, Scorer] | None) -> dict[str, Scorer]:
+MAX_SCORERS = 100
+
+
+def scorer_table(scorers: Iterable[Scorer] | Mapping[str, Scorer] | None) -> dict[str, Scorer]:
+    """`scorers` (one function, a list of named functions, or a dict name -> function) as a dict name -> function;
+    a ParameterError naming what is wrong otherwise. A sweep calls it before sending anything."""
     if scorers is None:
         return {}
     if isinstance(scorers, Mapping):
         out = dict(scorers)
-    else:
-        if callable(scorers):
-            scorers = [scorers]
+    elif callable(scorers) or (isinstance(scorers, (list, tuple)) and len(scorers) <= MAX_SCORERS):
         out = {}
-        for fn in scorers:
+        for fn in [scorers] if callable(scorers) else scorers:
             name = getattr(fn, "__name__", None)
-            if not name or name == "<lambda>":
-                raise ValueError(f"scorer {fn!r} has no name: pass a dict {{'name': fn}} or use scorers.named()")
+            if not callable(fn):
+                raise ParameterError(f"scorers: {shown(fn)} is not a function of the answer text")
+            if not isinstance(name, str) or not name or name == "<lambda>":
+                raise ParameterError(f"scorers: {shown(fn)} has no name: pass a dict {{'name': fn}} or use "
+                                     "scorers.named()")
             if name in out:
-                raise ValueError(f"two scorers are named {name!r}: give one another name (name=...)")
+                raise ParameterError(f"scorers: two scorers are named {name!r}: give one another name (name=...)")
             out[name] = fn
+    else:
+        raise ParameterError(f"scorers={shown(scorers)} is not allowed: give a function, a list of up to "
+                             f"{MAX_SCORERS} named functions, or a dict {{'name': function}}")
+    if len(out) > MAX_SCORERS:
+        raise ParameterError(f"scorers: {len(out)} given, at most {MAX_SCORERS} are allowed")
     for name, fn in out.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ParameterError(f"scorers: the name {shown(name)} is not allowed: a name is a non-empty string")
         if not callable(fn):
-            raise ValueError(f"scorer {name!r} is not a function: {fn!r}")
+            raise ParameterError(f"scorers: scorer {name!r} is not a function: {shown(fn)}")
     return out
+
+
+_as_dict = scorer_table
 
 
 def _takes_cell(fn: Scorer) -> bool:
@@ -145,7 +163,7 @@ def cell_of(row: pd.Series) -> Cell:
 def score(runs: pd.DataFrame, scorers: Iterable[Scorer] | Mapping[str, Scorer] | None) -> pd.DataFrame:
     """A copy of `runs` with one column per scorer: True/False per answer (pandas "boolean"), NA where the call failed.
     The names are kept in `runs.attrs["scorers"]`, which `summarize` reads."""
-    table = _as_dict(scorers)
+    table = scorer_table(scorers)
     out = runs.copy()
     if not table:
         return out

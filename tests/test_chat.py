@@ -138,7 +138,7 @@ def test_bad_send_params_and_empty_text_are_refused_before_sending():
     chat = Chat(lab)
     with pytest.raises(ParameterError, match="top_p=0 is not allowed"):
         chat.send("hi", top_p=0)
-    with pytest.raises(ParameterError, match="prompt=''"):
+    with pytest.raises(ParameterError, match="text=''"):
         chat.send("")
     assert lab.sent == [] and chat.history == []
 

@@ -67,7 +67,8 @@ def test_small_integer_and_choice_helpers():
 
 @pytest.mark.parametrize(("name", "value", "allowed"), [
     ("top_k", -1, "[0, 200]"), ("top_k", 2.5, "[0, 200]"), ("min_p", 1.5, "[0, 1]"), ("typical_p", 0, "(0, 1]"),
-    ("repeat_penalty", 2.5, "[0, 2]"), ("repeat_last_n", -2, "[-1,"), ("presence_penalty", 3, "[-2, 2]"),
+    ("repeat_penalty", 2.5, "[0.05, 2]"), ("repeat_penalty", 0, "[0.05, 2]"), ("repeat_last_n", -1, "[0,"),
+    ("presence_penalty", 3, "[-2, 2]"),
     ("frequency_penalty", -2.5, "[-2, 2]"), ("dry_multiplier", -1, "[0,"), ("xtc_probability", 2, "[0, 1]"),
     ("xtc_threshold", 0.6, "[0, 0.5]"), ("n", 0, "[1, 8]"),
 ])

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import labutils
+from labutils import stack
 from labutils.errors import ParameterError, RequestFailed
 from labutils.probe import COLUMNS, VERDICTS, _failure, probe, stop_word
 from labutils.tables import VERDICT_COLOURS, probe_table
@@ -20,7 +21,7 @@ from .helpers import counting_lab
 SAMPLERS = ["top_k", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty",
             "dry_multiplier", "xtc_probability"]
 
-REAL = "http://127.0.0.1:8321"
+REAL = stack.Settings().url  # the embedded stack this session uses (LAB_STACK_PORT), not always 8321
 
 
 # --- pure logic ---
@@ -40,8 +41,13 @@ def test_failures_become_verdicts_with_the_server_message():
 
 
 def test_bad_samples_raise_before_any_request():
-    with pytest.raises(ParameterError, match="samples=1"):
-        probe(object(), samples=1)  # type: ignore[arg-type]  # no lab needed: nothing is sent
+    lab = FakeLab()
+    for samples in (1, 51):
+        with pytest.raises(ParameterError, match=f"samples={samples}"):
+            probe(lab, samples=samples)
+    with pytest.raises(ParameterError, match="lab="):
+        probe(object())  # type: ignore[arg-type]
+    assert lab.client.requests == []
 
 
 def test_probe_table_colours_each_verdict():

@@ -199,7 +199,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
                              f"port with {var}=...; `ss -ltnp | grep {server.port}` shows who holds it.")
     t0 = time.monotonic()
     deadline = t0 + s.start_timeout
-    env = {**os.environ, "LAB_LLAMA_CPP_URL": s.llama_url, "LAB_STATE_DIR": str(s.state),
+    env = {**distribution.passed_environment(), "LAB_LLAMA_CPP_URL": s.llama_url, "LAB_STATE_DIR": str(s.state),
            "LAB_MODEL_ALIAS": s.model_alias, "LAB_STACK_PORT": str(s.stack_port), "NO_COLOR": "1",
            **distribution.environment(s.distribution, port=s.stack_port, state=s.state)}
     for n in range(2, MAX_EXTRA + 2):  # run.yaml's optional providers: only ours, never the shell's

@@ -174,3 +174,21 @@ def kind_of(cmd: list[str] | None) -> str | None:
     if "llama" in names:
         return "llama-stack"
     return None
+
+
+# What the servers of the stack may see of the lab's environment: what a process needs to run (paths,
+# locale, certificates, Python's own settings) and the distributions' own settings; never a client's
+# secrets (LLAMA_STACK_CLIENT_API_KEY, OPENAI_API_KEY, a cloud token), which they have no use for.
+_PASSED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "TEMP", "TMP",
+           "VIRTUAL_ENV", "NO_COLOR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+_PASSED_PREFIXES = ("LC_", "XDG_", "HF_", "PYTHON", "LAB_", "LLAMA_STACK_", "OGX_", "OTEL_", "SQLITE_", "OMP_", "GGML_",
+                    "LLAMA_ARG_")
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
+
+
+def passed_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables of `environ` (default os.environ) that the stack's processes get: the ones they need,
+    none that looks like a secret (its name holds KEY, TOKEN, SECRET, PASSWORD, CREDENTIAL or AUTH)."""
+    environ = dict(os.environ if environ is None else environ)
+    return {k: v for k, v in environ.items()
+            if (k in _PASSED or k.startswith(_PASSED_PREFIXES)) and not any(w in k.upper() for w in _SECRET_WORDS)}
