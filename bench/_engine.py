@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import tempfile
 import time
 from collections.abc import Iterator
@@ -10,6 +11,24 @@ from dataclasses import replace
 from pathlib import Path
 
 from labutils import stack
+
+
+def hog(stop_at: float) -> None:
+    """A busy process: spins until `stop_at` (a bounded CPU load, nothing else)."""
+    x = 0
+    while time.time() < stop_at:
+        x += 1
+
+
+def with_hog(fn, seconds: float = 3600):
+    """`fn()` while another process spins on one core (for at most `seconds`); the hog stops when fn returns."""
+    p = mp.get_context("spawn").Process(target=hog, args=(time.time() + seconds,))
+    p.start()
+    try:
+        return fn()
+    finally:
+        p.terminate()
+        p.join()
 
 
 @contextlib.contextmanager

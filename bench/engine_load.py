@@ -13,24 +13,17 @@ This is how the lab's defaults (`LAB_SLOTS`, `LAB_THREADS`) were chosen.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import httpx
-from _engine import private_engine  # bench/_engine.py (this folder is on sys.path)
+from _engine import private_engine, with_hog  # bench/_engine.py (this folder is on sys.path)
 
 from labutils import stack
 
 PROMPT = "Write a short story about a lighthouse keeper."
 
-
-def hog(stop_at: float) -> None:
-    """A busy process: spins until `stop_at` (a bounded CPU load, nothing else)."""
-    x = 0
-    while time.time() < stop_at:
-        x += 1
 
 
 def measure(s: stack.Settings, requests: int, max_tokens: int) -> tuple[float, list[str]]:
@@ -46,16 +39,6 @@ def measure(s: stack.Settings, requests: int, max_tokens: int) -> tuple[float, l
         done = list(pool.map(one, range(requests)))
     return sum(n for n, _ in done) / (time.perf_counter() - t0), [t for _, t in done]
 
-
-def with_hog(seconds: float, fn):
-    ctx = mp.get_context("spawn")
-    p = ctx.Process(target=hog, args=(time.time() + seconds,))
-    p.start()
-    try:
-        return fn()
-    finally:
-        p.terminate()
-        p.join()
 
 
 def main() -> None:
@@ -78,7 +61,7 @@ def main() -> None:
                     rate, out = measure(s, args.requests, args.max_tokens)
                     idle.append(rate)
                 else:
-                    rate, out = with_hog(600, partial(measure, s, args.requests, args.max_tokens))
+                    rate, out = with_hog(partial(measure, s, args.requests, args.max_tokens), 600)
                     busy.append(rate)
                 texts.setdefault((slots, threads), out)
                 if out != texts[(slots, threads)]:

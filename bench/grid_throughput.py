@@ -17,7 +17,6 @@ balancer, `LAB_ENGINES`). A 3x3x3 grid with 3 samples (81 seeded calls):
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import tempfile
 import time
@@ -25,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+from _engine import with_hog  # bench/_engine.py (this folder is on sys.path)
 
 import labutils
 from labutils import Grid, stack
@@ -34,12 +34,6 @@ PROMPT = "Describe a city at night."
 STORY = "Write a long story about a dragon who learns to read."
 GRID = Grid(temperature=[0.3, 0.7, 1.0], top_p=[0.5, 0.9, 1.0], max_tokens=[16, 32, 48], samples=3, seed=1)
 
-
-def hog(stop_at: float) -> None:
-    """A busy process: spins until `stop_at` (a bounded CPU load, nothing else)."""
-    x = 0
-    while time.time() < stop_at:
-        x += 1
 
 
 def bare(engine: str, model: str) -> tuple[int, float, list[str]]:
@@ -76,16 +70,6 @@ def abba(lab: labutils.Lab, engine: str) -> dict:
     return {"bare": got["bare"][0] / got["bare"][1], "sweep": got["sweep"][0] / got["sweep"][1],
             "same": sum(a == b for a, b in zip(texts["bare"], texts["sweep"]))}
 
-
-def beside_hog(fn):
-    ctx = mp.get_context("spawn")
-    p = ctx.Process(target=hog, args=(time.time() + 3600,))
-    p.start()
-    try:
-        return fn()
-    finally:
-        p.terminate()
-        p.join()
 
 
 def streams(lab: labutils.Lab) -> tuple[float, list[float]]:
@@ -131,7 +115,7 @@ def run(s: stack.Settings, lab: labutils.Lab) -> None:
           f"{idle['sweep']:.1f} tokens/s")
     print(f"    ratio sweep / single stream: {idle['sweep'] / idle['bare']:.2f}  (goal >= 2.0 on 2 idle cores); "
           f"identical texts {idle['same']}/{len(GRID)}")
-    busy = beside_hog(lambda: abba(lab, engine))
+    busy = with_hog(lambda: abba(lab, engine))
     print(f"(b) beside a CPU hog: single stream {busy['bare']:.1f} tokens/s, sweep {busy['sweep']:.1f} tokens/s; "
           f"identical texts {busy['same']}/{len(GRID)}")
     print(f"    sweep beside the hog / sweep idle: {busy['sweep'] / idle['sweep']:.2f}  (goal >= 0.5); "

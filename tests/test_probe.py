@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -16,7 +14,7 @@ from labutils.probe import COLUMNS, VERDICTS, _failure, probe, stop_word
 from labutils.tables import VERDICT_COLOURS, probe_table
 
 from .conftest import FakeClient, FakeLab
-from .helpers import counting_lab
+from .helpers import FakeRoutes, counting_lab, serving
 
 SAMPLERS = ["top_k", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty",
             "dry_multiplier", "xtc_probability"]
@@ -88,48 +86,32 @@ def test_probe_of_the_embedded_stack(lab, tmp_cache):
 
 # --- a fake distribution that drops temperature and rejects top_p ---
 
-class _Forwarder(BaseHTTPRequestHandler):
+class _Forwarder(FakeRoutes):
     """Speaks the two routes the lab calls and forwards them to the real stack, breaking parameters."""
-
-    def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         if self.path.split("?")[0] != "/v1/models":
-            return self._reply(404, b'{"error": {"message": "not found"}}')
+            return self.reply(404, b'{"error": {"message": "not found"}}')
         r = httpx.get(REAL + self.path, timeout=60)
-        self._reply(r.status_code, r.content)
+        self.reply(r.status_code, r.content)
 
     def do_POST(self):
         if self.path != "/v1/chat/completions":
-            return self._reply(404, b'{"error": {"message": "not found"}}')
+            return self.reply(404, b'{"error": {"message": "not found"}}')
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.seen.append(dict(body))
         if "top_p" in body:
-            return self._reply(400, json.dumps({"error": {"message": "top_p is not accepted here"}}).encode())
+            return self.reply(400, json.dumps({"error": {"message": "top_p is not accepted here"}}).encode())
         if "temperature" in body:
             body["temperature"] = 1.0  # the bug under test: whatever the user sent, the model gets 1.0
         r = httpx.post(REAL + self.path, json=body, timeout=120)
-        self._reply(r.status_code, r.content)
-
-    def log_message(self, *args):  # keep the test output quiet
-        pass
+        self.reply(r.status_code, r.content)
 
 
 @pytest.fixture
 def fake_url(embedded_stack):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Forwarder)
-    server.seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", server.seen
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(_Forwarder, seen=[]) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.seen
 
 
 @pytest.mark.integration

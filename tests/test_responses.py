@@ -4,8 +4,6 @@ the embedded stack serving it (live, markers `integration`). Taught in notebooks
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import httpx
@@ -20,6 +18,7 @@ from labutils.responses import Memory, finish_reason
 from labutils.stack import distribution
 
 from .conftest import FakeClient, FakeLab
+from .helpers import FakeRoutes, serving
 
 # --- pure logic ---
 
@@ -227,42 +226,25 @@ def test_the_responses_probe_on_the_embedded_stack(lab, tmp_cache):
         assert verdict[name] == expected, df.set_index("parameter").loc[name].to_dict()
 
 
-class _DropTopK(BaseHTTPRequestHandler):
+class _DropTopK(FakeRoutes):
     """Forwards the lab's Responses requests to the real stack, dropping `top_k` from them."""
-
-    def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         r = httpx.get(self.server.real + self.path, timeout=60)
-        self._reply(r.status_code, r.content, r.headers.get("content-type", "application/json"))
+        self.reply(r.status_code, r.content, r.headers.get("content-type", "application/json"))
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.path == "/v1/responses":
             body.pop("top_k", None)  # the bug under test: a sampler sent through extra_body never arrives
         r = httpx.post(self.server.real + self.path, json=body, timeout=120)
-        self._reply(r.status_code, r.content, r.headers.get("content-type", "application/json"))
-
-    def log_message(self, *args):
-        pass
+        self.reply(r.status_code, r.content, r.headers.get("content-type", "application/json"))
 
 
 @pytest.mark.integration
 def test_the_responses_probe_catches_a_server_that_drops_top_k(embedded_stack, tmp_cache):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _DropTopK)
-    server.real = embedded_stack.url
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_DropTopK, real=embedded_stack.url) as server:
         fake = labutils.connect(base_url=f"http://127.0.0.1:{server.server_address[1]}", start=False)
         df = probe(fake, samples=3, api="responses").set_index("parameter")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert df.loc["top_k", "verdict"] == "ignored", df.loc["top_k"].to_dict()
     assert df.loc["temperature", "verdict"] == "honoured"
