@@ -6,7 +6,7 @@ README's variable table is this registry (`markdown_table()`; tests/test_config.
 Standard library only, and nothing happens on import, so `labutils.stack` may use it too.
 
     >>> from labutils import config
-    >>> config.get("LAB_SLOTS")   # 1 unless LAB_SLOTS is set
+    >>> config.get("LAB_SLOTS")   # 2 unless LAB_SLOTS is set
     1
 """
 
@@ -128,7 +128,7 @@ VARS: dict[str, Var] = {v.name: v for v in [
     Var("LAB_N_CTX", 2048, "context length of each slot of the embedded engines", "an integer >= 64", _int(64)),
     Var("LAB_THREADS", 1, "CPU threads of each embedded engine (more than one makes an engine collapse beside a busy "
         "program: more engines, not more threads, use more cores)", "an integer >= 1", _int(1)),
-    Var("LAB_SLOTS", 1, "parallel slots of each embedded engine (requests one engine answers at once; more than 2 "
+    Var("LAB_SLOTS", 2, "parallel slots of each embedded engine (requests one engine answers at once; more than 2 "
         "makes a seeded answer depend on what it is batched with)",
         "an integer >= 1", _int(1)),
     Var("LAB_OGX", None, "the `ogx` program, when LAB_DISTRIBUTION=ogx", "a file path",

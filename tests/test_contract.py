@@ -20,7 +20,7 @@ def _points(name: str, lab) -> list[tuple[float, str]]:
     """(value, where) pairs: each bound the lab allows and one step beyond each bound."""
     p = PARAMS[name]
     step = p.step or (1 if p.kind is int else 0.01)
-    high = lab.slots if name == "n" and lab.slots else p.high
+    high = lab.engine_slots if name == "n" and lab.engine_slots else p.high  # n: one engine's slots
     out = []
     if p.low is not None:
         out += [(p.low + step, "low, inside (open bound)") if p.low_open else (p.low, "low bound"),

@@ -56,8 +56,8 @@ def test_the_cluster_has_the_lab_s_shape():
     cmd = container["command"]
     flags = cmd[cmd.index("labutils.stack.prebuilt") + 1:]
     args = prebuilt.parser().parse_args(flags)  # the launcher takes them as they are
-    assert (args.threads, args.parallel, args.poll, args.flash_attn) == (1, 1, 0, "off")
-    ours = stack.engine_command(stack.Settings(slots=1, threads=1, engine="prebuilt"), Path(args.model), port=8322)
+    assert (args.threads, args.parallel, args.poll, args.flash_attn) == (1, 2, 0, "off")
+    ours = stack.engine_command(stack.Settings(slots=2, threads=1, engine="prebuilt"), Path(args.model), port=8322)
     assert [f for f in flags if f.startswith("--")] == [f for f in ours if f.startswith("--")]
     assert _by("Service", "engine")["spec"]["clusterIP"] == "None"
     caddyfile = _by("ConfigMap", "balancer")["data"]["Caddyfile"]

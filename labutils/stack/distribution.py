@@ -180,7 +180,9 @@ def kind_of(cmd: list[str] | None) -> str | None:
 # locale, certificates, Python's own settings) and the distributions' own settings; never a client's
 # secrets (LLAMA_STACK_CLIENT_API_KEY, OPENAI_API_KEY, a cloud token), which they have no use for.
 _PASSED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "TEMP", "TMP",
-           "VIRTUAL_ENV", "NO_COLOR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+           "VIRTUAL_ENV", "NO_COLOR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+           "LD_LIBRARY_PATH",  # where a Python built with a shared libpython finds it (e.g. pyenv's, in Binder's test)
+           "JUPYTERHUB_SERVICE_NAME")  # which hub service started the stack (its token is not passed)
 _PASSED_PREFIXES = ("LC_", "XDG_", "HF_", "PYTHON", "LAB_", "LLAMA_STACK_", "OGX_", "OTEL_", "SQLITE_", "OMP_", "GGML_",
                     "LLAMA_ARG_")
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
