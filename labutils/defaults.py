@@ -14,6 +14,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ParameterError
 from .params import PARAMS
 
 # llama-server's names for the lab's parameters where they differ
@@ -57,6 +58,16 @@ class ServerDefaults:
             raise KeyError(f"{name}: the server's defaults are unknown ({self.reason})")
         return self.values[name]
 
+    def only(self, *names: str) -> ServerDefaults:
+        """The same defaults for `names` alone, without the sampler chain (lesson 00 shows three; the whole
+        chain is taught in notebooks/10_sampler_chain.ipynb). An unknown name raises ParameterError."""
+        unknown = [n for n in names if n not in PARAMS]
+        if unknown or not names:
+            raise ParameterError(f"names={names!r} is not allowed: name one or more of the lab's parameters "
+                                 f"({', '.join(PARAMS)})")
+        values = {n: self.values[n] for n in names if n in self.values}
+        return ServerDefaults(self.known, values, [], source=self.source, reason=self.reason)
+
     def rows(self) -> list[dict[str, Any]]:
         """One row per parameter: name, the server's default, and what the value means."""
         def meaning(name: str, value: Any) -> str:
@@ -70,15 +81,17 @@ class ServerDefaults:
         if not self.known:
             return f"ServerDefaults(unknown: {self.reason})"
         pairs = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
-        return f"ServerDefaults({pairs}; sampler order: {' > '.join(self.samplers)})"
+        order = f"; sampler order: {' > '.join(self.samplers)}" if self.samplers else ""
+        return f"ServerDefaults({pairs}{order})"
 
     def _repr_html_(self) -> str:
         if not self.known:
             return f"<p><b>Server defaults unknown</b>: {html.escape(self.reason)}</p>"
         body = "".join(f"<tr><td><code>{r['parameter']}</code></td><td>{html.escape(repr(r['default']))}</td>"
                        f"<td>{html.escape(r['meaning'])}</td></tr>" for r in self.rows())
-        return (f"<p>What a request that sets nothing gets ({html.escape(self.source)}); sampler order: "
-                f"<code>{html.escape(' → '.join(self.samplers))}</code></p>"
+        order = (f"; sampler order: <code>{html.escape(' → '.join(self.samplers))}</code>" if self.samplers
+                 else "")
+        return (f"<p>What a request that sets nothing gets ({html.escape(self.source)}){order}</p>"
                 f"<table><tr><th>parameter</th><th>default</th><th>meaning</th></tr>{body}</table>")
 
 
