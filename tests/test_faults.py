@@ -349,7 +349,8 @@ def test_model_server_killed_mid_sweep_returns_fast_with_every_finished_row(embe
     assert runs["text"].notna().sum() == stored >= 25, "every finished answer is a row"
     failed = runs["error"].dropna()
     assert failed.str.contains(f"llama-server at {embedded_private.llama_base}").all()
-    assert failed.str.startswith("not sent: ").sum() >= len(failed) - 4
+    # sent and then failed: at most those in flight at the kill and those sent before the sweep saw it
+    assert failed.str.startswith("not sent: ").sum() >= len(failed) - 2 * lab.concurrency
 
 
 # --- item 7: a prompt that cannot fit the context is refused before sending ---
