@@ -85,3 +85,30 @@ def serving(handler: type[BaseHTTPRequestHandler], **attrs: Any) -> Iterator[Thr
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def sweep_killing(lab: Lab, grid: Any, cache: Path, rows: int, server: Any, within: float) -> tuple[Any, float | None]:
+    """`lab.sweep` of `grid` while a thread SIGKILLs `server`'s process group (a crash, with requests on it) as soon
+    as `cache` holds `rows` answers (waiting `within` seconds at most). Returns the runs and the seconds from the
+    kill to the sweep's return (None when the sweep ended first)."""
+    import time
+
+    from labutils.cache import Cache
+
+    killed: list[float] = []
+
+    def kill_after_rows():
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if cache.exists() and len(Cache(cache)) >= rows:
+                os.killpg(server.pid(), signal.SIGKILL)
+                killed.append(time.monotonic())
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_after_rows)
+    killer.start()
+    runs = lab.sweep("Name an animal.", grid, progress=False)
+    returned = time.monotonic()
+    killer.join()
+    return runs, (returned - killed[0] if killed else None)

@@ -27,6 +27,7 @@ from labutils.errors import ConfigError, ParameterError, RequestFailed
 from labutils.sampling import TokenDistribution, apply_sampling, apply_temperature, nucleus
 
 from .conftest import FakeLab
+from .helpers import sweep_killing
 
 MODEL = "llama-cpp/smollm2-135m-instruct"
 
@@ -325,25 +326,10 @@ def test_model_server_killed_mid_sweep_returns_fast_with_every_finished_row(embe
     lab = labutils.connect(embedded_private.url)
     grid = Grid(temperature=[0.5, 1.0], max_tokens=[8], samples=30)
     llama = stack.servers(embedded_private)[0]
-    killed: list[float] = []
-
-    def kill_after_25_rows():
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if tmp_cache.exists() and len(Cache(tmp_cache)) >= 25:
-                os.killpg(llama.pid(), signal.SIGKILL)
-                killed.append(time.monotonic())
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_after_25_rows)
-    killer.start()
-    runs = lab.sweep("Name an animal.", grid, progress=False)
-    returned = time.monotonic()
-    killer.join()
-    assert killed, "the sweep ended before 25 rows were stored"
-    print(f"kill to return: {returned - killed[0]:.1f} s")
-    assert returned - killed[0] < 60
+    runs, after_kill = sweep_killing(lab, grid, tmp_cache, 25, llama, within=300)
+    assert after_kill is not None, "the sweep ended before 25 rows were stored"
+    print(f"kill to return: {after_kill:.1f} s")
+    assert after_kill < 60
     assert len(runs) == 60
     stored = len(Cache(tmp_cache))
     assert runs["text"].notna().sum() == stored >= 25, "every finished answer is a row"

@@ -7,8 +7,6 @@ of its own, and an engine killed in the middle of a sweep leaves rotation withou
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
 import threading
 import time
 
@@ -20,7 +18,7 @@ from labutils import Grid, stack
 from labutils.cache import Cache
 from labutils.compare import compare_pair
 
-from .helpers import listening_addresses
+from .helpers import listening_addresses, sweep_killing
 
 pytestmark = pytest.mark.integration
 
@@ -108,24 +106,9 @@ def test_a_killed_engine_leaves_rotation_without_losing_a_row_and_up_starts_it_a
     cache = tmp_path / "cache" / "responses.sqlite"
     victim = stack.pool_engines(pool)[0]
     grid = Grid(temperature=[0.5, 1.0], max_tokens=[8], samples=15)
-    killed: list[float] = []
-
-    def kill_after_a_few_rows():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if cache.exists() and len(Cache(cache)) >= 6:
-                os.killpg(victim.pid(), signal.SIGKILL)  # a crash, with a request on it
-                killed.append(time.monotonic())
-                return
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_after_a_few_rows)
-    killer.start()
-    runs = pool_lab.sweep("Name an animal.", grid, progress=False)
-    returned = time.monotonic()
-    killer.join()
-    assert killed, "the sweep ended before 6 rows were stored"
-    assert returned - killed[0] < 60, "the sweep hung on the dead engine"
+    runs, after_kill = sweep_killing(pool_lab, grid, cache, 6, victim, within=120)
+    assert after_kill is not None, "the sweep ended before 6 rows were stored"
+    assert after_kill < 60, "the sweep hung on the dead engine"
     assert len(runs) == 30 and runs["text"].notna().sum() == len(Cache(cache)), "every finished answer is a row"
     assert runs["error"].isna().all(), f"the other engine should have answered: {runs['error'].dropna().tolist()}"
     assert victim.pid() is None and stack.engine_healthy(pool)

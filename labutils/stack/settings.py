@@ -69,7 +69,7 @@ class Settings:
     @property
     def llama_url(self) -> str:
         """The balancer's OpenAI-style address (Llama Stack's provider points here)."""
-        return f"http://{HOST}:{self.llama_port}/v1"
+        return f"{self.llama_base}/v1"
 
     @property
     def model_id(self) -> str:
