@@ -58,7 +58,7 @@ grade: setup           ## grade submissions: make grade SUBMISSIONS=folder [OUT=
 	@$(PY) -m labutils.grading $(SUBMISSIONS) --out $(or $(OUT),grades)
 
 solutions: setup       ## a solved copy of every lesson in solved/ (instructor only)
-	@$(PY) -m labutils.solutions render --out solved
+	@$(PY) -m labutils.grading.solutions render --out solved
 
 bench-class: setup     ## 30 simulated learners on one private stack, one engine per core as on a hub (~15 min)
 	@$(PY) bench/class_load.py --learners 30

@@ -30,13 +30,18 @@ __all__ = [
     "ModelNotFound", "ParameterError", "RequestFailed", "StackError", "TooManyCalls", "connect", "probe", "summarize",
 ]
 
-_LAZY_SUBMODULES = ("tables", "plots", "sampling", "export", "runs", "config", "compare", "exercises", "widgets")
+# the face's modules, loaded on first use (`labutils.plots`, `from labutils import tables`): a name -> its module
+_LAZY = {"tables": ".views.tables", "plots": ".views.plots", "export": ".views.export",
+         "sampling": ".sampler.distribution", "sampler": ".sampler", "structured": ".structured", "ab": ".ab",
+         "metrics": ".metrics", "intervals": ".intervals", "paired": ".paired", "scorers": ".scorers",
+         "runs": ".runs", "config": ".config", "params": ".params", "chat": ".chat", "client": ".client",
+         "stack": ".stack", "exercises": ".exercises", "widgets": ".widgets", "views": ".views"}
 
 
 def __getattr__(name: str):
     """`labutils.plots` and friends load on first use, so `import labutils` does not import matplotlib."""
-    if name in _LAZY_SUBMODULES:
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(_LAZY[name], __name__)
     raise AttributeError(f"module 'labutils' has no attribute {name!r}")

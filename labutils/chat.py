@@ -26,7 +26,7 @@ from .errors import ContextTooLong, ParameterError
 from .params import check_all, choice, integer, messages_from, shown
 
 if TYPE_CHECKING:
-    from .client import Completion, Lab
+    from .client.lab import Completion, Lab
 
 MEMORIES = ("full", "window", "tokens", "none")
 CHARS_PER_TOKEN = 4.0  # rule of thumb for English text with BPE tokenizers
@@ -107,7 +107,7 @@ class Chat:
 
     def __init__(self, lab: Lab, system: str | None = None, memory: str = "full", max_turns: int | None = None,
                  max_tokens_history: int | None = None, **params: Any):
-        from .client import Lab
+        from .client.lab import Lab
 
         if not isinstance(lab, Lab):
             raise ParameterError(f"lab={shown(lab)} is not allowed: pass the connected lab, e.g. "

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import cache as cache_mod
 from . import config, runs
+from .client import cache as cache_mod
 from .errors import LabError, ParameterError, RequestFailed, TooManyCalls
 from .params import (
     MAX_AXIS_VALUES,
@@ -43,7 +43,7 @@ from .params import (
 from .runs import Cell
 
 if TYPE_CHECKING:
-    from .client import Lab
+    from .client.lab import Lab
 
 COLUMNS = runs.COLUMNS
 

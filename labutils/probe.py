@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import cache as cache_mod
-from ._frames import short
+from .client import cache as cache_mod
+from .client.responses import Memory
 from .errors import ConnectionFailed, LabError, ParameterError, RequestFailed
 from .params import (
     MAX_PROBE_SAMPLES,
@@ -45,10 +45,10 @@ from .params import (
     model_ids,
     shown,
 )
-from .responses import Memory
+from .views._frames import short
 
 if TYPE_CHECKING:
-    from .client import Completion, Lab
+    from .client.lab import Completion, Lab
 
 PROMPT = "Write one sentence about a cat."
 COLUMNS = ["parameter", "test", "sent", "observed", "verdict", "explanation"]
@@ -354,7 +354,7 @@ def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool 
 
     >>> labutils.probe(lab)[["parameter", "verdict"]]  # doctest: +SKIP
     """
-    from .client import Lab
+    from .client.lab import Lab
 
     if not isinstance(lab, Lab):
         raise ParameterError(f"lab={shown(lab)} is not allowed: pass the connected lab, e.g. probe(labutils.connect())")

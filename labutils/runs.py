@@ -20,7 +20,7 @@ from .params import MODEL, core_axes
 from .params import axes as axis_names
 
 if TYPE_CHECKING:
-    from .client import Completion
+    from .client.lab import Completion
 
 RESULT_COLUMNS = ["sample", "seed", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s",
                   "tokens_per_s", "cached", "error"]

@@ -26,7 +26,7 @@ from .intervals import wilson
 from .params import check, integer
 
 if TYPE_CHECKING:
-    from .client import Lab
+    from .client.lab import Lab
 
 CONSTRAINTS = ("none", "json_object", "json_schema")
 
@@ -128,4 +128,24 @@ def finished_and_cut(runs: pd.DataFrame, column: str = "valid_json") -> pd.DataF
     return pd.DataFrame(rows)
 
 
-__all__ = ["CONSTRAINTS", "finished_and_cut", "response_format", "score", "summarize_validity", "validity", "wilson"]
+def plot_validity(summary: pd.DataFrame, title: str = "valid JSON", ax=None):
+    """Share of valid answers per temperature, one line per constraint, with 95% Wilson intervals
+    (`summarize_validity`). Taught in notebooks/11_structured_output.ipynb."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5)) if ax is None else (ax.figure, ax)
+    for constraint, g in summary.groupby("constraint", sort=False):
+        err = [g.share - g.low, g.high - g.share]
+        ax.errorbar(g.temperature, g.share, yerr=err, marker="o", capsize=3, label=constraint)
+    ax.set_xlabel("temperature")
+    ax.set_ylabel(f"share {title}")
+    ax.set_ylim(-0.05, 1.05)
+    n = int(summary.answers.max()) if len(summary) else 0
+    ax.set_title(f"{title}: share of answers (up to {n} per point, 95% intervals)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["CONSTRAINTS", "finished_and_cut", "plot_validity", "response_format", "score", "summarize_validity",
+           "validity"]

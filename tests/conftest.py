@@ -87,7 +87,7 @@ def fake_lab():
 @pytest.fixture
 def runs_fixture():
     """`runs` of a small sweep (2 temperatures x 2 top_p x 2 max_tokens x 2 samples), read with export.load."""
-    from labutils import export
+    from labutils.views import export
 
     return export.load(RUNS_FIXTURE)
 

@@ -93,7 +93,7 @@ def sweep_killing(lab: Lab, grid: Any, cache: Path, rows: int, server: Any, with
     kill to the sweep's return (None when the sweep ended first)."""
     import time
 
-    from labutils.cache import Cache
+    from labutils.client.cache import Cache
 
     killed: list[float] = []
 

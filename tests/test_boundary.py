@@ -24,12 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import labutils
-from labutils import Chat, Grid, export, probe, summarize
-from labutils import cache as cache_mod
-from labutils import client as client_mod
-from labutils.compare import compare_pair
+from labutils import Chat, Grid, probe, summarize
+from labutils.ab import compare_pair
+from labutils.client import cache as cache_mod
+from labutils.client import lab as client_mod
 from labutils.errors import ConnectionFailed, LabError, ParameterError, TooManyCalls
 from labutils.params import PARAMS, RANDOM_SEED, check, check_all
+from labutils.views import export
 
 from .conftest import FakeLab
 from .test_faults import ok, scripted_lab, sse

@@ -13,7 +13,8 @@ import warnings
 
 import pytest
 
-from labutils import Grid, cache, paths
+from labutils import Grid, paths
+from labutils.client import cache
 
 BASE = ("http://127.0.0.1:8321", "m", [{"role": "user", "content": "hi"}],
         {"temperature": 0.7, "top_p": 0.9, "max_tokens": 16, "seed": 1, "stop": ["\n"]})
@@ -342,7 +343,7 @@ def test_a_sweep_over_a_cache_that_cannot_write_returns_every_answer(fault, fake
 
 def _claim_in_child(path, key, hold_s, ready):
     """Another learner's process: claims `key`, signals, holds the claim, then stores an answer."""
-    from labutils.cache import Cache
+    from labutils.client.cache import Cache
 
     c = Cache(path)
     assert c.claim(key, ttl=60)
@@ -353,7 +354,7 @@ def _claim_in_child(path, key, hold_s, ready):
 
 
 def test_a_claimed_answer_is_waited_for_not_generated_twice(tmp_path):
-    from labutils.cache import Cache
+    from labutils.client.cache import Cache
 
     path = tmp_path / "responses.sqlite"
     ctx = mp.get_context("spawn")
@@ -371,7 +372,7 @@ def test_a_claimed_answer_is_waited_for_not_generated_twice(tmp_path):
 
 
 def test_a_dead_or_stale_claim_is_taken_over(tmp_path):
-    from labutils.cache import Cache
+    from labutils.client.cache import Cache
 
     c = Cache(tmp_path / "responses.sqlite")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -390,7 +391,7 @@ def test_a_dead_or_stale_claim_is_taken_over(tmp_path):
 
 def test_two_processes_sending_the_same_seeded_request_send_it_once(tmp_path, monkeypatch):
     """Lab.send with a shared cache: the second identical request waits for the first one's answer."""
-    from labutils.cache import Cache
+    from labutils.client.cache import Cache
     from tests.conftest import FakeLab
 
     path = tmp_path / "responses.sqlite"

@@ -14,10 +14,13 @@ import pandas as pd
 import pytest
 
 import labutils
-from labutils import chain, gof, intervals, sampler_check, sampler_plots
+from labutils import intervals
 from labutils.errors import LabError, ParameterError
-from labutils.sampler_check import OTHER, SamplerGrid, _picks, check_counts, check_sampler, predict, prompt_window
-from labutils.sampling import apply_sampling
+from labutils.sampler import chain, gof
+from labutils.sampler import check as sampler_check
+from labutils.sampler import plots as sampler_plots
+from labutils.sampler.check import OTHER, SamplerGrid, _picks, check_counts, check_sampler, predict, prompt_window
+from labutils.sampler.distribution import apply_sampling
 
 from .conftest import FakeLab
 

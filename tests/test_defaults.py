@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labutils.defaults import ServerDefaults
+from labutils.client.server import ServerDefaults
 from labutils.errors import ParameterError
 
 PROPS = {"build_info": "b1-test", "default_generation_settings": {"params": {

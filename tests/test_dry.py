@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labutils import chain, gof
-from labutils.chain import Context, dry_penalty, dry_scan
 from labutils.errors import LabError, ParameterError
 from labutils.params import check, request_fields
-from labutils.sampler_check import OTHER, SamplerGrid, check_sampler, predict, prompt_tokens, server_view
+from labutils.sampler import chain, gof
+from labutils.sampler.chain import Context, dry_penalty, dry_scan
+from labutils.sampler.check import OTHER, SamplerGrid, check_sampler, predict, prompt_tokens, server_view
 
 from .test_chain import LIVE_N, TRUE, Engine, sampler_grid, scripted
 
@@ -151,7 +151,7 @@ ENDS_IN_BREAKER = Context(("L", "The:", "B", "La", "L", "The:"))
 
 def checked(engine: Engine, context: Context, monkeypatch):
     """check_sampler against a scripted engine, the prompt's tokens being `context` (as read from an engine)."""
-    monkeypatch.setattr("labutils.sampler_check.prompt_tokens", lambda lab, prompt: context)
+    monkeypatch.setattr("labutils.sampler.check.prompt_tokens", lambda lab, prompt: context)
     return check_sampler(scripted(engine), "The capital of France is", 300, concurrency=1, **DRY_SET)
 
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from labutils import Lab, ParameterError, stack
-from labutils.compare import compare_pair
+from labutils.ab import compare_pair
 
 pytestmark = pytest.mark.integration
 

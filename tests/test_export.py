@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labutils import export, summarize
+from labutils import summarize
+from labutils.views import export
 
 SUFFIXES = [".csv", ".jsonl"]
 

@@ -22,9 +22,9 @@ from llama_stack_client import LlamaStackClient
 
 import labutils
 from labutils import Chat, Grid, Lab, stack
-from labutils.cache import Cache
+from labutils.client.cache import Cache
 from labutils.errors import ConfigError, ParameterError, RequestFailed
-from labutils.sampling import TokenDistribution, apply_sampling, apply_temperature, nucleus
+from labutils.sampler.distribution import TokenDistribution, apply_sampling, apply_temperature, nucleus
 
 from .conftest import FakeLab
 from .helpers import sweep_killing
@@ -106,7 +106,7 @@ def test_llama_stack_itself_not_answering_is_named():
 
 def test_the_probe_of_a_stack_that_does_not_answer_says_error_not_rejected(tmp_cache):
     from labutils.probe import VERDICTS, probe
-    from labutils.tables import VERDICT_COLOURS, probe_table
+    from labutils.views.tables import VERDICT_COLOURS, probe_table
 
     port = stack.free_ports(1)[0]
     lab = Lab(LlamaStackClient(base_url=f"http://127.0.0.1:{port}", max_retries=0), MODEL, f"http://127.0.0.1:{port}")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import labutils
-from labutils import export, plots, sampling
+from labutils.sampler import distribution as sampling
+from labutils.views import export, plots
 
 from . import figure_checks
 from .conftest import RUNS_FIXTURE
@@ -117,7 +118,8 @@ def test_the_grid_plots_pass(runs, summary):
 def test_lesson_10s_chain_plot_names_parameters_on_one_scale():
     """Lesson 10's stages were titled 'typ_p=1.0' (the stage's name, not the parameter's) and each panel had its
     own probability scale, so a stage that concentrates probability did not look taller."""
-    from labutils import chain, sampler_plots
+    from labutils.sampler import chain
+    from labutils.sampler import plots as sampler_plots
 
     tokens = [f"t{i}" for i in range(20)]
     found = chain.run_chain(tokens, np.log(np.linspace(0.1, 0.01, 20)).tolist(),

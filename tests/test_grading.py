@@ -19,8 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labutils import grading, solutions
+from labutils import grading
 from labutils.exercises import REGISTRY
+from labutils.grading import solutions, submissions
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = Path(__file__).parent / "data" / "submissions"
@@ -42,7 +43,7 @@ def test_every_exercise_has_a_reference_answer_outside_the_package():
 
 
 def test_lessons_call_every_registered_exercise_once():
-    found = [c.id for p in solutions.lessons() for c in grading.exercise_calls(nbformat.read(p, as_version=4))]
+    found = [c.id for p in solutions.lessons() for c in submissions.exercise_calls(nbformat.read(p, as_version=4))]
     assert sorted(found) == sorted(REGISTRY)
 
 
@@ -54,7 +55,7 @@ def test_solve_replaces_each_placeholder_and_nothing_else():
         nbformat.validate(solved)
         assert len(solved.cells) == len(nb.cells)
         changed = [i for i, (a, b) in enumerate(zip(nb.cells, solved.cells)) if a.source != b.source]
-        calls = {c.cell for c in grading.exercise_calls(nb)}
+        calls = {c.cell for c in submissions.exercise_calls(nb)}
         assert set(changed) == calls, path.name
         assert not any(solutions.PLACEHOLDER.search(solved.cells[i].source) for i in changed)
 
@@ -62,8 +63,8 @@ def test_solve_replaces_each_placeholder_and_nothing_else():
 def test_missing_answers_file_says_where_they_are_kept(tmp_path):
     with pytest.raises(FileNotFoundError, match="instructor"):
         solutions.load(tmp_path / "none.toml")
-    code = subprocess.run([sys.executable, "-m", "labutils.solutions", "render", "--answers", str(tmp_path / "x"),
-                           "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    code = subprocess.run([sys.executable, "-m", "labutils.grading.solutions", "render", "--answers",
+                           str(tmp_path / "x"), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert code.returncode == 1 and "instructor" in code.stderr
 
 
@@ -83,7 +84,7 @@ def test_nbgrader_source_marks_solution_and_locked_check_cells():
     ("ada", False), ("bob", False), ("cy", False), ("dee", False), ("fay", False), ("hal", False),
     ("eve", "rebinds exercise"), ("ivy", "REGISTRY")])
 def test_tampering_is_found_in_the_sample_submissions(learner, found):
-    text = " ".join(grading.tampering(nbformat.read(SUBMISSIONS / learner / f"{LESSON_00}.ipynb", as_version=4)))
+    text = " ".join(submissions.tampering(nbformat.read(SUBMISSIONS / learner / f"{LESSON_00}.ipynb", as_version=4)))
     assert (found in text) if found else not text, text
 
 
@@ -93,14 +94,14 @@ def test_tampering_is_found_in_the_sample_submissions(learner, found):
     "setattr(labutils.exercises, 'exercise', print)", "from builtins import print as exercise",
     "get_ipython().events.register('post_run_cell', f)", "exec('x = 1')"])
 def test_tampering_patterns(source):
-    assert grading.tampering(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]))
+    assert submissions.tampering(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]))
 
 
 def test_ordinary_code_is_not_tampering():
     cells = [nbformat.v4.new_code_cell(s) for s in (
         "import labutils\nimport labutils.exercises\nfrom labutils.exercises import exercise, hint",
         "%matplotlib inline\nanswer = [m for m in range(3)]\nexercise('03.1', answer)", "!ls", "x = (")]
-    assert grading.tampering(nbformat.v4.new_notebook(cells=cells)) == []
+    assert submissions.tampering(nbformat.v4.new_notebook(cells=cells)) == []
 
 
 # --- real kernels, no server (lesson 02's offline exercise) ---------------------------------------

@@ -300,7 +300,8 @@ print("cached", int(runs["cached"].sum()), "of", len(runs), "errors", int(runs["
 
 
 def test_a_learner_killed_mid_sweep_leaves_cache_and_stack_healthy(own_stack, tmp_path):
-    from labutils import cache, stack
+    from labutils import stack
+    from labutils.client import cache
 
     env = {**os.environ, "LLAMA_STACK_URL": own_stack.url, "LAB_SHARED": "1", "LAB_CONTEXT_LENGTH": "2048",
            "LAB_CACHE_DIR": str(tmp_path / "class-cache")}

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 import labutils
-from labutils import Grid, ModelNotFound, ParameterError, export, plots, runs, summarize, tables
-from labutils.compare import compare_pair
+from labutils import Grid, ModelNotFound, ParameterError, runs, summarize
+from labutils.ab import compare_pair
 from labutils.grid import _interleaved
+from labutils.views import export, plots, tables
 from tests.conftest import FakeLab
 
 A, B = "fake-a", "fake-b"

@@ -207,7 +207,7 @@ def test_executes(path, embedded_stack, tmp_path, monkeypatch, record_property):
     .lab/test-logs/figures/<lesson>/ and checked (tests/figure_checks.py)."""
     import shutil
 
-    from labutils.cache import Cache
+    from labutils.client.cache import Cache
 
     from . import figure_checks
     from .test_lesson_claims import problems  # the guard reads this run too: its words against its numbers

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from labutils import Grid, ParameterError, params
-from labutils.cache import Cache
+from labutils.client.cache import Cache
 from labutils.params import Param
 from labutils.widgets import playground
 

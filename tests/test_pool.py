@@ -15,8 +15,8 @@ import pytest
 
 import labutils
 from labutils import Grid, stack
-from labutils.cache import Cache
-from labutils.compare import compare_pair
+from labutils.ab import compare_pair
+from labutils.client.cache import Cache
 
 from .helpers import listening_addresses, sweep_killing
 

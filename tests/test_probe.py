@@ -11,7 +11,7 @@ import labutils
 from labutils import stack
 from labutils.errors import ParameterError, RequestFailed
 from labutils.probe import COLUMNS, VERDICTS, _failure, probe, stop_word
-from labutils.tables import VERDICT_COLOURS, probe_table
+from labutils.views.tables import VERDICT_COLOURS, probe_table
 
 from .conftest import FakeClient, FakeLab
 from .helpers import FakeRoutes, counting_lab, serving

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 import labutils
-from labutils import cache as cache_mod
+from labutils.client import cache as cache_mod
+from labutils.client.responses import Memory, finish_reason
 from labutils.errors import ParameterError
 from labutils.params import check_responses, responses_fields
 from labutils.probe import probe
-from labutils.responses import Memory, finish_reason
 from labutils.stack import distribution
 
 from .conftest import FakeClient, FakeLab

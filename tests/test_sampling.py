@@ -8,8 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from labutils import ParameterError, sampling
-from labutils.sampling import TokenDistribution, apply_sampling, apply_temperature, nucleus
+from labutils import ParameterError
+from labutils.sampler import distribution as sampling
+from labutils.sampler.distribution import TokenDistribution, apply_sampling, apply_temperature, nucleus
 
 LOGPROBS = [-0.7, -1.2, -2.0, -2.1, -3.5, -6.0]
 

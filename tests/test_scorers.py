@@ -53,7 +53,7 @@ def test_grid_and_sweep_apply_scorers(fake_lab):
 
 
 def test_scored_runs_survive_export(tmp_path):
-    from labutils import export
+    from labutils.views import export
 
     runs = scorers.score(pd.DataFrame({"text": ["a", None], "error": [None, "boom"]}), {"short": lambda t: len(t) < 3})
     path = export.save(runs, tmp_path / "runs.csv")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labutils import structured
+from labutils import intervals, structured
 from labutils.errors import ParameterError, RequestFailed
 
 from .conftest import FakeClient, FakeLab
@@ -22,7 +22,7 @@ def test_score_tells_json_from_schema_validity():
 
 
 def test_wilson_interval_known_values():
-    lo, hi = structured.wilson(8, 10)
+    lo, hi = intervals.wilson(8, 10)
     assert lo == pytest.approx(0.490, abs=1e-3) and hi == pytest.approx(0.943, abs=1e-3)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import labutils
 from labutils import Grid, stack
-from labutils.cache import Cache
+from labutils.client.cache import Cache
 from labutils.errors import TooManyCalls
 from labutils.grid import COLUMNS
 

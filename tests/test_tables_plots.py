@@ -18,8 +18,10 @@ import pytest
 from matplotlib.colors import to_rgba
 
 import labutils
-from labutils import Grid, export, plots, sampling, tables
+from labutils import Grid
 from labutils.metrics import add_text_metrics
+from labutils.sampler import distribution as sampling
+from labutils.views import export, plots, tables
 
 from .conftest import RUNS_FIXTURE
 

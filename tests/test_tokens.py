@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from labutils.errors import ParameterError
-from labutils.tokens import answer_tokens, continue_from
+from labutils.sampler.tokens import answer_tokens, continue_from
 
 from .conftest import FakeClient, FakeLab
 

@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 
 import labutils
-from labutils import Chat, ParameterError, gof, stack
+from labutils import Chat, ParameterError, stack
 from labutils.params import PARAMS, check
 from labutils.runs import COLUMNS
+from labutils.sampler import gof
 from labutils.widgets import CHAT_FALLBACK, FALLBACK, chat_ui, compare, compare_pair, playground
 
 from .conftest import FakeLab

@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 import labutils
-from labutils import Chat, Grid, export, probe, summarize
-from labutils import client as client_mod
-from labutils.compare import compare_pair
+from labutils import Chat, Grid, probe, summarize
+from labutils.ab import compare_pair
+from labutils.client import lab as client_mod
 from labutils.errors import LabError
 from labutils.params import PARAMS
+from labutils.views import export
 from tests.conftest import RUNS_FIXTURE, FakeLab
 
 RANDOM_SEED = 2**32 - 1  # llama.cpp's "random" seed

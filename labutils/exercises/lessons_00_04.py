@@ -80,7 +80,7 @@ TOY = {"cat": 0.5, "dog": 0.3, "fish": 0.2}
 
 def _toy_cat(t: float) -> float:
     """P(cat) of TOY at temperature t, by the lab's own formula (labutils.sampling.apply_temperature)."""
-    from ..sampling import apply_temperature
+    from ..sampler.distribution import apply_temperature
 
     return float(apply_temperature(np.log(list(TOY.values())), t)[0])
 

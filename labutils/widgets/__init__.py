@@ -9,7 +9,7 @@ state instead. Taught in notebooks/06_playground.ipynb (playground, compare) and
 notebooks/08_chatbot_with_memory.ipynb (chat_ui).
 """
 
-from ..compare import compare_pair, pair_metrics
+from ..ab import compare_pair, pair_metrics
 from .base import CHAT_FALLBACK, FALLBACK, RunPanel, explain, output_text
 from .chat import ChatUI, chat_ui, transcript_html
 from .compare import Compare, compare

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from .._frames import short
 from ..chat import MEMORIES
+from ..views._frames import short
 from .base import CHAT_FALLBACK, RunPanel
 
 if TYPE_CHECKING:
     from ..chat import Chat
-    from ..client import Completion
+    from ..client.lab import Completion
 
 
 CUT_NOTE = " ✂ <i>(cut at max_tokens: the reply did not end on its own)</i>"

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import llama_stack_client
 
-from .._frames import short
-from ..compare import compare_pair, pair_result
+from ..ab import compare_pair, pair_result
 from ..params import MODEL
+from ..views._frames import short
 from .base import RunPanel, answer_box, output_text, prompt_boxes, set_text
 from .controls import Params
 
 if TYPE_CHECKING:
-    from ..client import Lab
+    from ..client.lab import Lab
 
 
 class Compare(RunPanel):

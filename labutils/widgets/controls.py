@@ -24,7 +24,7 @@ from ..params import PARAMS
 from .base import SLIDER_STYLE
 
 if TYPE_CHECKING:
-    from ..client import Lab
+    from ..client.lab import Lab
 
 MAX_TOKENS_CAP = 4096  # slider maximum when the model's context length is unknown
 CORE = ("temperature", "top_p", "max_tokens")

@@ -11,15 +11,15 @@ import ipywidgets as W
 import pandas as pd
 
 from .. import runs as runs_mod
-from .._frames import short
 from ..errors import ParameterError
 from ..params import axes
+from ..views._frames import short
 from .base import RunPanel, answer_box, output_text, prompt_boxes, set_text
 from .controls import CORE, Params
 from .tokens import ChainFold
 
 if TYPE_CHECKING:
-    from ..client import Completion, Lab
+    from ..client.lab import Completion, Lab
 
 LEADING, TRAILING = ["run"], ["system", "prompt"]
 

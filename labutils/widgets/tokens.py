@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import pandas as pd
 
-from .. import chain as chain_mod
-from ..sampler_check import post_sampling, predict, server_distance
-from ..sampling import show_token
-from ..tokens import answer_tokens, continue_from
+from ..sampler import chain as chain_mod
+from ..sampler.check import post_sampling, predict, server_distance
+from ..sampler.distribution import show_token
+from ..sampler.tokens import answer_tokens, continue_from
 from .base import RunPanel, answer_box, prompt_boxes, set_text
 from .controls import slider
 
 if TYPE_CHECKING:
-    from ..client import Lab
+    from ..client.lab import Lab
 
 CHAIN_PARAMS = ("temperature", "top_k", "top_p", "min_p", "typical_p")
 
@@ -159,7 +159,7 @@ class ChainFold(RunPanel):
         return chain
 
     def _show(self) -> None:
-        from ..sampler_plots import chain_stages
+        from ..sampler.plots import chain_stages
 
         chain = self.chain
         frame = chain.frame().head(12)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from labutils import Completion, Grid, export, runs
+from labutils import Completion, Grid, runs
+from labutils.views import export
 
 PROMPT = "Name one colour and one animal."
 MESSAGES = [{"role": "user", "content": PROMPT}]

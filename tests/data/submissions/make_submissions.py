@@ -15,8 +15,8 @@ import copy
 from pathlib import Path
 
 import nbformat
-from labutils import solutions
-from labutils.grading import new_cell
+from labutils.grading import solutions
+from labutils.grading.grader import new_cell
 
 HERE = Path(__file__).parent
 LESSON = solutions.LESSONS / "00_setup_and_first_request.ipynb"

@@ -38,7 +38,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .paths import in_lab_home, lab_home, private_dir, private_file
+from ..paths import in_lab_home, lab_home, private_dir, private_file
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)"
 _PENDING = ("CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, "

@@ -16,10 +16,10 @@ import pandas as pd
 from .errors import ParameterError
 from .metrics import text_metrics
 from .params import MODEL, shown
-from .tables import diff
+from .views.tables import diff
 
 if TYPE_CHECKING:
-    from .client import Completion, Lab
+    from .client.lab import Completion, Lab
 
 
 def compare_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *, system: str | None = None,
@@ -33,7 +33,7 @@ def compare_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *,
     sent, and stream, at the same time; otherwise A then B. Returns {"a": Completion, "b": Completion,
     "metrics": DataFrame (rows A and B), "diff": TextDiff}. Taught in notebooks/06_playground.ipynb.
     """
-    from .client import Lab
+    from .client.lab import Lab
 
     if not isinstance(lab, Lab):
         raise ParameterError(f"lab={shown(lab)} is not allowed: pass the connected lab (labutils.connect())")

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from .errors import Interrupted, RequestFailed
+from ..errors import Interrupted, RequestFailed
 
 
 @dataclass

@@ -16,9 +16,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..intervals import interval_columns
+from ..params import MODEL, PARAMS, axis_label, cell_columns
 from ._frames import label, require, select, tick, values
-from .intervals import interval_columns
-from .params import MODEL, PARAMS, axis_label, cell_columns
 from .token_plots import BEFORE_COLOUR, CUT_COLOUR, KEPT_COLOUR, token_distribution, true_nucleus_size  # noqa: F401
 
 WIDTH = 9.5  # inches: fits a notebook cell
@@ -336,7 +336,7 @@ def cost_fit(runs: pd.DataFrame) -> Figure:
     tokens x cost per token (`metrics.cost_per_token`); its slope is the generation speed without the
     fixed cost. Taught in notebooks/04_max_tokens_and_stop.ipynb.
     """
-    from .metrics import cost_per_token
+    from ..metrics import cost_per_token
 
     fit = cost_per_token(runs)
     ok, dropped = _ok_runs(runs, ["completion_tokens", "latency_s"])

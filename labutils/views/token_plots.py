@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import sampling
-from .params import PARAMS
+from ..params import PARAMS
+from ..sampler import distribution as sampling
 
 WIDTH = 9.5  # inches: fits a notebook cell
 KEPT_COLOUR, CUT_COLOUR, BEFORE_COLOUR = "#1f77b4", "#bbbbbb", "#7f7f7f"

@@ -14,8 +14,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ParameterError
-from .params import PARAMS
+from ..errors import ParameterError
+from ..params import PARAMS
 
 # llama-server's names for the lab's parameters where they differ
 _SERVER_NAMES = {"max_tokens": "n_predict"}

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import llama_stack_client
 
-from ._stream import BrokenOff, TimedOut
-from .errors import Interrupted, ParameterError, RequestFailed
-from .params import responses_fields
+from ..errors import Interrupted, ParameterError, RequestFailed
+from ..params import responses_fields
+from .stream import BrokenOff, TimedOut
 
 if TYPE_CHECKING:
-    from .client import Completion, Lab
+    from .lab import Completion, Lab
 
 SURFACE = "responses"
 
@@ -138,7 +138,7 @@ def send(lab: Lab, messages: list[dict], params: dict[str, Any], memory: Memory,
          on_token: Callable[[str], None] | None, cancel: threading.Event | None, timeout: float | None) -> Completion:
     """One `client.responses.create`, streamed, as a `Completion` (raw: the final response object;
     `response_id` its id, for chaining). A single user message goes as the plain string `input`."""
-    from .client import Completion
+    from .lab import Completion
 
     _check_known(lab, memory)
     single = len(messages) == 1 and messages[0]["role"] == "user"

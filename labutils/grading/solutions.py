@@ -1,7 +1,7 @@
 """The instructor's solutions view: solved copies of the lessons, and nbgrader source copies.
 
-    python -m labutils.solutions render  [--answers FILE] [--out solved/] [LESSON ...]
-    python -m labutils.solutions nbgrader LESSON --out COURSE/source/ASSIGNMENT [--answers FILE]
+    python -m labutils.grading.solutions render  [--answers FILE] [--out solved/] [LESSON ...]
+    python -m labutils.grading.solutions nbgrader LESSON --out COURSE/source/ASSIGNMENT [--answers FILE]
 
 The reference answers live outside the learners' notebooks and outside the installed package, in
 deploy/instructor/solutions.toml (one entry per exercise id: the code that replaces the placeholder line
@@ -23,8 +23,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .grading import new_cell
-from .submission import LESSONS, ROOT, exercise_calls
+from .grader import new_cell
+from .submissions import LESSONS, ROOT, exercise_calls
 
 ANSWERS = ROOT / "deploy" / "instructor" / "solutions.toml"
 PLACEHOLDER = re.compile(r"^answer\s*=\s*\.\.\..*$", re.MULTILINE)
@@ -147,7 +147,7 @@ def write_nbgrader(lesson: str, out: str | Path, answers: str | Path = ANSWERS) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labutils.solutions", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m labutils.grading.solutions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("render", help="write a solved copy of each lesson")

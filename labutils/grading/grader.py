@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import config
-from .grade_report import table, write_report
-from .submission import LESSONS, TAG, exercise_calls, expected_exercises, tampering
+from .. import config
+from .report import table, write_report
+from .submissions import LESSONS, TAG, exercise_calls, expected_exercises, tampering
 
 # --- the cells the grader inserts and the record they write ---------------------------------------
 
@@ -47,7 +47,7 @@ _CHECK_CELL = """\
 # inserted by labutils.grading: checks the answer above with the real check (not part of the submission)
 import sys as _grading_sys
 for _grading_m in [m for m in list(_grading_sys.modules)
-                   if m == "labutils.grading" or m.startswith("labutils.exercises")]:
+                   if m.split(".")[:2] in (["labutils", "grading"], ["labutils", "exercises"])]:
     del _grading_sys.modules[_grading_m]
 import labutils.grading as _grading
 _grading.record({path!r}, {nonce!r}, {id!r}, lambda: ({args}), lambda: dict({kwargs}))

@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from ..metrics import TEXT_METRICS, add_text_metrics
+from ..params import MODEL, axes, cell_columns
 from ._frames import is_missing, label, match, py, require, values
-from .metrics import TEXT_METRICS, add_text_metrics
-from .params import MODEL, axes, cell_columns
 
 CUT, FAILED = "✂", "⚠"
 CUT_BG, FAILED_BG = "#fff3cd", "#f8d7da"

@@ -9,7 +9,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 LESSONS = ROOT / "notebooks"
 TAG = "labutils-grading"  # the tag of the cells the grader inserts (never read as the learner's)
 
@@ -114,7 +114,7 @@ def _suspicious(node: ast.AST) -> str | None:
         module = getattr(node, "module", None) or ""
         for alias in node.names:
             full = f"{module}.{alias.name}" if module else alias.name
-            if full in _GUARDED_MODULES or module in _GUARDED_MODULES or alias.name in _GUARDED_MODULES:
+            if any(x == g or x.startswith(f"{g}.") for x in (full, module, alias.name) for g in _GUARDED_MODULES):
                 return f"imports {full}"
             if (alias.asname or alias.name) in _GUARDED and module != "labutils.exercises":
                 return f"imports {alias.asname or alias.name} from {module or alias.name}"

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .sampling import show_token
+from .distribution import show_token
 
 if TYPE_CHECKING:
     from .chain import Chain
-    from .sampler_check import SamplerCheck, SamplerGrid
+    from .check import SamplerCheck, SamplerGrid
 
 
 def _axes(ax, size=(8, 3.5)):
@@ -113,21 +113,4 @@ def grid_reading(grid: SamplerGrid, ax=None):
     return fig
 
 
-def validity(summary, title: str = "valid JSON", ax=None):
-    """Share of valid answers per temperature, one line per constraint, with 95% Wilson intervals
-    (`labutils.structured.summarize_validity`). Taught in notebooks/11_structured_output.ipynb."""
-    fig, ax = _axes(ax, (6, 3.5))
-    for constraint, g in summary.groupby("constraint", sort=False):
-        err = [g.share - g.low, g.high - g.share]
-        ax.errorbar(g.temperature, g.share, yerr=err, marker="o", capsize=3, label=constraint)
-    ax.set_xlabel("temperature")
-    ax.set_ylabel(f"share {title}")
-    ax.set_ylim(-0.05, 1.05)
-    n = int(summary.answers.max()) if len(summary) else 0
-    ax.set_title(f"{title}: share of answers (up to {n} per point, 95% intervals)", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-__all__ = ["chain_stages", "grid_reading", "predicted_vs_observed", "validity"]
+__all__ = ["chain_stages", "grid_reading", "predicted_vs_observed"]

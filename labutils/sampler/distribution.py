@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .errors import LabError, ParameterError
-from .params import PARAMS, check, choice, integer
+from ..errors import LabError, ParameterError
+from ..params import PARAMS, check, choice, integer
 
 if TYPE_CHECKING:
-    from .client import Lab
+    from ..client.lab import Lab
 
 ORDERS = ("temperature_first", "top_p_first")
 

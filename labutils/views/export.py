@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import ExportError, ParameterTypeError
 from ._exportio import (  # noqa: F401  (FORMATS, NA, META_SUFFIX are public here too)
     FORMATS,
     META_SUFFIX,
@@ -48,7 +49,6 @@ from ._exportio import (  # noqa: F401  (FORMATS, NA, META_SUFFIX are public her
     as_path,
     meta_path,
 )
-from .errors import ExportError, ParameterTypeError
 
 
 def save(df: pd.DataFrame, path: str | Path) -> Path:

@@ -9,9 +9,9 @@ import re
 import httpx
 import llama_stack_client
 
-from . import config
-from ._stream import BrokenOff
-from .errors import ContextTooLong, LabError, ModelNotFound, RequestFailed
+from .. import config
+from ..errors import ContextTooLong, LabError, ModelNotFound, RequestFailed
+from .stream import BrokenOff
 
 
 def when_down(otherwise: str) -> str:

@@ -22,12 +22,8 @@ import httpx
 import llama_stack_client
 from llama_stack_client import LlamaStackClient
 
-from . import cache as cache_mod
-from . import config, responses, stack
-from ._stream import BrokenOff, TimedOut, collect, logprobs, seconds
-from .cache import Cache
-from .defaults import ServerDefaults
-from .errors import (
+from .. import config, stack
+from ..errors import (
     ConnectionFailed,
     ContextTooLong,
     LabError,
@@ -35,9 +31,14 @@ from .errors import (
     ParameterError,
     RequestFailed,
 )
+from ..params import check_all, check_responses, messages_from, model_ids, request_fields, shown
+from . import cache as cache_mod
+from . import responses
+from .cache import Cache
 from .failures import translate, when_down
-from .params import check_all, check_responses, messages_from, model_ids, request_fields, shown
 from .responses import Memory
+from .server import ServerDefaults
+from .stream import BrokenOff, TimedOut, collect, logprobs, seconds
 
 LOCAL_URL = "http://127.0.0.1:8321"
 
@@ -429,7 +430,7 @@ class Lab:
 
     def sweep(self, prompt_or_messages, grid, **kwargs):
         """Run `prompt_or_messages` over every cell of `grid`; see `labutils.grid.sweep`."""
-        from .grid import sweep
+        from ..grid import sweep
 
         return sweep(self, prompt_or_messages, grid, **kwargs)
 

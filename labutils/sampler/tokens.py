@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import LabError, ParameterError
-from .params import integer
-from .sampling import show_token
+from ..errors import LabError, ParameterError
+from ..params import integer
+from .distribution import show_token
 
 if TYPE_CHECKING:
-    from .client import Lab
+    from ..client.lab import Lab
 
 ALTERNATIVES = 5
 

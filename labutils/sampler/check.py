@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .. import intervals
+from ..errors import LabError, ParameterError, RequestFailed
+from ..params import check, integer
 from . import chain as chain_mod
-from . import gof, intervals
-from .errors import LabError, ParameterError, RequestFailed
-from .params import check, integer
+from . import gof
 
 if TYPE_CHECKING:
-    from .client import Lab
+    from ..client.lab import Lab
 
 ALPHA = 0.01
 OTHER = "(not among the candidates)"
@@ -159,7 +160,7 @@ class SamplerCheck:
                 f"p = {f.p_value:.3g}.{server} {self.diagnosis()}")
 
     def plot(self, ax=None):
-        from .sampler_plots import predicted_vs_observed
+        from .plots import predicted_vs_observed
 
         return predicted_vs_observed(self, ax=ax)
 
@@ -740,7 +741,7 @@ class SamplerGrid:
         return head + tail
 
     def plot(self, ax=None):
-        from .sampler_plots import grid_reading
+        from .plots import grid_reading
 
         return grid_reading(self, ax=ax)
 
