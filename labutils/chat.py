@@ -8,7 +8,7 @@ memory strategy decides which earlier turns go along:
 - "tokens": as many of the newest exchanges as fit a token budget (oldest dropped first);
 - "none":   no earlier turns, only the latest user message (the model "forgets" at once).
 
-The system message is always sent and never dropped. Taught in notebooks/08_chatbot_with_memory.ipynb.
+The system message is always sent and never dropped. Taught in notebooks/06_chatbot_with_memory.ipynb.
 
 `refers_to_earlier(text)` finds where an answer speaks of a conversation that came before it ("here are
 some more", "as I said"): a small model invents one, and a learner can take it for server memory.
@@ -56,14 +56,14 @@ def refers_to_earlier(text: str) -> str | None:
 def memory_sent(sent: list[dict], fact: str) -> bool:
     """Did a request carry `fact` (case-insensitive) in a message BEFORE its new one, i.e. as memory?
     `sent` is what went out: `chat.last_sent`, or `completion.messages`. Taught in
-    notebooks/08_chatbot_with_memory.ipynb."""
+    notebooks/06_chatbot_with_memory.ipynb."""
     return any(fact.lower() in str(m.get("content", "")).lower() for m in sent[:-1])
 
 
 def recall(sent: list[dict], reply: str, fact: str) -> str:
     """One line that tells "memory not sent" from "model too small" when a chatbot is asked for `fact`:
     whether the request carried it (`memory_sent`) and whether the reply used it. Taught in
-    notebooks/08_chatbot_with_memory.ipynb."""
+    notebooks/06_chatbot_with_memory.ipynb."""
     held, used = memory_sent(sent, fact), fact.lower() in (reply or "").lower()
     if not held:
         return (f"{fact!r} was not in the request ({len(sent)} messages sent): the memory did not send it, so "
@@ -71,7 +71,7 @@ def recall(sent: list[dict], reply: str, fact: str) -> str:
     if used:
         return f"{fact!r} was in the request ({len(sent)} messages sent) and the reply used it: recalled"
     return (f"{fact!r} was in the request ({len(sent)} messages sent) but the reply missed it: the memory worked, "
-            "the model did not use it (a 135M model often misses; a larger one, lesson 12, usually answers)")
+            "the model did not use it (a 135M model often misses; a larger one, lesson 13, usually answers)")
 
 
 def estimate_tokens(messages: list[dict]) -> int:
@@ -102,7 +102,7 @@ class Chat:
     and the estimate of the same messages is stored in `calibration` and added to later estimates.
     Estimates can still be off by a few tokens, so "tokens" memory leaves 5% of the context free;
     "full" and "window" refuse only requests whose estimate already exceeds the context.
-    Taught in notebooks/08_chatbot_with_memory.ipynb.
+    Taught in notebooks/06_chatbot_with_memory.ipynb.
     """
 
     def __init__(self, lab: Lab, system: str | None = None, memory: str = "full", max_turns: int | None = None,

@@ -85,5 +85,5 @@ def test_no_other_module_calls_the_client_directly():
     root = Path(__file__).resolve().parent.parent / "labutils"
     callers = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
                if "completions.create(" in p.read_text()
-               and p.relative_to(root).as_posix() not in ("client/lab.py", "exercises/lessons_00_04.py")]
+               and p.relative_to(root).as_posix() not in ("client/lab.py", "exercises/lesson_00.py")]
     assert callers == [], f"{callers} call chat.completions.create: send through Lab.send"
