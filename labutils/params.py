@@ -50,7 +50,10 @@ class Param:
 
     `axis`: a Grid may vary it; `core`: always a column of `runs` (None = the server's default);
     `extra`: sent via `extra_body`, not as an OpenAI field; `default`: the engine's own default
-    (llama.cpp), which the playground leaves unsent; `step`: the slider step; `short`: a tick label.
+    (llama.cpp; the server's `/props` says it where it can, `Lab.server_defaults()`), which the playground
+    leaves unsent; `step`: the slider step; `short`: a tick label. `stage`: the stage of llama-server's
+    sampler chain it sets (`labutils.sampler.chain.ORDER`), "" for none; `off`: the value at which its stage
+    does nothing (None for a setting that switches nothing by itself, e.g. dry_base).
     """
 
     name: str
@@ -69,6 +72,8 @@ class Param:
     step: float | None = None
     short: str = ""
     advanced: bool = False
+    stage: str = ""
+    off: Any = None
 
     def allowed(self, high: float | None = None) -> str:
         """The allowed values in words, e.g. 'a number in (0, 1]'."""
@@ -98,9 +103,11 @@ def _p(name: str, kind: Any, low: float | None = None, high: float | None = None
 
 
 _ENTRIES = [
-    _p("temperature", float, 0.0, 2.0, axis=True, core=True, step=0.05, short="T", default=0.8,
+    _p("temperature", float, 0.0, 2.0, axis=True, core=True, step=0.05, short="T", default=0.8, stage="temperature",
+       off=1.0,
        label="temperature", help="0 = greedy, higher = more random"),
     _p("top_p", float, 0.0, 1.0, low_open=True, axis=True, core=True, step=0.05, short="p", default=0.95,
+       stage="top_p", off=1.0,
        unit="probability mass", help="nucleus: sample from the smallest set of tokens holding this much probability"),
     _p("max_tokens", int, 1, None, axis=True, core=True, short="max", unit="tokens",
        help="the most tokens the answer may have"),
@@ -112,34 +119,40 @@ _ENTRIES = [
     _p("n", int, 1, 8, help="answers per request, at most the engine's parallel slots (the lab draws samples as "
        "seeded requests instead)"),
     # llama.cpp's sampler chain (tools/server/README.md); presence/frequency_penalty are OpenAI fields
-    _p("presence_penalty", float, -2.0, 2.0, axis=True, advanced=True, step=0.1, default=0.0,
+    _p("presence_penalty", float, -2.0, 2.0, axis=True, advanced=True, step=0.1, default=0.0, stage="penalties",
+       off=0.0,
        help="penalise tokens that appeared at all (0 = off)"),
-    _p("frequency_penalty", float, -2.0, 2.0, axis=True, advanced=True, step=0.1, default=0.0,
+    _p("frequency_penalty", float, -2.0, 2.0, axis=True, advanced=True, step=0.1, default=0.0, stage="penalties",
+       off=0.0,
        help="penalise tokens by how often they appeared (0 = off)"),
-    _p("top_k", int, 0, 200, axis=True, advanced=True, extra=True, default=40, unit="tokens",
+    _p("top_k", int, 0, 200, axis=True, advanced=True, extra=True, default=40, unit="tokens", stage="top_k", off=0,
        help="sample from the k most likely tokens only (0 = off)"),
     _p("min_p", float, 0.0, 1.0, axis=True, advanced=True, extra=True, default=0.05, unit="share of the top token",
+       stage="min_p", off=0.0,
        help="drop tokens less likely than min_p x the most likely one (0 = off)"),
-    _p("typical_p", float, 0.0, 1.0, low_open=True, axis=True, advanced=True, extra=True, default=1.0,
+    _p("typical_p", float, 0.0, 1.0, low_open=True, axis=True, advanced=True, extra=True, default=1.0, stage="typ_p",
+       off=1.0,
        unit="probability mass", help="locally typical sampling (1 = off)"),
     _p("repeat_penalty", float, 0.05, 2.0, axis=True, advanced=True, extra=True, step=0.05, default=1.0,
+       stage="penalties", off=1.0,
        help="divide the logits of recently seen tokens by this (1 = off; llama.cpp refuses 0)"),
     _p("repeat_last_n", int, 0, 4096, axis=True, advanced=True, extra=True, default=64, unit="tokens",
        help="how many recent tokens repeat_penalty looks at (0 = off; llama-server refuses -1)"),
-    _p("dry_multiplier", float, 0.0, 5.0, axis=True, advanced=True, extra=True, step=0.05, default=0.0,
+    _p("dry_multiplier", float, 0.0, 5.0, axis=True, advanced=True, extra=True, step=0.05, default=0.0, stage="dry",
+       off=0.0,
        help="DRY: penalise a token that would extend a repeated sequence by multiplier x base^(length - "
             "allowed length) (0 = off)"),
-    _p("dry_base", float, 1.0, 4.0, axis=True, advanced=True, extra=True, step=0.05, default=1.75,
+    _p("dry_base", float, 1.0, 4.0, axis=True, advanced=True, extra=True, step=0.05, default=1.75, stage="dry",
        help="DRY: how fast the penalty grows with each more token repeated"),
-    _p("dry_allowed_length", int, 0, 256, axis=True, advanced=True, extra=True, default=2, unit="tokens",
+    _p("dry_allowed_length", int, 0, 256, axis=True, advanced=True, extra=True, default=2, unit="tokens", stage="dry",
        help="DRY: repeats this long or shorter go unpenalised"),
-    _p("dry_penalty_last_n", int, 0, 4096, axis=True, advanced=True, extra=True, default=64, unit="tokens",
+    _p("dry_penalty_last_n", int, 0, 4096, axis=True, advanced=True, extra=True, default=64, unit="tokens", stage="dry",
        help="DRY: how many recent tokens it searches for repeats (0 = off)"),
-    _p("dry_sequence_breakers", "breakers", axis=True, extra=True, default=("\n", ":", '"', "*"),
+    _p("dry_sequence_breakers", "breakers", axis=True, extra=True, default=("\n", ":", '"', "*"), stage="dry",
        help="DRY: strings no repeat may reach across (a list of 1 to 16 non-empty strings)"),
-    _p("xtc_probability", float, 0.0, 1.0, axis=True, advanced=True, extra=True, default=0.0,
+    _p("xtc_probability", float, 0.0, 1.0, axis=True, advanced=True, extra=True, default=0.0, stage="xtc", off=0.0,
        unit="probability", help="chance that XTC removes the top tokens (0 = off)"),
-    _p("xtc_threshold", float, 0.0, 0.5, axis=True, advanced=True, extra=True, default=0.1,
+    _p("xtc_threshold", float, 0.0, 0.5, axis=True, advanced=True, extra=True, default=0.1, stage="xtc",
        unit="probability", help="XTC removes tokens above this probability (all but the least likely)"),
     _p("post_sampling_probs", bool, extra=True,
        help="with logprobs: return the probabilities after the sampler chain (what the server samples from)"),

@@ -36,6 +36,7 @@ from .client.responses import Memory
 from .errors import ConnectionFailed, LabError, ParameterError, RequestFailed
 from .params import (
     MAX_PROBE_SAMPLES,
+    PARAMS,
     RESPONSES_FIELDS,
     RESPONSES_MIN_OUTPUT_TOKENS,
     check,
@@ -229,7 +230,7 @@ def _top_logprobs(ctx: _Context):
 REPEAT_PROMPT = "Write the word cat ten times, separated by spaces."
 CUTS = {"top_k": 1, "min_p": 1.0, "typical_p": 0.01}
 PENALTIES = {"repeat_penalty": 2.0, "presence_penalty": 2.0, "frequency_penalty": 2.0, "dry_multiplier": 5.0}
-XTC = {"xtc_probability": 1.0, "xtc_threshold": 0.1}
+XTC = {"xtc_probability": 1.0, "xtc_threshold": PARAMS["xtc_threshold"].default}
 
 
 def _repeat(ctx: _Context) -> _Context:
@@ -276,7 +277,8 @@ def _sampler_checks() -> list[tuple[str, str, str, Callable]]:
               f"temperature=0, {name}={value}, prompt {REPEAT_PROMPT!r}", _changes(name, {name: value}))
              for name, value in PENALTIES.items()]
     rows.append(("xtc_probability", "XTC always on removes the top tokens: the greedy answer changes",
-                 "temperature=0, xtc_probability=1, xtc_threshold=0.1", _changes("xtc", XTC, on_repeat=False)))
+                 "temperature=0, " + ", ".join(f"{k}={v:g}" for k, v in XTC.items()),
+                 _changes("xtc", XTC, on_repeat=False)))
     return rows
 
 

@@ -63,23 +63,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..params import check
+from ..params import PARAMS, check
 
 ORDER = ("penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature")
-# the stage each chain parameter belongs to, and the value that turns the stage off
-STAGE_PARAM = {"top_k": "top_k", "typ_p": "typical_p", "top_p": "top_p", "min_p": "min_p",
-               "xtc": "xtc_probability", "temperature": "temperature"}
-PENALTIES = ("presence_penalty", "frequency_penalty")  # the penalties modelled (given the tokens seen)
-BREAKERS = ("\n", ":", '"', "*")  # llama.cpp's default dry_sequence_breakers
-DRY = {"dry_multiplier": 0.0, "dry_base": 1.75, "dry_allowed_length": 2, "dry_penalty_last_n": 64,
-       "dry_sequence_breakers": BREAKERS}  # DRY's settings, at llama-server's defaults (multiplier 0: off)
-OFF = {"top_k": 0, "typical_p": 1.0, "top_p": 1.0, "min_p": 0.0, "temperature": 1.0, "presence_penalty": 0.0,
-       "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1, **DRY}
-# samplers the prediction does not model, with the value at which they do nothing
-UNMODELLED = {"repeat_penalty": 1.0}
-LLAMA_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "typical_p": 1.0,
-                  "presence_penalty": 0.0, "frequency_penalty": 0.0, "xtc_probability": 0.0, "xtc_threshold": 0.1,
-                  **DRY}
+# Every fact of a sampler (its stage, off value, llama.cpp's default) is its entry in labutils.params.PARAMS;
+# what follows is read from there. The settings this module's stages model (a sampler added to PARAMS with an
+# off value, and repeat_penalty, which needs the raw logits the API never returns, are named by `unpredicted`):
+SETTINGS = ("temperature", "top_k", "top_p", "min_p", "typical_p", "presence_penalty", "frequency_penalty",
+            "xtc_probability", "xtc_threshold", "dry_multiplier", "dry_base", "dry_allowed_length",
+            "dry_penalty_last_n", "dry_sequence_breakers")
+# the stage a parameter switches on and off (the penalties and DRY have several; run_chain reads those itself)
+STAGE_PARAM = {PARAMS[n].stage: n for n in SETTINGS if PARAMS[n].off is not None and PARAMS[n].stage not in (
+    "penalties", "dry")}
+PENALTIES = tuple(n for n in SETTINGS if PARAMS[n].stage == "penalties")  # modelled given the tokens seen
+BREAKERS = PARAMS["dry_sequence_breakers"].default  # llama.cpp's default dry_sequence_breakers
+DRY = {n: PARAMS[n].default for n in SETTINGS if PARAMS[n].stage == "dry"}  # at llama-server's defaults: off
+LLAMA_DEFAULTS = {n: PARAMS[n].default for n in SETTINGS}
+OFF = {n: PARAMS[n].default if PARAMS[n].off is None else PARAMS[n].off for n in SETTINGS}  # every stage off
 XTC_OFF_ABOVE = 0.5  # llama.cpp turns XTC off for a threshold above this
 # llama.cpp's limits on sequence breakers (characters of a breaker, tokens of its tail), and the
 # exponent cap that keeps multiplier x base^exponent a finite float (log of the largest float32)
@@ -282,7 +282,8 @@ def penalised(params: dict[str, Any]) -> bool:
 def unpredicted(params: dict[str, Any], prompt_known: bool = False) -> list[str]:
     """The samplers turned on in `params` that the prediction does not model: repeat_penalty; the presence
     and frequency penalties and DRY too unless the prompt's tokens are known (`prompt_known`)."""
-    left_out = [k for k, off in UNMODELLED.items() if params.get(k) is not None and params[k] != off]
+    left_out = [k for k, p in PARAMS.items() if p.off is not None and k not in SETTINGS
+                and params.get(k) is not None and params[k] != p.off]
     if not prompt_known:
         left_out += [k for k in PENALTIES if params.get(k) not in (None, 0, 0.0)]
         left_out += ["dry_multiplier"] if dry_on(params) else []

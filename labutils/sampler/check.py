@@ -451,9 +451,9 @@ def _fitted_temperature(counts: pd.Series, chain: chain_mod.Chain, settings, ord
 # top_k 20 (the candidates the API returns, so each prediction is exact), min_p and typical_p off, no penalty,
 # XTC off (at llama.cpp's own threshold, 0.1, which is then what an XTC grid uses unless told otherwise).
 # Every grid holding the same values shares its base cell: the second grid gets it from the response cache.
-HELD = {"top_p": 1.0, "max_tokens": 1, "top_k": 20, "min_p": 0.0, "typical_p": 1.0, "presence_penalty": 0.0,
-        "xtc_probability": 0.0, "xtc_threshold": 0.1}
-_NEUTRAL = {"frequency_penalty": 0.0}
+HELD = {"top_p": chain_mod.OFF["top_p"], "max_tokens": 1, "top_k": CANDIDATES, **{
+    k: chain_mod.OFF[k] for k in ("min_p", "typical_p", "presence_penalty", "xtc_probability", "xtc_threshold")}}
+_NEUTRAL = {"frequency_penalty": chain_mod.OFF["frequency_penalty"]}
 
 
 @dataclass

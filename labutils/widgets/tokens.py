@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import pandas as pd
 
+from ..params import PARAMS
 from ..sampler import chain as chain_mod
 from ..sampler.check import post_sampling, predict, server_distance
 from ..sampler.distribution import show_token
@@ -40,7 +41,7 @@ class ChainView(RunPanel):
         super().__init__(W.Button(description="Show the chain", button_style="primary"))
         self.lab = lab
         _, self.prompt = prompt_boxes(prompt, None)
-        self.sliders = {n: slider(n, chain_mod.LLAMA_DEFAULTS[n]) for n in CHAIN_PARAMS}
+        self.sliders = {n: slider(n, PARAMS[n].default) for n in CHAIN_PARAMS}
         for s in self.sliders.values():
             s.observe(lambda _: self._redraw(), names="value")
         self.out = answer_box()
