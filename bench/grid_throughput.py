@@ -8,7 +8,7 @@ balancer, `LAB_ENGINES`). A 3x3x3 grid with 3 samples (81 seeded calls):
     >= 2.0 on 2 idle cores; the texts must be identical (an engine does not change answers);
 (b) the same beside a CPU hog (one process spinning on one core): the sweep's rate >= 0.5 of its idle rate,
     and >= 1.2x the single stream beside the same hog;
-(c) two streams at once (the A/B panel's case, `compare_pair`) vs one stream alone: each stream's tokens/s
+(c) two streams at once (the A/B panel's case, `send_pair`) vs one stream alone: each stream's tokens/s
     >= 0.9 of the one alone, A-B-B-A;
 (d) the cached re-run: its time and its speed-up over the first, uncached run; goal >= 50x and < 1 s.
 
@@ -28,7 +28,7 @@ from _engine import with_hog  # bench/_engine.py (this folder is on sys.path)
 
 import labutils
 from labutils import Grid, stack
-from labutils.ab import compare_pair
+from labutils.ab import send_pair
 
 PROMPT = "Describe a city at night."
 STORY = "Write a long story about a dragon who learns to read."
@@ -82,7 +82,7 @@ def streams(lab: labutils.Lab) -> tuple[float, list[float]]:
             done = lab.chat(STORY, seed=len(alone) + 1, on_token=lambda _: None, **params)
             alone.append(done.tokens_per_s)
         else:
-            result = compare_pair(lab, STORY, {**params, "seed": 11 + len(pair)}, {**params, "seed": 21 + len(pair)},
+            result = send_pair(lab, STORY, {**params, "seed": 11 + len(pair)}, {**params, "seed": 21 + len(pair)},
                                   on_token_a=lambda _: None, on_token_b=lambda _: None)
             pair += [result["a"].tokens_per_s, result["b"].tokens_per_s]
     one = sum(alone) / len(alone)

@@ -4,6 +4,7 @@
     lab = labutils.connect()                 # starts the embedded stack if needed
     lab.chat("Say hi", temperature=0)        # one request -> Completion
     runs = lab.sweep("Say hi", labutils.Grid(temperature=[0, 1], samples=3))
+    labutils.compare(runs, "words", {"temperature": 0}, {"temperature": 1})   # the paired test of two cells
 
 Importing it has no side effects: nothing starts and nothing is configured until a function is called.
 """
@@ -23,11 +24,13 @@ from .errors import (
 )
 from .grid import Grid
 from .metrics import summarize
+from .paired import compare
 from .probe import probe
 
 __all__ = [
     "Chat", "Completion", "ConnectionFailed", "ContextTooLong", "Grid", "Interrupted", "Lab", "LabError",
-    "ModelNotFound", "ParameterError", "RequestFailed", "StackError", "TooManyCalls", "connect", "probe", "summarize",
+    "ModelNotFound", "ParameterError", "RequestFailed", "StackError", "TooManyCalls", "compare", "connect", "probe",
+    "summarize",
 ]
 
 # the face's modules, loaded on first use (`labutils.plots`, `from labutils import tables`): a name -> its module

@@ -1,7 +1,7 @@
 """A/B comparison of two parameter sets on one prompt: both answers, their metrics and a word diff.
 
 A and B may also name different models (`{"model": ...}`), e.g. an instruct model against a base one.
-Plain functions; `labutils.widgets.compare` is the panel over them. Taught in notebooks/05_playground.ipynb
+Plain functions; `labutils.widgets.ab_panel` is the panel over them. Taught in notebooks/05_playground.ipynb
 and (two models) notebooks/13_models_side_by_side.ipynb.
 """
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .client.lab import Completion, Lab
 
 
-def compare_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *, system: str | None = None,
+def send_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *, system: str | None = None,
                  on_token_a: Callable[[str], None] | None = None,
                  on_token_b: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send one prompt with parameters `a` and `b`; return both Completions, their metrics and a word diff.
@@ -76,4 +76,4 @@ def pair_metrics(a: Completion, b: Completion) -> pd.DataFrame:
     return pd.DataFrame(rows, index=["A", "B"])
 
 
-__all__ = ["compare_pair", "pair_metrics", "pair_result"]
+__all__ = ["pair_metrics", "pair_result", "send_pair"]

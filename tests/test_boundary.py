@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import labutils
 from labutils import Chat, Grid, probe, summarize
-from labutils.ab import compare_pair
+from labutils.ab import send_pair
 from labutils.client import cache as cache_mod
 from labutils.client import lab as client_mod
 from labutils.errors import ConnectionFailed, LabError, ParameterError, TooManyCalls
@@ -412,7 +412,7 @@ def test_lab_using_and_compare(name, value):
     if name == "model":
         outcome(lambda: lab.using(value), "model", lambda: len(lab.client.requests))
     else:
-        outcome(lambda: compare_pair(lab, "hi", value, {"temperature": 0}), "a", lambda: len(lab.client.requests))
+        outcome(lambda: send_pair(lab, "hi", value, {"temperature": 0}), "a", lambda: len(lab.client.requests))
 
 
 @FAST

@@ -16,11 +16,12 @@ import pytest
 import labutils
 from labutils import intervals
 from labutils.errors import LabError, ParameterError
-from labutils.sampler import chain, gof
-from labutils.sampler import check as sampler_check
+from labutils.sampler import chain, dry, gof, stages
 from labutils.sampler import plots as sampler_plots
-from labutils.sampler.check import OTHER, SamplerGrid, _picks, check_counts, check_sampler, predict, prompt_window
+from labutils.sampler.check import OTHER, check_counts, check_sampler
 from labutils.sampler.distribution import apply_sampling
+from labutils.sampler.grid import HELD, SamplerGrid
+from labutils.sampler.predict import _picks, predict, prompt_window
 
 from .conftest import FakeLab
 
@@ -138,12 +139,12 @@ def test_a_penalty_that_sinks_a_kept_candidate_below_unseen_tokens_is_not_exact(
 # --- XTC: known answers, computed by hand (p = 0.5, 0.3, 0.2) ---
 
 def test_xtc_removes_every_top_choice_but_the_least_likely():
-    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.25).tolist() == [1, 2]  # a, b >= 0.25: a goes, b stays
-    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.15).tolist() == [2]  # all three reach it: c alone stays
-    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.35).tolist() == [0, 1, 2]  # only a reaches it: nothing goes
-    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.6).tolist() == [0, 1, 2]  # threshold > 0.5: XTC off
-    assert chain.xtc(np.log([0.5, 0.3, 0.2]), 0.25, min_keep=3).tolist() == [0, 1, 2]  # would leave 2 < 3
-    assert chain.xtc(np.log([0.2, 0.5, 0.3]), 0.25).tolist() == [2, 0]  # by probability, not by position
+    assert stages.xtc(np.log([0.5, 0.3, 0.2]), 0.25).tolist() == [1, 2]  # a, b >= 0.25: a goes, b stays
+    assert stages.xtc(np.log([0.5, 0.3, 0.2]), 0.15).tolist() == [2]  # all three reach it: c alone stays
+    assert stages.xtc(np.log([0.5, 0.3, 0.2]), 0.35).tolist() == [0, 1, 2]  # only a reaches it: nothing goes
+    assert stages.xtc(np.log([0.5, 0.3, 0.2]), 0.6).tolist() == [0, 1, 2]  # threshold > 0.5: XTC off
+    assert stages.xtc(np.log([0.5, 0.3, 0.2]), 0.25, min_keep=3).tolist() == [0, 1, 2]  # would leave 2 < 3
+    assert stages.xtc(np.log([0.2, 0.5, 0.3]), 0.25).tolist() == [2, 0]  # by probability, not by position
 
 
 def test_xtc_firing_on_every_draw_is_the_cut_renormalised():
@@ -290,7 +291,7 @@ class Engine:
     presence/frequency penalties count, `context` the prompt's tokens in order its DRY searches."""
 
     def __init__(self, shift: float = 1.0, drop: str | None = None, seen: dict | None = None,
-                 context: chain.Context | None = None):
+                 context: dry.Context | None = None):
         self.shift, self.drop, self.seen, self.context, self.requests = shift, drop, seen, context, []
         self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
 
@@ -492,7 +493,7 @@ def test_an_xtc_grid_predicts_the_share_of_top_choices_falling_as_one_minus_q():
         SamplerGrid(g.base, "xtc_probability", [0.0, 0.5]).per_seed(FakeLab(), "x")
     with pytest.raises(LabError, match="post-sampling probabilities are not available"):
         g.per_seed(scripted(XtcEngine()), "The capital of France is", 2)  # this engine does not report them
-    assert g.request(0.5) == {"temperature": 1.0, **sampler_check.HELD, "top_k": 5, "xtc_threshold": 0.15,
+    assert g.request(0.5) == {"temperature": 1.0, **HELD, "top_k": 5, "xtc_threshold": 0.15,
                               "xtc_probability": 0.5}
 
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from labutils import Lab, ParameterError, stack
-from labutils.ab import compare_pair
+from labutils.ab import send_pair
 
 pytestmark = pytest.mark.integration
 
@@ -148,7 +148,7 @@ def test_the_ab_panel_streams_both_at_once(lab):
     def first(side):
         return lambda piece: firsts.setdefault(side, time.perf_counter() - t0)
 
-    result = compare_pair(lab, STORY, {"temperature": 0.7, "seed": 1, "max_tokens": 100},
+    result = send_pair(lab, STORY, {"temperature": 0.7, "seed": 1, "max_tokens": 100},
                           {"temperature": 1.2, "seed": 1, "max_tokens": 100},
                           on_token_a=first("a"), on_token_b=first("b"))
     a_done = result["a"].latency_s

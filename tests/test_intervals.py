@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labutils import intervals, metrics, scorers
+from labutils import intervals, metrics, paired, scorers
 
 
 @pytest.mark.parametrize(("k", "n", "lo", "hi"), [
@@ -53,7 +53,7 @@ def runs_of(a_vals, b_vals, column="words_x"):
 
 def test_compare_paired_shift_is_exact():
     a = [3, 9, 1, 7, 5, 2, 8, 4]
-    d = intervals.compare(runs_of(a, [x + 1 for x in a]), "words_x", {"temperature": 0.0}, {"temperature": 1.0})
+    d = paired.compare(runs_of(a, [x + 1 for x in a]), "words_x", {"temperature": 0.0}, {"temperature": 1.0})
     # every pair differs by exactly 1: the paired interval is [1, 1] although the cells overlap widely
     assert (d.diff, d.lo, d.hi, d.n) == (1.0, 1.0, 1.0, 8)
     assert d.verdict == "higher"
@@ -62,9 +62,9 @@ def test_compare_paired_shift_is_exact():
 
 def test_compare_no_difference_and_too_few():
     a = [1, 0, 1, 0, 1, 0, 1, 0]
-    d = intervals.compare(runs_of(a, a[::-1]), "words_x", {"temperature": 0.0}, {"temperature": 1.0})
+    d = paired.compare(runs_of(a, a[::-1]), "words_x", {"temperature": 0.0}, {"temperature": 1.0})
     assert d.lo <= 0 <= d.hi and d.verdict == "no clear difference"
-    few = intervals.compare(runs_of([0, 0], [5, 5]), "words_x", {"temperature": 0.0}, {"temperature": 1.0})
+    few = paired.compare(runs_of([0, 0], [5, 5]), "words_x", {"temperature": 0.0}, {"temperature": 1.0})
     assert few.verdict == intervals.CANT_TELL and "raise SAMPLES" in few.sentence()
 
 
@@ -73,7 +73,7 @@ def test_compare_set_metric():
     b = [f"x{i}" for i in range(6)]
     runs = runs_of(a, b)
     runs["text"] = a + b
-    d = intervals.compare(runs, metrics.mode_share, {"temperature": 0.0}, {"temperature": 1.0})
+    d = paired.compare(runs, metrics.mode_share, {"temperature": 0.0}, {"temperature": 1.0})
     assert d.diff == pytest.approx(1 / 6 - 1) and d.verdict == "lower"
 
 
@@ -82,18 +82,18 @@ def test_compare_pairwise_stat_never_pairs_a_sample_with_its_copy():
     b = [f"word{i} other{i}" for i in range(6)]  # no two share a word pair
     runs = runs_of(a, b)
     runs["text"] = a + b
-    similarity = intervals.pairwise_stat(metrics.similarity, "similarity")
+    similarity = paired.pairwise_stat(metrics.similarity, "similarity")
     assert (similarity(a), similarity(b)) == (1.0, 0.0) and math.isnan(similarity(["one"]))
-    d = intervals.compare(runs, similarity, {"temperature": 0.0}, {"temperature": 1.0})
+    d = paired.compare(runs, similarity, {"temperature": 0.0}, {"temperature": 1.0})
     # every pair of different samples is 0 similar in B and 1 in A: every resample's difference is exactly -1
     assert (d.diff, d.lo, d.hi, d.n) == (-1.0, -1.0, -1.0, 6)
     assert d.verdict == "lower" and d.metric == "similarity"
-    differ = intervals.pairwise_stat(lambda x, y: x != y, "share of pairs that differ")
-    d = intervals.compare(runs, differ, {"temperature": 0.0}, {"temperature": 1.0})
+    differ = paired.pairwise_stat(lambda x, y: x != y, "share of pairs that differ")
+    d = paired.compare(runs, differ, {"temperature": 0.0}, {"temperature": 1.0})
     assert (d.diff, d.lo, d.hi) == (1.0, 1.0, 1.0)
     # the same number as a plain function of the texts is resampled with copies, and a copy is identical to
     # itself in either cell: the interval shrinks towards 0 and no longer holds its own point estimate
-    plain = intervals.compare(runs, intervals.named_stat(metrics.pairwise_similarity, "similarity"),
+    plain = paired.compare(runs, paired.named_stat(metrics.pairwise_similarity, "similarity"),
                               {"temperature": 0.0}, {"temperature": 1.0})
     assert plain.diff == -1.0 and plain.hi > -1.0
 

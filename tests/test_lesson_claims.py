@@ -4,7 +4,7 @@ The rules, checked by `problems(nb)`:
 1. Data-dependent interpretation is printed by code from the run, never written in markdown: the prose
    of a lesson must not state an outcome of this run ("stays flat", "keeps its label", "the printout
    shows ..."). Such a sentence is true for one run and false for the next.
-2. Every comparison a lesson prints (`intervals.Difference.sentence`: "higher by ...", "lower by ...",
+2. Every comparison a lesson prints (`paired.Difference.sentence`: "higher by ...", "lower by ...",
    "no clear difference", "can't tell yet") agrees with the interval printed in the same line, and the
    lesson-specific verdicts (07's "repeatable and right", 04's "no answer ended on its own", 01's
    "shortest ..., clearly", ...) agree with the counts and comparisons printed next to them.
@@ -29,7 +29,7 @@ import subprocess
 import nbformat
 import pytest
 
-from labutils import intervals
+from labutils import intervals, paired
 
 from .test_notebooks import CI_PARAMETERS, NOTEBOOK_DIR, ROOT, execute
 
@@ -227,7 +227,7 @@ def test_the_guard_reads_printed_comparisons():
     assert comparison_problems("x: no clear difference (+0.1; 95% CI [0, +0.5], all above 0; 8 paired samples)")
     # the library's own sentences always pass
     for lo, hi, n in ((0.2, 0.8, 8), (-0.8, -0.2, 8), (-0.1, 0.3, 8), (0.2, 0.8, 2), (0.0, 0.5, 8), (1.0, 1.0, 4)):
-        d = intervals.Difference("m", {"t": 0}, {"t": 1}, (lo + hi) / 2, lo, hi, n)
+        d = paired.Difference("m", {"t": 0}, {"t": 1}, (lo + hi) / 2, lo, hi, n)
         assert comparison_problems(d.sentence()) == [], d.sentence()
 
 
@@ -241,9 +241,9 @@ def test_the_guard_reads_content():
 
 def test_intervals_read_right():
     """Issue 23: "+0 to +0.5" read as excluding 0; "[+1, +1]" was presented as evidence."""
-    d = intervals.Difference("m", {"t": 0}, {"t": 1}, 1 / 6, 0.0, 0.5, 8)
+    d = paired.Difference("m", {"t": 0}, {"t": 1}, 1 / 6, 0.0, 0.5, 8)
     assert "95% CI [0, +0.5], includes 0" in d.sentence()
-    same = intervals.Difference("m", {"t": 0}, {"t": 1}, 1.0, 1.0, 1.0, 4).sentence()
+    same = paired.Difference("m", {"t": 0}, {"t": 1}, 1.0, 1.0, 1.0, 4).sentence()
     assert "CI" not in same and "every one of the 4 paired samples" in same and "raise SAMPLES" in same
     line = intervals.rate_sentence(8, 8, "same as the greedy answer")
     assert "[0.68, 1.00]" in line and "cannot rule out a true rate as low as 0.68" in line

@@ -14,7 +14,7 @@ import pytest
 
 import labutils
 from labutils import Grid, ModelNotFound, ParameterError, runs, summarize
-from labutils.ab import compare_pair
+from labutils.ab import send_pair
 from labutils.grid import _interleaved
 from labutils.views import export, plots, tables
 from tests.conftest import FakeLab
@@ -82,21 +82,21 @@ def test_unknown_model_is_refused_before_any_request_listing_the_available(tmp_c
     assert lab.client.requests == []
 
 
-def test_compare_pair_with_two_models_sends_each_side_to_its_model():
+def test_send_pair_with_two_models_sends_each_side_to_its_model():
     lab = two_models()
-    result = compare_pair(lab, "hi", {"temperature": 0.0}, {"temperature": 0.0, "model": B})
+    result = send_pair(lab, "hi", {"temperature": 0.0}, {"temperature": 0.0, "model": B})
     assert (result["a"].model, result["b"].model) == (A, B)
     assert list(result["metrics"]["model"]) == [A, B]
     with pytest.raises(ModelNotFound):
-        compare_pair(lab, "hi", {}, {"model": "nope"})
+        send_pair(lab, "hi", {}, {"model": "nope"})
     assert len(lab.client.requests) == 2  # the bad pair sent nothing
 
 
 def test_compare_panel_offers_the_models_and_swaps_them(fake_lab):
-    from labutils.widgets import compare
+    from labutils.widgets import ab_panel
 
     lab = two_models()
-    cmp = compare(lab, "hi")
+    cmp = ab_panel(lab, "hi")
     assert list(cmp.model_a.options) == [A, B] and cmp.model_a.layout.display is None
     cmp.model_b.value = B
     cmp.run()
@@ -105,7 +105,7 @@ def test_compare_panel_offers_the_models_and_swaps_them(fake_lab):
     cmp.swap()
     assert (cmp.model_a.value, cmp.model_b.value) == (B, A)
     assert (cmp.result["a"].model, cmp.result["b"].model) == (B, A)
-    assert compare(fake_lab, "hi").model_a.layout.display == "none"  # one model: no menu
+    assert ab_panel(fake_lab, "hi").model_a.layout.display == "none"  # one model: no menu
 
 
 def test_probe_of_two_models_gives_one_block_per_model():
@@ -195,9 +195,9 @@ def test_live_sweep_over_two_models_answers_per_model_and_caches_per_model(gemma
 
 @pytest.mark.integration
 def test_live_compare_panel_with_two_models(gemma_lab):
-    from labutils.widgets import compare
+    from labutils.widgets import ab_panel
 
-    cmp = compare(gemma_lab, "The capital of France is")
+    cmp = ab_panel(gemma_lab, "The capital of France is")
     assert GEMMA_ID in cmp.model_b.options
     cmp.model_b.value = GEMMA_ID
     for side in (cmp.a, cmp.b):

@@ -15,7 +15,7 @@ import pytest
 
 import labutils
 from labutils import Grid, stack
-from labutils.ab import compare_pair
+from labutils.ab import send_pair
 from labutils.client.cache import Cache
 
 from .helpers import listening_addresses, sweep_killing
@@ -89,7 +89,7 @@ def test_a_and_b_stream_at_once_each_on_an_engine_of_its_own(pool, pool_lab):
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        result = compare_pair(pool_lab, STORY, {"temperature": 0.7, "seed": 1, "max_tokens": 80},
+        result = send_pair(pool_lab, STORY, {"temperature": 0.7, "seed": 1, "max_tokens": 80},
                               {"temperature": 1.2, "seed": 1, "max_tokens": 80},
                               on_token_a=lambda _: firsts.setdefault("a", time.perf_counter() - t0),
                               on_token_b=lambda _: firsts.setdefault("b", time.perf_counter() - t0))

@@ -18,10 +18,11 @@ import pytest
 
 import labutils
 from labutils import Chat, ParameterError, stack
+from labutils.ab import send_pair
 from labutils.params import PARAMS, check
 from labutils.runs import COLUMNS
 from labutils.sampler import gof
-from labutils.widgets import CHAT_FALLBACK, FALLBACK, chat_ui, compare, compare_pair, playground
+from labutils.widgets import CHAT_FALLBACK, FALLBACK, ab_panel, chat_ui, playground
 
 from .conftest import FakeLab
 from .helpers import counting_lab
@@ -136,9 +137,9 @@ def test_a_failed_request_is_in_the_history_and_the_panel_stays_usable():
 
 def test_compare_offline(fake_lab):
     with pytest.raises(ParameterError, match="top_p=0"):
-        compare_pair(fake_lab, PROMPT, {"temperature": 0.0}, {"top_p": 0})
+        send_pair(fake_lab, PROMPT, {"temperature": 0.0}, {"top_p": 0})
     assert fake_lab.client.requests == []  # both validated before either is sent
-    cmp = compare(fake_lab, PROMPT)
+    cmp = ab_panel(fake_lab, PROMPT)
     result = cmp.run()
     assert cmp.answers == (result["a"].text, result["b"].text) and list(result["metrics"].index) == ["A", "B"]
     cmp.swap()
@@ -155,7 +156,7 @@ def test_text_fallback_names_the_widget_and_its_state():
     text = bundle["text/plain"]
     assert text.startswith(FALLBACK) and "temperature=1.25" in text and PROMPT in text and "0 run(s)" in text
     assert repr(pg) == text
-    assert plain_text(compare(FakeLab(), PROMPT)).startswith(FALLBACK)
+    assert plain_text(ab_panel(FakeLab(), PROMPT)).startswith(FALLBACK)
     chat = Chat(FakeLab(), system="Be brief.")
     ui = chat_ui(chat)
     ui.input.value = "hello"
@@ -331,7 +332,7 @@ def test_the_chain_fold_shows_the_stages_for_the_playground_settings(lab):
 
 @integration
 def test_compare_shows_both_answers_metrics_and_a_word_diff(lab):
-    cmp = compare(lab, PROMPT)
+    cmp = ab_panel(lab, PROMPT)
     cmp.a.set({"temperature": 0.0, "max_tokens": 8, "seed": 3})
     cmp.b.set({"temperature": 0.0, "max_tokens": 3, "seed": 3})  # same answer, cut earlier
     cmp.run_button.click()
@@ -353,9 +354,9 @@ def test_compare_shows_both_answers_metrics_and_a_word_diff(lab):
 def test_compare_validates_both_panels_before_sending_either(lab):
     counted, requests = counting_lab(lab)
     with pytest.raises(ParameterError, match="top_p=0"):
-        compare_pair(counted, PROMPT, {"temperature": 0.0}, {"top_p": 0})
+        send_pair(counted, PROMPT, {"temperature": 0.0}, {"top_p": 0})
     assert requests == []
-    cmp = compare(counted, PROMPT)
+    cmp = ab_panel(counted, PROMPT)
     cmp.b.set({"top_k": 3})
     cmp.b.advanced["top_k"].max = 500  # a slider cannot reach a bad value: widen one to try
     cmp.b.advanced["top_k"].value = 300

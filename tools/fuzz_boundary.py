@@ -26,7 +26,7 @@ import pandas as pd
 
 import labutils
 from labutils import Chat, Grid, probe, summarize
-from labutils.ab import compare_pair
+from labutils.ab import send_pair
 from labutils.client import lab as client_mod
 from labutils.errors import LabError
 from labutils.params import PARAMS
@@ -102,7 +102,7 @@ def cases():
         "connect": {"base_url": [5, "", "ftp://x", b"http://x"], "timeout": [0, -1, math.nan, math.inf, "5", 10**400],
                     "start": ["yes"], "model": [5, ""]},
         "Lab.using": {"model": [[0], ["fake"], 5, "", "nope"]},
-        "compare_pair": {"a": [5, "x", [1], {"temperature": 5}], "b": [None, {"model": 5}]},
+        "send_pair": {"a": [5, "x", [1], {"temperature": 5}], "b": [None, {"model": 5}]},
         "export.save": {"path": ["a\x00b.csv", "/", "x.xlsx", 5, b"x.csv", "/dev/null/x.csv", ""], "df": ["x", 5]},
         "export.load": {"path": ["/", "a\x00b.csv", 5, "", "x.txt"]},
     }
@@ -116,7 +116,7 @@ def cases():
         "probe": lambda n: lambda lab, v: probe(**{"lab": lab, n: v}) if n != "lab" else probe(v),
         "connect": lambda n: lambda lab, v: labutils.connect(**{n: v}),
         "Lab.using": lambda n: lambda lab, v: lab.using(v),
-        "compare_pair": lambda n: lambda lab, v: compare_pair(lab, "hi", v if n == "a" else {}, v if n == "b" else {}),
+        "send_pair": lambda n: lambda lab, v: send_pair(lab, "hi", v if n == "a" else {}, v if n == "b" else {}),
         "export.save": lambda n: lambda lab, v: export.save(v, "x.csv") if n == "df" else export.save(runs, v),
         "export.load": lambda n: lambda lab, v: export.load(v),
     }

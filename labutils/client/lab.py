@@ -1,4 +1,4 @@
-"""Connecting to a Llama Stack and sending one chat request: `connect()`, `Lab`, `Completion`.
+"""`Lab`: the connected lab and its one send path, `Lab.send` (validate, cached, send, store); `connect()` makes one.
 
 Taught in notebooks/00_setup_and_first_request.ipynb (the raw client calls come first there;
 `Lab.chat` is the same call plus validation, timing and readable errors).
@@ -7,15 +7,10 @@ Taught in notebooks/00_setup_and_first_request.ipynb (the raw client calls come 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from numbers import Real
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +19,6 @@ from llama_stack_client import LlamaStackClient
 
 from .. import config, stack
 from ..errors import (
-    ConnectionFailed,
     ContextTooLong,
     LabError,
     ModelNotFound,
@@ -35,69 +29,11 @@ from ..params import check_all, check_responses, messages_from, model_ids, reque
 from . import cache as cache_mod
 from . import responses
 from .cache import Cache
-from .failures import translate, when_down
+from .completion import Completion
+from .failures import translate
 from .responses import Memory
-from .server import ServerDefaults
+from .server import ServerDefaults, count_tokens, engine_identity
 from .stream import BrokenOff, TimedOut, collect, logprobs, seconds
-
-LOCAL_URL = "http://127.0.0.1:8321"
-
-
-@dataclass
-class Completion:
-    """One answer with what it cost: text, finish_reason, token counts, latency and the params sent.
-
-    finish_reason is the engine's ("stop", "length"), except "context_length": prompt and answer filled the
-    model's context before max_tokens was reached (the engine says "length" for that too).
-
-    Taught in notebooks/00_setup_and_first_request.ipynb.
-    """
-
-    text: str
-    finish_reason: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    latency_s: float
-    model: str
-    messages: list[dict]
-    params: dict[str, Any]
-    logprobs: list[dict] | None = None
-    choices: int = 1
-    raw: Any = field(default=None, repr=False)
-    cached: bool = False
-    response_id: str | None = None  # the Responses API's id of the answer (Lab.respond), for previous_response_id
-    surface: str = "chat"  # which API answered: "chat" (chat.completions) or "responses"
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        """Completion tokens per second of wall-clock latency."""
-        if not self.completion_tokens or not self.latency_s:
-            return None
-        return self.completion_tokens / self.latency_s
-
-    def to_record(self) -> dict[str, Any]:
-        """The JSON-safe fields (no raw response) stored in the cache and in `runs` rows."""
-        record = {"text": self.text, "finish_reason": self.finish_reason, "prompt_tokens": self.prompt_tokens,
-                  "completion_tokens": self.completion_tokens, "latency_s": self.latency_s, "model": self.model,
-                  "messages": self.messages, "params": self.params, "logprobs": self.logprobs,
-                  "choices": self.choices}
-        if self.surface != "chat":  # a chat answer's record stays as it always was
-            record.update(surface=self.surface, response_id=self.response_id)
-        return record
-
-    def _repr_markdown_(self) -> str:
-        sent = ", ".join(f"{k}={v!r}" for k, v in self.params.items()) or "server defaults"
-        tps = f"{self.tokens_per_s:.0f} tok/s" if self.tokens_per_s else "-"
-        return (f"{self.text}\n\n---\n*finish_reason* `{self.finish_reason}` · *tokens* "
-                f"{self.prompt_tokens} in / {self.completion_tokens} out · {self.latency_s:.2f} s ({tps})"
-                f"{' · cached' if self.cached else ''} · *sent* {sent}")
-
-
-def quiet_http_logs() -> None:
-    """Hide httpx's per-request INFO lines, unless the user configured that logger themselves."""
-    logger = logging.getLogger("httpx")
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.WARNING)
 
 
 class Lab:
@@ -397,7 +333,7 @@ class Lab:
         if not self.context_length or size + TEMPLATE_ROOM * (len(messages) + 1) < self.context_length:
             return
         engine = self._engine()
-        count = None if engine is None else _count_tokens(engine.llama_base, messages)
+        count = None if engine is None else count_tokens(engine.llama_base, messages)
         if count is not None and count >= self.context_length:
             raise ContextTooLong(f"the prompt is {count} tokens but the model's context holds {self.context_length} "
                                  "(prompt and answer together): shorten the prompt or the conversation; nothing "
@@ -439,16 +375,6 @@ QUEUE_SHARE = 0.5  # an answer slower than this share of the client timeout warn
 TEMPLATE_ROOM = 32  # tokens a chat template may add per message (roles, markers, a default system prompt)
 
 
-def _count_tokens(engine: str, messages: list[dict]) -> int | None:
-    """Prompt tokens of `messages` on llama-server at `engine` (its /apply-template, then /tokenize), or None."""
-    try:
-        with httpx.Client(timeout=5) as http:
-            prompt = http.post(f"{engine}/apply-template", json={"messages": messages}).json()["prompt"]
-            return len(http.post(f"{engine}/tokenize", json={"content": prompt, "add_special": True}).json()["tokens"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None  # not countable now: the server will judge
-
-
 def llm_ids(client: LlamaStackClient) -> list[str]:
     """Ids of the models of type llm that a distribution lists."""
     ids = []
@@ -458,85 +384,3 @@ def llm_ids(client: LlamaStackClient) -> list[str]:
         if kind == "llm":
             ids.append(m.id)
     return ids
-
-
-def connect(base_url: str | None = None, model: str | None = None, *, start: bool = True,
-            timeout: float = 120.0) -> Lab:
-    """Connect to a Llama Stack and pick a model; start the embedded stack when it is the target.
-
-    The URL comes from `base_url`, then `$LLAMA_STACK_URL`, else the embedded stack at
-    http://127.0.0.1:8321 (started if nothing answers there and `start`, unless `$LAB_SHARED` says a
-    class hub shares one stack: then nothing is ever started, see deploy/README.md). The model comes from `model`,
-    then `$LAB_MODEL`, else the first llm listed. API keys for remote distributions are read from the
-    environment by the client (`LLAMA_STACK_CLIENT_API_KEY`), never passed in a notebook.
-    Taught in notebooks/00_setup_and_first_request.ipynb.
-    """
-    quiet_http_logs()
-    if isinstance(timeout, bool) or not isinstance(timeout, Real) or not 0 < timeout <= MAX_TIMEOUT_S:
-        raise ParameterError(f"timeout={shown(timeout)} is not allowed: timeout must be a number of seconds in "
-                             f"(0, {MAX_TIMEOUT_S}]")
-    timeout = float(timeout)
-    for name, value in (("base_url", base_url), ("model", model)):
-        if value is not None and not (isinstance(value, str) and value.strip()):
-            raise ParameterError(f"{name}={shown(value)} is not allowed: {name} must be a non-empty string or None")
-    if base_url is not None and not base_url.startswith(("http://", "https://")):
-        raise ParameterError(f"base_url={shown(base_url)} is not allowed: give an http:// or https:// URL, "
-                             "e.g. http://127.0.0.1:8321")
-    if not isinstance(start, bool):
-        raise ParameterError(f"start={shown(start)} is not allowed: start must be True or False")
-    settings = stack.Settings()
-    url = (base_url or config.get("LLAMA_STACK_URL") or settings.url).rstrip("/")
-    embedded = url in (settings.url, f"http://localhost:{settings.stack_port}")
-    client = LlamaStackClient(base_url=url, timeout=timeout, max_retries=0)
-    try:
-        available = llm_ids(client)
-    except llama_stack_client.APITimeoutError:  # something listens but does not answer: never restarted here
-        raise ConnectionFailed(_slow(url, timeout)) from None
-    except llama_stack_client.APIConnectionError:
-        if config.get("LAB_SHARED"):  # a class hub: the shared stack is the hub's to start, never a learner's
-            raise ConnectionFailed(f"nothing answers at {url}. {when_down('')}") from None
-        if not (embedded and start):
-            raise ConnectionFailed(f"nothing answers at {url}. Check the URL (argument or LLAMA_STACK_URL) "
-                                   "and that the distribution is running; unset LLAMA_STACK_URL to use "
-                                   "the embedded stack.") from None
-        print(f"No Llama Stack answers at {url}: starting the embedded one (first start takes ~30 s)...",
-              file=sys.stderr)
-        stack.up(settings)
-        try:
-            available = llm_ids(client)
-        except llama_stack_client.APITimeoutError:
-            raise ConnectionFailed(_slow(url, timeout)) from None
-        except llama_stack_client.APIConnectionError as e:
-            raise ConnectionFailed(f"the embedded stack was started but nothing answers at {url} ({e}); "
-                                   "see `make logs`") from None
-    except llama_stack_client.APIStatusError as e:
-        raise ConnectionFailed(f"{url} answered HTTP {e.status_code} to GET /v1/models: is it a Llama Stack?") from None
-    chosen = model or config.get("LAB_MODEL") or (available[0] if available else None)
-    if chosen is None:
-        raise ModelNotFound(f"{url} lists no llm model; register one with the distribution first")
-    if chosen not in available:
-        raise ModelNotFound(f"model {chosen!r} is not registered at {url}; available: "
-                            f"{', '.join(available) or '(none)'}")
-    lab = Lab(client, chosen, url, embedded=embedded)
-    lab._read_engine(fallback=settings)
-    return lab
-
-
-MAX_TIMEOUT_S = 86_400  # a day: the longest client timeout connect() accepts
-
-
-def _slow(url: str, timeout: float) -> str:
-    """The message of a stack that accepts connections but answers no request within the timeout."""
-    return (f"{url} did not answer GET /v1/models within {timeout:g} s (the timeout), but nothing refused the "
-            "connection either: a server listens there and is busy, paused or hung. It was left running (the lab "
-            "never restarts a stack that may be alive); try again, connect with a longer timeout=..., or restart "
-            "it yourself (`make down && make up`).")
-
-
-def engine_identity(props: dict | None) -> str | None:
-    """The engine behind a stack, as far as the lab can tell: its name and version (the `xllamacpp` wheel's,
-    or a source-built llama-server's build) and the model file."""
-    if not props:
-        return None
-    engine = props.get("lab_engine") or f"llama-server {props.get('build_info')}"
-    return f"{engine} {Path(str(props.get('model_path'))).name}"

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from ..errors import ParameterError
 from ..params import PARAMS
@@ -96,3 +99,44 @@ class ServerDefaults:
 
 
 __all__ = ["ServerDefaults"]
+
+
+# --- llama-server's own endpoints (beside /v1): its chat template and its tokenizer -------------------
+
+ENGINE_ERRORS = (httpx.HTTPError, ValueError, KeyError, TypeError)  # an engine that cannot answer these now
+
+
+def apply_template(engine: str, messages: list[dict], timeout: float = 10) -> str:
+    """The prompt text llama-server at `engine` makes of `messages` (its chat template: `/apply-template`)."""
+    with httpx.Client(timeout=timeout) as http:
+        return http.post(f"{engine}/apply-template", json={"messages": messages}).json()["prompt"]
+
+
+def tokenize(engine: str, text: str, *, special: bool, timeout: float = 10) -> list[str]:
+    """The engine's tokens of `text` as pieces (`special`: add the model's special tokens and read marker
+    text such as <|im_start|> as one token, as a prompt is read; off for a sequence breaker's tail)."""
+    with httpx.Client(timeout=timeout) as http:
+        tokens = http.post(f"{engine}/tokenize", json={"content": text, "add_special": special,
+                                                       "parse_special": special, "with_pieces": True}).json()["tokens"]
+    return [t["piece"] if isinstance(t["piece"], str) else bytes(t["piece"]).decode("utf-8", "replace")
+            for t in tokens]
+
+
+def count_tokens(engine: str, messages: list[dict]) -> int | None:
+    """Prompt tokens of `messages` on llama-server at `engine` (its chat template, then its tokenizer), or
+    None when it cannot say now (the server will judge)."""
+    try:
+        with httpx.Client(timeout=5) as http:
+            prompt = http.post(f"{engine}/apply-template", json={"messages": messages}).json()["prompt"]
+            return len(http.post(f"{engine}/tokenize", json={"content": prompt, "add_special": True}).json()["tokens"])
+    except ENGINE_ERRORS:
+        return None
+
+
+def engine_identity(props: dict | None) -> str | None:
+    """The engine behind a stack, as far as the lab can tell: its name and version (the `xllamacpp` wheel's,
+    or a source-built llama-server's build) and the model file."""
+    if not props:
+        return None
+    engine = props.get("lab_engine") or f"llama-server {props.get('build_info')}"
+    return f"{engine} {Path(str(props.get('model_path'))).name}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..sampler.chain import Context, dry_penalty, dry_scan, run_chain
+from ..sampler.chain import run_chain
+from ..sampler.dry import Context, dry_penalty, dry_scan
 from . import failed, passed, register
 
 # The toy next-token distribution of lesson 10's exercises (model probabilities, temperature 1).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..intervals import CANT_TELL, compare
+from ..intervals import CANT_TELL
+from ..paired import compare
 from . import failed, passed, register
 
 NO_CLEAR = "no clear difference"
@@ -27,7 +28,7 @@ def _more_often(runs: pd.DataFrame) -> tuple[str, str]:
     return expected, d.sentence("share of answers naming Paris")
 
 
-@register("13.1", hint="Use the paired comparison of section 3: labutils.intervals.compare(runs, 'correct', "
+@register("13.1", hint="Use the paired comparison of section 3: labutils.compare(runs, 'correct', "
           "{'model': A}, {'model': B}, on=['temperature', 'seed']). Its verdict says 'higher' or 'lower' only "
           "when the 95% interval of the difference excludes 0. Answer with the model id that names Paris more "
           "often, or 'no clear difference'.", solution="instruct", wrong="base", needs=("runs",),

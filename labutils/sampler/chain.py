@@ -36,27 +36,19 @@ stages, as in llama.cpp's src/llama-sampler.cpp (the pinned tree):
   dry_multiplier x dry_base^(L - dry_allowed_length) from its logit (the longest L if several). A
   repeat never reaches back across a sequence breaker (`dry_sequence_breakers`, default newline, colon,
   quote, asterisk), and a token holding a breaker is never penalised. Given the prompt's tokens in order
-  (`Context`), this is modelled exactly, as llama.cpp's `llama_sampler_dry_apply` (`dry_scan`).
+  (`Context`), this is modelled exactly, as llama.cpp's `llama_sampler_dry_apply` (`labutils.sampler.dry`).
   At the first token of a chat answer the default breakers switch DRY off: the chat template's last
   token is a newline.
 
-Why the mixture is exact: XTC and `dist` each own a std::mt19937 seeded with the request's seed, so both
-see the same stream x1, x2, ... of 32-bit outputs. XTC fires when the float x1 / 2^32 is <= q (one output:
-std::uniform_real_distribution<float>); `dist` picks the token with the double (x1 + x2 * 2^32) / 2^64 (two
-outputs), which is x2 / 2^32 up to 2^-32. So whether XTC fires and which token is drawn hang on different
-outputs, x1 and x2, and over the seeds a check draws these are independent (`tests/test_chain.py`
-measures it on the Mersenne Twister itself, which numpy's legacy seeding reproduces).
-
-repeat_penalty (which needs the raw logits) and top_n_sigma (off by default) are left out, and so are
-the penalties and DRY when the prompt's tokens are unknown: `unpredicted()` names any that a request turns
-on. The math needs only the candidates' log-probabilities, so it is exact when the candidates the server
-returned hold every token the chain can keep (`Chain.complete`). Taught in notebooks/10_sampler_chain.ipynb.
+repeat_penalty (it needs raw logits) and top_n_sigma (off by default) are left out, and so are the penalties
+and DRY when the prompt's tokens are unknown: `unpredicted()` names any a request turns on. The math needs
+only the candidates' log-probabilities, so it is exact when the candidates the server returned hold every
+token the chain can keep (`Chain.complete`). Taught in notebooks/10_sampler_chain.ipynb.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,26 +56,19 @@ import numpy as np
 import pandas as pd
 
 from ..params import PARAMS, check
+from .dry import Context, DryScan, dry, dry_on, dry_penalty, dry_scan
+from .stages import XTC_OFF_ABOVE, _softmax, min_p, penalties, temperature, top_k, top_p, typical_p, xtc
 
 ORDER = ("penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature")
-# Every fact of a sampler (its stage, off value, llama.cpp's default) is its entry in labutils.params.PARAMS;
-# what follows is read from there. The settings this module's stages model (a sampler added to PARAMS with an
-# off value, and repeat_penalty, which needs the raw logits the API never returns, are named by `unpredicted`):
+# A sampler's facts are its PARAMS entry; the settings modelled here (others with an off value: `unpredicted`):
 SETTINGS = ("temperature", "top_k", "top_p", "min_p", "typical_p", "presence_penalty", "frequency_penalty",
             "xtc_probability", "xtc_threshold", "dry_multiplier", "dry_base", "dry_allowed_length",
             "dry_penalty_last_n", "dry_sequence_breakers")
-# the stage a parameter switches on and off (the penalties and DRY have several; run_chain reads those itself)
-STAGE_PARAM = {PARAMS[n].stage: n for n in SETTINGS if PARAMS[n].off is not None and PARAMS[n].stage not in (
-    "penalties", "dry")}
+_SEVERAL = ("penalties", "dry")  # stages switched by several parameters: run_chain reads those itself
+STAGE_PARAM = {PARAMS[n].stage: n for n in SETTINGS if PARAMS[n].off is not None and PARAMS[n].stage not in _SEVERAL}
 PENALTIES = tuple(n for n in SETTINGS if PARAMS[n].stage == "penalties")  # modelled given the tokens seen
-BREAKERS = PARAMS["dry_sequence_breakers"].default  # llama.cpp's default dry_sequence_breakers
-DRY = {n: PARAMS[n].default for n in SETTINGS if PARAMS[n].stage == "dry"}  # at llama-server's defaults: off
 LLAMA_DEFAULTS = {n: PARAMS[n].default for n in SETTINGS}
 OFF = {n: PARAMS[n].default if PARAMS[n].off is None else PARAMS[n].off for n in SETTINGS}  # every stage off
-XTC_OFF_ABOVE = 0.5  # llama.cpp turns XTC off for a threshold above this
-# llama.cpp's limits on sequence breakers (characters of a breaker, tokens of its tail), and the
-# exponent cap that keeps multiplier x base^exponent a finite float (log of the largest float32)
-BREAKER_CHARS, BREAKER_TAIL, FLOAT_MAX_LOG = 40, 20, 88.7228391
 
 
 @dataclass
@@ -200,74 +185,6 @@ class Chain:
         return out
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=float)
-    if z.size == 0:
-        return z
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
-def _f32_probs(logits: np.ndarray) -> np.ndarray:
-    """Softmax in float32, as llama.cpp computes it (so a cut at a cumulative threshold matches its rounding)."""
-    z = np.asarray(logits, dtype=np.float32)
-    e = np.exp(z - z.max())
-    return e / np.float32(e.sum(dtype=np.float32))
-
-
-def top_k(logits: np.ndarray, k: int) -> np.ndarray:
-    """Indices kept by top_k, most likely first (k <= 0: all, in their order)."""
-    if k <= 0:
-        return np.arange(len(logits))
-    return np.argsort(-np.asarray(logits), kind="stable")[:min(k, len(logits))]
-
-
-def top_p(logits: np.ndarray, p: float, *, whole: bool = False) -> np.ndarray:
-    """Indices kept by top_p: most likely first, until the kept mass is >= p (p >= 1: all).
-
-    The mass is renormalised over the given candidates, as llama.cpp does; `whole=True` reads the logits
-    as log-probabilities over the whole vocabulary instead (when the server's candidates are all of it)."""
-    if p >= 1.0:
-        return np.arange(len(logits))
-    order = np.argsort(-np.asarray(logits), kind="stable")
-    probs = np.exp(np.asarray(logits, dtype=np.float32)) if whole else _f32_probs(logits)
-    cum = np.cumsum(probs[order], dtype=np.float32)
-    last = int(np.argmax(cum >= np.float32(p))) + 1 if (cum >= np.float32(p)).any() else len(order)
-    return order[:last]
-
-
-def min_p(logits: np.ndarray, p: float) -> np.ndarray:
-    """Indices kept by min_p: p_i >= p * p_max, i.e. logit_i >= max logit + log p (order kept; p <= 0: all)."""
-    z = np.asarray(logits, dtype=float)
-    if p <= 0.0:
-        return np.arange(len(z))
-    return np.flatnonzero(z >= z.max() + np.log(p))
-
-
-def typical_p(logits: np.ndarray, p: float) -> np.ndarray:
-    """Indices kept by locally typical sampling, closest to the entropy first, until the mass is > p."""
-    if p >= 1.0:
-        return np.arange(len(logits))
-    order = np.argsort(-np.asarray(logits), kind="stable")
-    probs = _f32_probs(np.asarray(logits)[order])
-    entropy = float(-(probs * np.log(probs)).sum())
-    shifted = np.abs(-np.log(probs) - entropy)
-    by_typical = np.argsort(shifted, kind="stable")
-    cum = np.cumsum(probs[by_typical], dtype=np.float32)
-    over = cum > np.float32(p)
-    last = int(np.argmax(over)) + 1 if over.any() else len(order)
-    return order[by_typical[:last]]
-
-
-def temperature(logits: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-    """(indices kept, new logits): t <= 0 keeps only the (first) most likely token; else logits / t."""
-    z = np.asarray(logits, dtype=float)
-    if t <= 0:
-        i = int(np.argmax(z))
-        return np.array([i]), z[[i]]
-    return np.arange(len(z)), z / t
-
-
 def settings_for(params: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """The chain settings a request gets: each validated value sent, else the server's default (else llama.cpp's)."""
     base = {**LLAMA_DEFAULTS, **{k: v for k, v in (defaults or {}).items() if k in LLAMA_DEFAULTS}}
@@ -288,202 +205,6 @@ def unpredicted(params: dict[str, Any], prompt_known: bool = False) -> list[str]
         left_out += [k for k in PENALTIES if params.get(k) not in (None, 0, 0.0)]
         left_out += ["dry_multiplier"] if dry_on(params) else []
     return left_out
-
-
-def penalties(logits: np.ndarray, tokens: Sequence[str], seen: dict[str, int], presence: float,
-              frequency: float) -> np.ndarray:
-    """llama.cpp's presence and frequency penalties: a token seen `c` times (c >= 1) loses
-    c x frequency + presence from its logit; tokens not seen keep theirs.
-
-    >>> penalties(np.log([0.5, 0.5]), ["a", "b"], {"a": 2}, 1.0, 0.5).round(3).tolist()
-    [-2.693, -0.693]
-    """
-    counts = np.array([seen.get(t, 0) for t in tokens], dtype=float)
-    return np.asarray(logits, dtype=float) - counts * frequency - (counts > 0) * presence
-
-
-def xtc(logits: np.ndarray, threshold: float, min_keep: int = 0, *, whole: bool = False) -> np.ndarray:
-    """Indices kept when XTC fires: if at least two candidates have p_i >= threshold, all of them but the
-    least likely one are removed (kept: that one and every token below the threshold, most likely first);
-    otherwise, or when fewer than `min_keep` tokens would stay (llama-server's default min_keep is 0), or
-    for a threshold above 0.5 (off), all are kept in their order.
-
-    As `llama_sample_xtc_apply` in llama.cpp's src/llama-sampler.cpp: a softmax of the logits over the
-    candidates given (float32), sorted, then the run of leading tokens at or above the threshold. `whole=True`
-    reads the logits as log-probabilities over the whole vocabulary (see `top_p`).
-
-    >>> xtc(np.log([0.5, 0.3, 0.2]), 0.25).tolist()
-    [1, 2]
-    """
-    z = np.asarray(logits, dtype=float)
-    if threshold > XTC_OFF_ABOVE or z.size < 2:
-        return np.arange(z.size)
-    order = np.argsort(-z, kind="stable")
-    probs = np.exp(z[order].astype(np.float32)) if whole else _f32_probs(z[order])
-    above = probs >= np.float32(threshold)
-    leading = int(np.argmin(above)) if not above.all() else above.size  # llama.cpp stops at the first below
-    pos_last = leading - 1  # the least likely token at or above the threshold
-    if pos_last <= 0 or z.size - pos_last < min_keep:
-        return np.arange(z.size)
-    return order[pos_last:]
-
-
-@dataclass(frozen=True)
-class Context:
-    """The tokens the samplers have seen before the answer's first token, oldest first: llama-server feeds
-    them the whole prompt, chat template included (`labutils.sampler_check.prompt_tokens` reads them from
-    the engine). `tokenize` is the engine's tokenizer (text -> token pieces, no special tokens), needed
-    only for a sequence breaker that can begin inside a token and go on in the next ones."""
-
-    tokens: tuple[str, ...]
-    tokenize: Callable[[str], Sequence[str]] | None = field(default=None, compare=False)
-    _tails: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)  # text -> tokens
-
-    def breaker_tails(self, piece: str, breakers: Sequence[str]) -> list[tuple[str, ...]]:
-        """The sequence breakers that begin with the token `piece`, as llama.cpp's
-        `get_overlapping_token_sequences` builds them: () when the piece holds a whole breaker (a one-token
-        breaker), else, for each place where the piece ENDS with the beginning of a breaker, the tokens of
-        the rest of it (at most 20).
-
-        >>> Context(()).breaker_tails("a:b", BREAKERS)
-        [()]
-        """
-        tails: list[tuple[str, ...]] = []
-        for breaker in (b[:BREAKER_CHARS] for b in breakers):
-            if breaker in piece:
-                tails.append(())
-                continue
-            pos = piece.find(breaker[0])
-            while pos != -1:
-                if breaker.startswith(piece[pos:]):  # the piece's end is the breaker's beginning
-                    if self.tokenize is None:
-                        raise ValueError(f"the sequence breaker {breaker!r} can begin inside the token {piece!r}: "
-                                         "the engine's tokenizer is needed to read the rest of it (Context.tokenize)")
-                    rest = breaker[len(piece) - pos:]
-                    if rest not in self._tails:  # asked once: a chain is re-run for every cell and fit
-                        self._tails[rest] = tuple(self.tokenize(rest))[:BREAKER_TAIL]
-                    tail = self._tails[rest]
-                    if tail not in tails:
-                        tails.append(tail)
-                pos = piece.find(breaker[0], pos + 1)
-        return tails
-
-
-@dataclass
-class DryScan:
-    """What DRY sees before the next token: the `window` it searches (the last dry_penalty_last_n tokens);
-    `limit`, how far back a repeat may reach (up to the nearest sequence breaker, the whole window when
-    none lies in it); the `breaker` found there (the tokens after it, the token it begins at); `repeats`,
-    token -> the length of the longest repeat (at least dry_allowed_length) it would extend; and
-    `targets`, those of them DRY penalises (a token holding a whole breaker never is). Built by `dry_scan`."""
-
-    window: tuple[str, ...]
-    allowed_length: int
-    breakers: tuple[str, ...]
-    limit: int
-    breaker: tuple[int, str] | None = None  # (tokens after it, the token it begins at), the nearest breaker
-    repeats: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def targets(self) -> dict[str, int]:
-        return {t: n for t, n in self.repeats.items() if not holds_breaker(t, self.breakers)}
-
-    def explain(self) -> str:
-        """Why DRY penalises what it does, in one sentence."""
-        a = self.allowed_length
-        head = f"DRY searches the last {len(self.window)} token(s)"
-        if len(self.window) <= a:
-            return f"{head}, not more than dry_allowed_length={a}: DRY penalises nothing here."
-        if self.breaker is None:
-            head += "; no sequence breaker lies in them, so a repeat may reach back through all of them"
-        else:
-            after, token = self.breaker
-            head += (f"; the nearest sequence breaker begins at {token!r}"
-                     + (", the last token" if after == 0 else f", followed by {after} token(s)")
-                     + f", so a repeat may be at most {self.limit} token(s) long")
-        if self.limit < a:
-            return f"{head}, less than dry_allowed_length={a}: DRY penalises nothing here."
-        targets = sorted(self.targets.items(), key=lambda kv: -kv[1])
-        if not targets:
-            return f"{head}; no token would extend a repeat of {a} or more tokens, so DRY penalises nothing here."
-        found = ", ".join(f"{t!r} (would extend a repeat of {n})" for t, n in targets[:5])
-        more = f" and {len(targets) - 5} more" if len(targets) > 5 else ""
-        return f"{head}. The tokens it penalises: {found}{more}."
-
-
-def dry_scan(context: Context, allowed_length: int, last_n: int, breakers: Sequence[str] = BREAKERS) -> DryScan:
-    """DRY's search of the context, as llama.cpp's `llama_sampler_dry_apply` (src/llama-sampler.cpp):
-    1. from the end backwards, the first token that begins a complete sequence breaker sets the limit of
-       a repeat's length (the tokens after the breaker);
-    2. for each earlier position k, the length of the longest run ending there that equals the context's
-       own ending (capped at the limit; llama.cpp computes these with the Z-algorithm);
-    3. the token that FOLLOWED such a run would extend the repeat: it is penalised when the run is at
-       least `allowed_length` long (the longest run counts).
-
-    >>> dry_scan(Context(tuple("abcxab")), 2, 64).repeats  # 'a b' repeats; 'c' followed it
-    {'c': 2}
-    """
-    window = tuple(context.tokens[-last_n:]) if last_n > 0 else ()
-    n, rev = len(window), window[::-1]
-    scan = DryScan(window, allowed_length, tuple(breakers), n)
-    if n <= allowed_length:
-        return scan
-    for i, piece in enumerate(rev):
-        longest = -1
-        for tail in context.breaker_tails(piece, breakers):
-            # a breaker's tail is the tokens after its head: rev[i - 1], rev[i - 2], ...
-            if longest < len(tail) <= i and all(tail[o] == rev[i - o - 1] for o in range(len(tail))):
-                longest = len(tail)
-        if longest >= 0:
-            scan.limit, scan.breaker = i - longest, (i, piece)
-            break
-    if scan.limit < allowed_length:
-        return scan
-    for k in range(1, n):
-        run = 0
-        while k + run < n and rev[run] == rev[k + run]:
-            run += 1
-        run = min(run, scan.limit)
-        if run >= allowed_length:
-            token = rev[k - 1]
-            scan.repeats[token] = max(scan.repeats.get(token, 0), run)
-    return scan
-
-
-def dry_penalty(length: int, multiplier: float, base: float, allowed_length: int) -> float:
-    """What DRY subtracts from the logit of a token that would extend a repeat of `length` tokens:
-    multiplier x base^(length - allowed_length), the exponent capped so the result stays a finite float.
-
-    >>> round(dry_penalty(5, 0.8, 1.75, 2), 4)
-    4.2875
-    """
-    exponent = length - allowed_length
-    cap = int(np.float32(FLOAT_MAX_LOG) / np.float32(math.log(base))) if base > 1.000001 else 0
-    if cap > 0 and exponent > cap:
-        exponent = cap
-    return float(multiplier) * float(base) ** exponent
-
-
-def holds_breaker(token: str, breakers: Sequence[str]) -> bool:
-    """Does the token hold a whole sequence breaker (then DRY never penalises it)?"""
-    return any(b[:BREAKER_CHARS] in token for b in breakers)
-
-
-def dry(logits: np.ndarray, tokens: Sequence[str], scan: DryScan, multiplier: float, base: float) -> np.ndarray:
-    """The logits after DRY: each of the scan's targets (a token that would extend a repeat and holds no
-    sequence breaker) loses `dry_penalty` of its repeat's length; the others keep theirs."""
-    out = np.asarray(logits, dtype=float).copy()
-    targets = scan.targets
-    for i, t in enumerate(tokens):
-        if t in targets:
-            out[i] -= dry_penalty(targets[t], multiplier, base, scan.allowed_length)
-    return out
-
-
-def dry_on(settings: dict[str, Any]) -> bool:
-    """Does DRY do anything with these settings (multiplier not 0, base >= 1, a window to search)?"""
-    s = {**DRY, **{k: v for k, v in settings.items() if v is not None}}
-    return float(s["dry_multiplier"]) != 0 and float(s["dry_base"]) >= 1 and int(s["dry_penalty_last_n"]) != 0
 
 
 def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[str, Any],
@@ -635,6 +356,5 @@ def _complete(lp: np.ndarray, shifted: np.ndarray, s: dict[str, Any], kept: np.n
     return False, why
 
 
-__all__ = ["BREAKERS", "DRY", "LLAMA_DEFAULTS", "ORDER", "PENALTIES", "Chain", "Context", "DryScan", "Stage", "dry",
-           "dry_on", "dry_penalty", "dry_scan", "holds_breaker", "min_p", "penalised", "penalties", "run_chain",
-           "settings_for", "temperature", "top_k", "top_p", "typical_p", "unpredicted", "xtc"]
+__all__ = ["LLAMA_DEFAULTS", "OFF", "ORDER", "PENALTIES", "SETTINGS", "STAGE_PARAM", "Chain", "Stage", "penalised",
+           "run_chain", "settings_for", "unpredicted"]

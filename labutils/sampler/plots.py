@@ -14,7 +14,8 @@ from .distribution import show_token
 
 if TYPE_CHECKING:
     from .chain import Chain
-    from .check import SamplerCheck, SamplerGrid
+    from .check import SamplerCheck
+    from .grid import SamplerGrid
 
 
 def _axes(ax, size=(8, 3.5)):

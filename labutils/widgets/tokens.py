@@ -19,8 +19,9 @@ import pandas as pd
 
 from ..params import PARAMS
 from ..sampler import chain as chain_mod
-from ..sampler.check import post_sampling, predict, server_distance
+from ..sampler.check import server_distance
 from ..sampler.distribution import show_token
+from ..sampler.predict import post_sampling, predict
 from ..sampler.tokens import answer_tokens, continue_from
 from .base import RunPanel, answer_box, prompt_boxes, set_text
 from .controls import slider

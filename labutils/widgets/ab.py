@@ -1,6 +1,6 @@
-"""The A/B compare panel: two parameter sets on one prompt, answers side by side, metrics and a word diff.
+"""The A/B panel: two parameter sets on one prompt, answers side by side, metrics and a word diff.
 
-A view over `labutils.compare.compare_pair`. When the stack lists several models, each side has a model
+A view over `labutils.ab.send_pair`. When the stack lists several models, each side has a model
 menu, so A and B may also be two models. Taught in notebooks/05_playground.ipynb and (two models)
 notebooks/13_models_side_by_side.ipynb.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import llama_stack_client
 
-from ..ab import compare_pair, pair_result
+from ..ab import pair_result, send_pair
 from ..params import MODEL
 from ..views._frames import short
 from .base import RunPanel, answer_box, output_text, prompt_boxes, set_text
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..client.lab import Lab
 
 
-class Compare(RunPanel):
+class ABPanel(RunPanel):
     """Two parameter panels (A and B) on one prompt: both answers side by side, their metrics and a word diff.
 
     `run()` sends A and B (together when the stack answers two at once); `swap()` exchanges the panels
@@ -86,7 +86,7 @@ class Compare(RunPanel):
                 set_text(out, "".join(streams[side]))
             return on_token
 
-        return compare_pair(self.lab, self.prompt.value, self._side(self.a, self.model_a),
+        return send_pair(self.lab, self.prompt.value, self._side(self.a, self.model_a),
                             self._side(self.b, self.model_b),
                             system=self.system.value.strip() or None,
                             on_token_a=streamer("a", self.output_a), on_token_b=streamer("b", self.output_b))
@@ -141,9 +141,9 @@ def _model_menu(lab: Lab) -> W.Dropdown:
                       layout=W.Layout(display=None if len(options) > 1 else "none", width="95%"))
 
 
-def compare(lab: Lab, prompt: str | None = None, system: str | None = None) -> Compare:
+def ab_panel(lab: Lab, prompt: str | None = None, system: str | None = None) -> ABPanel:
     """An A/B panel: one prompt, two parameter sets, answers side by side with metrics and a word diff.
 
     Taught in notebooks/05_playground.ipynb.
     """
-    return Compare(lab, prompt, system)
+    return ABPanel(lab, prompt, system)
