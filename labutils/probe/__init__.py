@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .client import cache as cache_mod
+from .client.request import messages_from, model_ids
 from .client.responses import Memory
 from .errors import ConnectionFailed, LabError, ParameterError, RequestFailed
 from .params import (
@@ -42,8 +43,6 @@ from .params import (
     check,
     choice,
     integer,
-    messages_from,
-    model_ids,
     shown,
 )
 from .views._frames import short
