@@ -19,7 +19,7 @@ import httpx
 from llama_stack_client import LlamaStackClient
 
 from labutils import connect, stack
-from labutils.client.lab import quiet_http_logs
+from labutils.client.connection import quiet_http_logs
 
 PROMPT = "Write a short story about a lighthouse keeper."
 

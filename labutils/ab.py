@@ -8,18 +8,19 @@ and (two models) notebooks/13_models_side_by_side.ipynb.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import ParameterError
+from .client import Lab
+from .client.parallel import Stop, run_all
+from .errors import Interrupted, ParameterError
 from .metrics import text_metrics
 from .params import MODEL, shown
 from .views.tables import diff
 
 if TYPE_CHECKING:
-    from .client.lab import Completion, Lab
+    from .client import Completion
 
 
 def send_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *, system: str | None = None,
@@ -33,8 +34,6 @@ def send_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *, sy
     sent, and stream, at the same time; otherwise A then B. Returns {"a": Completion, "b": Completion,
     "metrics": DataFrame (rows A and B), "diff": TextDiff}. Taught in notebooks/05_playground.ipynb.
     """
-    from .client.lab import Lab
-
     if not isinstance(lab, Lab):
         raise ParameterError(f"lab={shown(lab)} is not allowed: pass the connected lab (labutils.connect())")
     for name, fn in (("on_token_a", on_token_a), ("on_token_b", on_token_b)):
@@ -46,11 +45,16 @@ def send_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *, sy
     if lab_a is lab_b and lab.concurrency < 2:
         return pair_result(lab_a.send(messages, sent_a, on_token=on_token_a),
                            lab_b.send(messages, sent_b, on_token=on_token_b))
-    with ThreadPoolExecutor(2) as pool:  # both finish (or fail) before either error is raised
-        fa = pool.submit(lab_a.send, messages, sent_a, on_token=on_token_a)
-        fb = pool.submit(lab_b.send, messages, sent_b, on_token=on_token_b)
-        wait([fa, fb])
-    return pair_result(fa.result(), fb.result())
+    stop = Stop()  # both finish (or fail) before either error is raised
+    sides = [(lab_a, sent_a, on_token_a), (lab_b, sent_b, on_token_b)]
+    done = run_all(lambda s: s[0].send(messages, s[1], on_token=s[2], cancel=stop.cancel), sides, 2, stop=stop,
+                   counted=False)
+    if stop.interrupted:
+        raise Interrupted("interrupted (Ctrl-C) before both answers were in")
+    for side in (0, 1):
+        if isinstance(done[side], Exception):
+            raise done[side]
+    return pair_result(done[0], done[1])
 
 
 def _side(lab: Lab, params: dict[str, Any], name: str) -> tuple[Lab, dict[str, Any]]:

@@ -22,8 +22,9 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .client.request import messages_from
 from .errors import ContextTooLong, ParameterError
-from .params import check_all, choice, integer, messages_from, shown
+from .params import check_all, choice, integer, shown
 
 if TYPE_CHECKING:
     from .client.lab import Completion, Lab

@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Set
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +24,8 @@ import pandas as pd
 
 from . import config, runs
 from .client import cache as cache_mod
+from .client.parallel import NotSent, Stop, refusal, run_all
+from .client.request import model_ids
 from .errors import LabError, ParameterError, RequestFailed, TooManyCalls
 from .params import (
     MAX_AXIS_VALUES,
@@ -37,7 +37,6 @@ from .params import (
     check,
     core_axes,
     integer,
-    model_ids,
     shown,
 )
 from .runs import Cell
@@ -151,64 +150,19 @@ class Grid:
 
 
 _SHRINK = "Shrink the grid or raise max_calls (argument or LAB_MAX_CALLS)."
-FAIL_FAST = 3  # failures in a row with the same cause (server down, timeouts, HTTP 5xx) that stop a sweep
-GRACE_S = 3.0  # after Ctrl-C: how long in-flight requests get to finish or to close their streams
 
 
-class _Stop:
-    """When a sweep stops sending: FAIL_FAST completed calls in a row failed with one cause, or Ctrl-C.
-
-    `halt` tells the workers not to start another attempt; `cancel` (Ctrl-C only) also makes the requests
-    in flight close their streams, so the server stops generating them.
-    """
-
-    def __init__(self) -> None:
-        self.halt, self.cancel, self._lock = threading.Event(), threading.Event(), threading.Lock()
-        self.cause: str | None = None
-        self._last: str | None = None
-        self._run = 0
-        self.refused: dict[str, RequestFailed] = {}  # a cell's request (all but its seed) -> the server's 4xx
-
-    @staticmethod
-    def cell_key(lab: Lab, params: dict) -> str:
-        """A request without its seed: the samples of one cell share it, and a refusal (4xx) of one is theirs."""
-        return repr((lab.model, sorted((k, repr(v)) for k, v in params.items() if k != "seed")))
-
-    def record(self, error: Exception | None) -> None:
-        """Count one finished call (None = it succeeded); halt after FAIL_FAST failures of one cause: a part
-        that failed, or the same refusal (HTTP 4xx and its message: every other cell would get it too).
-        Called by the workers, so no further call starts once the last straw is counted."""
-        cause = getattr(error, "cause", None)
-        if cause is None and _refusal(error):
-            cause = f"the server refused the request with HTTP {error.status} ({' '.join(str(error).split())[:300]})"
-        with self._lock:
-            self._run = self._run + 1 if cause is not None and cause == self._last else int(cause is not None)
-            self._last = cause
-            if self._run >= FAIL_FAST and self.cause is None:
-                self.cause = f"{cause} ({self._run} calls in a row failed so)"
-                self.halt.set()
-
-    def interrupt(self) -> None:
-        self.cause = "interrupted (Ctrl-C)"
-        self.halt.set()
-        self.cancel.set()
+def _cell_key(lab: Lab, params: dict) -> str:
+    """A request without its seed: the samples of one cell share it, and a refusal (4xx) of one is theirs."""
+    return repr((lab.model, sorted((k, repr(v)) for k, v in params.items() if k != "seed")))
 
 
-class _NotSent(Exception):
-    """The sweep stopped before this call was sent."""
-
-
-def _refusal(error: Exception | None) -> bool:
-    """A server's judgement of the request itself (HTTP 4xx): sent again, it gets the same answer."""
-    status = getattr(error, "status", None)
-    return isinstance(error, RequestFailed) and status is not None and 400 <= status < 500
-
-
-def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int, backoff: float, stop: _Stop):
-    cell = stop.cell_key(lab, params)
+def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int, backoff: float, stop: Stop):
+    """One cell's request, retried while the failure is transient; each attempt counts towards fail-fast."""
+    cell = _cell_key(lab, params)
     for attempt in range(retries + 1):
         if stop.halt.is_set():
-            raise _NotSent
+            raise NotSent
         if cell in stop.refused:  # another sample of this cell was refused: the same request is not sent again
             first = stop.refused[cell]
             raise RequestFailed(f"not sent: the same request with another seed was refused: {first}",
@@ -216,7 +170,7 @@ def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int
         try:
             done = lab.send(messages, params, cache=store, cancel=stop.cancel)
         except RequestFailed as e:
-            if _refusal(e):
+            if refusal(e):
                 stop.refused.setdefault(cell, e)
             if not e.retryable or attempt == retries or stop.halt.wait(backoff * 2**attempt):
                 stop.record(e)
@@ -227,7 +181,7 @@ def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int
         else:
             stop.record(None)
             return done
-    raise _NotSent  # retries < 0 cannot happen (validated); kept so the function always returns or raises
+    raise NotSent  # not reached: retries >= 0 (validated), so the loop returns or raises
 
 
 def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system: str | None = None,
@@ -294,42 +248,28 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     todo = [p for p in plans if p[3] is None]
     rows = {i: runs.row(cell, hit) for i, (cell, _lab, _p, hit) in enumerate(plans) if hit is not None}
     bar = _progress(len(plans), progress, hits=len(rows))
-    stop, errors = _Stop(), 0
+    stop, errors = Stop(), 0
 
-    def collect(fut, i: int) -> None:
+    def collect(i: int, done: Any, error: Exception | None) -> None:
         nonlocal errors
-        try:
-            rows[i] = runs.row(plans[i][0], fut.result())
-        except _NotSent:
-            return
-        except Exception as e:  # one bad cell never costs the others, whatever it raised
+        if error is None:
+            rows[i] = runs.row(plans[i][0], done)
+        else:
             errors += 1
-            rows[i] = runs.row(plans[i][0], error=str(e) if isinstance(e, LabError) else
-                               f"unexpected {type(e).__name__}: {e}")
+            rows[i] = runs.row(plans[i][0], error=str(error) if isinstance(error, LabError) else
+                               f"unexpected {type(error).__name__}: {error}")
         if bar is not None:
             bar.update(1)
             bar.set_postfix(cached=len(plans) - len(todo), errors=errors, refresh=False)
 
-    pool = ThreadPoolExecutor(max_workers=workers)
-    futures = {pool.submit(_call, target, messages, params, store, retries, backoff, stop): i
-               for i, (_c, target, params, hit) in _interleaved(plans) if hit is None}
-    pending = set(futures)
+    order = [i for i, plan in _interleaved(plans) if plan[3] is None]
     try:
-        try:
-            while pending:  # waits in short steps, so Ctrl-C is seen at once whichever thread the signal hit
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    collect(fut, futures[fut])
-        except KeyboardInterrupt:
-            stop.interrupt()
-            done, pending = wait(pending, timeout=GRACE_S)  # finished answers are kept, the others cancelled
-            for fut in done:
-                collect(fut, futures[fut])
+        run_all(lambda i: _call(plans[i][1], messages, plans[i][2], store, retries, backoff, stop), order, workers,
+                stop=stop, counted=False, on_done=lambda k, done, error: collect(order[k], done, error))
     finally:
-        pool.shutdown(wait=not stop.cancel.is_set(), cancel_futures=True)
         if bar is not None:
             bar.close()
-        if store is not None and not pending:
+        if store is not None and not stop.abandoned:
             store.check()  # damage found while the sweep ran is reported (and the file moved aside) now
             store.close()  # a request still closing its stream after Ctrl-C may yet store its answer
     missing = [i for i in range(len(plans)) if i not in rows]

@@ -1,12 +1,11 @@
-"""Generation parameters: every one declared once, with its type, range, label, unit and help.
+"""Generation parameters: every one declared once, with its type, range, label, unit, help, default and off value.
 
-`PARAMS` is the one registry. Everything that accepts or shows a parameter reads it from here:
-`Lab.chat`'s keywords, `Grid`'s axes (any entry with `axis=True`), the widgets' slider bounds, the
-plots' axis labels, the cache key (every validated value is part of it) and the probe. A bad value gets
-the same message everywhere, before any request is sent. Adding a sampler is one `Param` entry below.
-`extra=True` marks a field the OpenAI schema lacks: it is sent in `extra_body`, which Llama Stack
-forwards to the engine (llama.cpp's llama-server; see its tools/server/README.md for the semantics).
-Taught in notebooks/02_temperature.ipynb, 03_top_p.ipynb and 04_max_tokens_and_stop.ipynb.
+`PARAMS` is the one registry. Everything that accepts or shows a parameter reads it from here: `Lab.chat`'s
+keywords, `Grid`'s axes (any entry with `axis=True`), the widgets' sliders, the plots' axis labels, the cache
+key, the probe and the sampler chain. A bad value gets the same message everywhere, before any request is
+sent. Adding a sampler is one `Param` entry below. `extra=True` marks a field the OpenAI schema lacks: it is
+sent in `extra_body`, which Llama Stack forwards to the engine (llama.cpp's llama-server; see its
+tools/server/README.md). Taught in notebooks/02_temperature.ipynb, 03_top_p.ipynb and 04_max_tokens_and_stop.ipynb.
 """
 
 from __future__ import annotations
@@ -20,8 +19,7 @@ from .errors import ParameterError
 
 ROLES = ("system", "user", "assistant")
 DEFAULT_MAX_TOKENS_LIMIT = 1_000_000  # when the model's context length is unknown
-# Upper bounds of the lab's counts, so no argument can ask for unbounded work before the call cap is checked
-MAX_SAMPLES = 10_000  # samples per Grid cell
+MAX_SAMPLES = 10_000  # samples per Grid cell (these bounds: no argument asks for unbounded work before the call cap)
 MAX_AXIS_VALUES = 1_000  # values on one Grid axis
 MAX_PROBE_SAMPLES = 50  # probe seeds (each adds ~6 requests)
 MAX_CONCURRENCY = 256  # requests a sweep may send at once
@@ -48,12 +46,11 @@ def _num(x: float) -> str:
 class Param:
     """One parameter. `kind` is float, int, bool, "stop", "json" or "breakers"; `low_open`/`high_open` exclude a bound.
 
-    `axis`: a Grid may vary it; `core`: always a column of `runs` (None = the server's default);
-    `extra`: sent via `extra_body`, not as an OpenAI field; `default`: the engine's own default
-    (llama.cpp; the server's `/props` says it where it can, `Lab.server_defaults()`), which the playground
-    leaves unsent; `step`: the slider step; `short`: a tick label. `stage`: the stage of llama-server's
-    sampler chain it sets (`labutils.sampler.chain.ORDER`), "" for none; `off`: the value at which its stage
-    does nothing (None for a setting that switches nothing by itself, e.g. dry_base).
+    `axis`: a Grid may vary it; `core`: always a column of `runs` (None = the server's default); `extra`: sent
+    via `extra_body`, not as an OpenAI field; `default`: the engine's own (llama.cpp's; `/props` says it where
+    it can: `Lab.server_defaults()`), which the playground leaves unsent; `step`: the slider step; `short`: a
+    tick label; `stage`: the stage of llama-server's sampler chain it sets (`sampler.chain.ORDER`), "" for
+    none; `off`: the value at which that stage does nothing (None: it switches nothing by itself).
     """
 
     name: str
@@ -224,24 +221,6 @@ def cell_columns(columns: Any) -> list[str]:
     return [n for n in (MODEL, *axes()) if n in present]
 
 
-def model_ids(name: str, value: Any) -> list[str]:
-    """A model axis as a list of distinct model ids (one id or a list of them); whether the server lists
-    them is checked by `Lab.using` before any request. Taught in notebooks/13_models_side_by_side.ipynb.
-
-    >>> model_ids("model", "llama-cpp/smollm2-135m-instruct")
-    ['llama-cpp/smollm2-135m-instruct']
-    """
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not 0 < len(items) <= MAX_AXIS_VALUES or not all(
-            isinstance(m, str) and m.strip() for m in items):
-        raise ParameterError(f"{name}={shown(value)} is not allowed: give a model id or a list of model ids, "
-                             "e.g. model=[lab.model, 'llama-cpp2/gemma3-270m'] (lab.models() lists them)")
-    dupes = sorted({m for m in items if items.count(m) > 1})
-    if dupes:
-        raise ParameterError(f"{name}={list(items)!r} is not allowed: the model(s) {dupes} appear twice")
-    return list(items)
-
-
 def axis_label(name: str) -> str:
     """A plot label with unit for a parameter column; other names come back unchanged."""
     return PARAMS[name].axis_label if name in PARAMS else name
@@ -337,7 +316,7 @@ def _strings(name: str, value: Any, most: int, allowed: str) -> list[str]:
     ):
         raise ParameterError(f"{name}={shown(value)} is not allowed: {name} must be {allowed}")
     for i, item in enumerate(items):
-        _encodable(f"{name}[{i}]" if len(items) > 1 else name, item)
+        encodable(f"{name}[{i}]" if len(items) > 1 else name, item)
     return list(items)
 
 
@@ -352,26 +331,7 @@ def _check_breakers(name: str, value: Any) -> tuple[str, ...]:
                                            "(llama-server refuses an empty list)"))
 
 
-def check_all(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:
-    """Validate every parameter that is not None; return the ones to send, in the registry's order.
-
-    Zero is a real value: temperature=0 is sent, never dropped as "unset".
-    """
-    out = {k: check(k, v, max_tokens_limit=max_tokens_limit) for k, v in params.items() if v is not None}
-    if "top_logprobs" in out and not out.get("logprobs"):
-        raise ParameterError(f"top_logprobs={out['top_logprobs']} needs logprobs=True")
-    return {k: out[k] for k in PARAMS if k in out}
-
-
-def request_fields(params: dict[str, Any]) -> dict[str, Any]:
-    """Validated params as keyword arguments of `chat.completions.create`: OpenAI fields as they are,
-    the engine's own samplers under `extra_body`."""
-    fields = {k: v for k, v in params.items() if not PARAMS[k].extra}
-    extra = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if PARAMS[k].extra}
-    return {**fields, "extra_body": extra} if extra else fields
-
-
-def _encodable(name: str, text: str) -> str:
+def encodable(name: str, text: str) -> str:
     """`text`, refused when it holds a lone surrogate (no valid UTF-8 exists for it, so no request can carry it)."""
     try:
         text.encode("utf-8")
@@ -383,78 +343,18 @@ def _encodable(name: str, text: str) -> str:
     return text
 
 
-def messages_from(prompt_or_messages: str | list[dict], system: str | None = None) -> list[dict]:
-    """Turn a prompt string or a message list into validated role/content messages.
+def check_all(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:
+    """Validate every parameter that is not None; return the ones to send, in the registry's order.
 
-    A string becomes one user message; `system` prepends a system message.
-    Taught in notebooks/01_messages_and_roles.ipynb.
+    Zero is a real value: temperature=0 is sent, never dropped as "unset".
     """
-    if isinstance(prompt_or_messages, str):
-        if not prompt_or_messages.strip():
-            raise ParameterError(f"prompt={shown(prompt_or_messages)} is not allowed: the prompt must be a "
-                                 "non-empty string")
-        messages = [{"role": "user", "content": _encodable("prompt", prompt_or_messages)}]
-    elif isinstance(prompt_or_messages, (list, tuple)) and prompt_or_messages:
-        messages = [dict(m) if isinstance(m, dict) else m for m in prompt_or_messages]
-    else:
-        raise ParameterError(f"messages={shown(prompt_or_messages)} is not allowed: pass a prompt string "
-                             "or a non-empty list of {'role': ..., 'content': ...} dicts")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or set(m) - {"role", "content"} or "role" not in m:
-            raise ParameterError(f"messages[{i}]={shown(m)} is not allowed: each message is a dict with "
-                                 "keys 'role' and 'content'")
-        if not isinstance(m["role"], str) or m["role"] not in ROLES:
-            raise ParameterError(f"messages[{i}]['role']={shown(m['role'])} is not allowed: "
-                                 f"role must be one of {', '.join(ROLES)}")
-        if not isinstance(m.get("content"), str) or not m["content"].strip():
-            raise ParameterError(f"messages[{i}]['content']={shown(m.get('content'))} is not allowed: "
-                                 "content must be a non-empty string")
-        _encodable(f"messages[{i}]['content']", m["content"])
-    if system is not None:
-        if not isinstance(system, str) or not system.strip():
-            raise ParameterError(f"system={shown(system)} is not allowed: use a non-empty string or None")
-        messages = [{"role": "system", "content": _encodable("system", system)}, *messages]
-    return messages
+    out = {k: check(k, v, max_tokens_limit=max_tokens_limit) for k, v in params.items() if v is not None}
+    if "top_logprobs" in out and not out.get("logprobs"):
+        raise ParameterError(f"top_logprobs={out['top_logprobs']} needs logprobs=True")
+    return {k: out[k] for k in PARAMS if k in out}
 
 
-# --- The Responses API (`client.responses.create`): the same sampling parameters, one under another name.
-# Taught in notebooks/14_responses_api.ipynb.
 RESPONSES_NAMES = {"max_tokens": "max_output_tokens"}  # the lab's (chat.completions) name -> the Responses API's
 RESPONSES_FIELDS = ("temperature", "top_p", "max_output_tokens", "presence_penalty", "frequency_penalty")
 RESPONSES_MIN_OUTPUT_TOKENS = 16  # Llama Stack 0.7.3 refuses fewer with HTTP 400 (its request model: ge=16)
 NOT_ON_RESPONSES = ("stop", "n", "logprobs", "top_logprobs", "post_sampling_probs", "response_format")
-
-
-def check_responses(params: dict[str, Any], *, max_tokens_limit: int | None = None) -> dict[str, Any]:
-    """Validate the parameters of a Responses request (`Lab.respond`) and return them in the registry's order,
-    `max_output_tokens` where `max_tokens` stands. Everything else is checked exactly as for chat.
-
-    >>> check_responses({"max_output_tokens": 16, "temperature": 0})
-    {'temperature': 0.0, 'max_output_tokens': 16}
-    """
-    out = {}
-    for name, value in params.items():
-        if value is None:
-            continue
-        if name in RESPONSES_NAMES:
-            raise ParameterError(f"{name}={value!r} is not allowed on the Responses API: there it is called "
-                                 f"{RESPONSES_NAMES[name]} (lab.respond(..., {RESPONSES_NAMES[name]}={value!r}))")
-        if name in NOT_ON_RESPONSES:
-            raise ParameterError(f"{name}={value!r} is not allowed on the Responses API: lab.respond does not send "
-                                 f"{', '.join(NOT_ON_RESPONSES)}; use lab.chat for {name}")
-        if name == "max_output_tokens":
-            high = max_tokens_limit or DEFAULT_MAX_TOKENS_LIMIT
-            out[name] = integer(name, value, RESPONSES_MIN_OUTPUT_TOKENS, high,
-                                why=" (the server refuses fewer than 16; the model's context bounds it above)")
-        else:
-            out.update(check_all({name: value}, max_tokens_limit=max_tokens_limit))
-    order = [RESPONSES_NAMES.get(n, n) for n in PARAMS]
-    return {k: out[k] for k in order if k in out}
-
-
-def responses_fields(params: dict[str, Any]) -> dict[str, Any]:
-    """Validated Responses params as keyword arguments of `responses.create`: its own fields as they are,
-    everything else (seed, llama.cpp's samplers) under `extra_body`, which Llama Stack passes to the engine."""
-    fields = {k: v for k, v in params.items() if k in RESPONSES_FIELDS}
-    extra = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if k not in RESPONSES_FIELDS}
-    return {**fields, "extra_body": extra} if extra else fields

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .client.parallel import Stop, run_all
 from .errors import LabError, ParameterError
 from .intervals import wilson
 from .params import check, integer
@@ -85,17 +85,21 @@ def validity(lab: Lab, prompt: str | list[dict], *, schema: dict | str | None = 
 
     def run(cell):
         c, t, s = cell
-        row = {"constraint": c, "temperature": t, "seed": s}
-        try:
-            done = lab.send(prompt, {"temperature": t, "seed": s, "max_tokens": max_tokens,
-                                     "response_format": formats[c]}, system=system)
-        except LabError as e:  # the server failed this one: a row with the reason, and the sweep goes on
-            return {**row, "text": None, "valid_json": None, "valid_schema": None, "why": "", "error": str(e)}
-        return {**row, "text": done.text, **score(done.text, schema), "error": None,
-                "finish_reason": done.finish_reason}
+        return lab.send(prompt, {"temperature": t, "seed": s, "max_tokens": max_tokens,
+                                 "response_format": formats[c]}, system=system)
 
-    with ThreadPoolExecutor(max_workers=getattr(lab, "concurrency", 2) or 2) as pool:
-        rows = list(pool.map(run, cells))
+    stop = Stop()
+    done = run_all(run, cells, lab.concurrency, stop=stop)
+    rows = []
+    for i, (c, t, s) in enumerate(cells):
+        row, answer = {"constraint": c, "temperature": t, "seed": s}, done.get(i)
+        if answer is None or isinstance(answer, Exception):  # failed or not sent: the reason, and the rest go on
+            why = f"not sent: {stop.cause}" if answer is None else str(answer) if isinstance(
+                answer, LabError) else f"unexpected {type(answer).__name__}: {answer}"
+            rows.append({**row, "text": None, "valid_json": None, "valid_schema": None, "why": "", "error": why})
+        else:
+            rows.append({**row, "text": answer.text, **score(answer.text, schema), "error": None,
+                         "finish_reason": answer.finish_reason})
     runs = pd.DataFrame(rows)
     runs.attrs.update(schema=schema, prompt=prompt)
     return runs

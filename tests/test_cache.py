@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from labutils import Grid, paths
+from labutils import Grid, config
 from labutils.client import cache
 
 BASE = ("http://127.0.0.1:8321", "m", [{"role": "user", "content": "hi"}],
@@ -300,24 +300,24 @@ def test_an_existing_cache_file_is_tightened(tmp_path):
 
 
 def test_private_dir_creates_and_tightens(tmp_path):
-    made = paths.private_dir(tmp_path / "a" / "b")
+    made = config.private_dir(tmp_path / "a" / "b")
     assert made == tmp_path / "a" / "b" and made.is_dir()
     assert mode(tmp_path / "a") == 0o700 and mode(made) == 0o700
     made.chmod(0o755)
-    assert mode(paths.private_dir(made)) == 0o700
+    assert mode(config.private_dir(made)) == 0o700
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o1777)  # a sticky, shared folder like /tmp is never tightened
-    paths.private_dir(shared)
+    config.private_dir(shared)
     assert mode(shared) == 0o1777
 
 
 def test_private_file_creates_and_tightens_without_truncating(tmp_path):
-    made = paths.private_file(tmp_path / "d" / "f.txt")
+    made = config.private_file(tmp_path / "d" / "f.txt")
     assert made.read_bytes() == b"" and mode(made) == 0o600 and mode(tmp_path / "d") == 0o700
     made.write_text("kept")
     made.chmod(0o644)
-    paths.private_file(made)
+    config.private_file(made)
     assert mode(made) == 0o600 and made.read_text() == "kept"
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from labutils.client.request import request_fields
 from labutils.errors import LabError, ParameterError
-from labutils.params import check, request_fields
+from labutils.params import check
 from labutils.sampler import chain, gof
 from labutils.sampler.check import OTHER, check_sampler
 from labutils.sampler.dry import Context, dry_penalty, dry_scan

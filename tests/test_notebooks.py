@@ -193,7 +193,7 @@ def test_an_unknown_override_fails(tmp_path):
 
 def figure_dir(stem: str) -> Path:
     """Where a lesson's test run saves its figures for people to look at: .lab/test-logs/figures/<lesson>/."""
-    from labutils.paths import lab_home
+    from labutils.config import lab_home
 
     return lab_home() / "test-logs" / "figures" / stem
 

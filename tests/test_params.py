@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from labutils.client.request import messages_from, request_fields
 from labutils.errors import ParameterError
-from labutils.params import PARAMS, check, check_all, choice, integer, messages_from, request_fields
+from labutils.params import PARAMS, check, check_all, choice, integer
 
 
 @pytest.mark.parametrize(("name", "value", "allowed"), [

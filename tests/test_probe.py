@@ -10,7 +10,8 @@ import pytest
 import labutils
 from labutils import stack
 from labutils.errors import ParameterError, RequestFailed
-from labutils.probe import COLUMNS, VERDICTS, _failure, probe, stop_word
+from labutils.probe import COLUMNS, VERDICTS, _failure, probe
+from labutils.probe.checks import stop_word
 from labutils.views.tables import VERDICT_COLOURS, probe_table
 
 from .conftest import FakeClient, FakeLab

@@ -11,9 +11,9 @@ import pytest
 
 import labutils
 from labutils.client import cache as cache_mod
+from labutils.client.request import check_responses, responses_fields
 from labutils.client.responses import Memory, finish_reason
 from labutils.errors import ParameterError
-from labutils.params import check_responses, responses_fields
 from labutils.probe import probe
 from labutils.stack import distribution
 

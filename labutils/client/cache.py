@@ -38,17 +38,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..paths import in_lab_home, lab_home, private_dir, private_file
+from ..config import in_lab_home, lab_home, private_dir, private_file
+from ._sqlite import _SIDE_FILES, _alive, _CorruptFile, _FolderUnusable, _is_corrupt, _move_aside, _side
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)"
 _PENDING = ("CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, "
             "since REAL NOT NULL)")
 POLL_S = 0.25  # how often a request waiting for another's identical request looks for its answer
-_CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-_CORRUPT_WORDS = ("file is not a database", "database disk image is malformed")
-_SIDE_FILES = ("-wal", "-shm")
-
-
 def default_path() -> Path:
     """`$LAB_CACHE_DIR/responses.sqlite`, else `.lab/cache/responses.sqlite`."""
     folder = os.environ.get("LAB_CACHE_DIR")
@@ -75,42 +71,6 @@ def key(base_url: str, model: str, messages: list[dict], params: dict[str, Any],
 def cacheable(params: dict[str, Any]) -> bool:
     """Only seeded or temperature-0 requests give the same answer twice."""
     return params.get("seed") is not None or params.get("temperature") == 0
-
-
-class _CorruptFile(sqlite3.DatabaseError):
-    """`PRAGMA quick_check` found damage that no statement has hit yet."""
-
-
-class _FolderUnusable(OSError):
-    """The cache folder cannot be created or entered."""
-
-
-def _is_corrupt(error: sqlite3.Error) -> bool:
-    """Only proven corruption: SQLite's own CORRUPT/NOTADB verdict or a failed quick_check."""
-    if isinstance(error, _CorruptFile):
-        return True
-    code = getattr(error, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in _CORRUPT_CODES
-    return any(w in str(error) for w in _CORRUPT_WORDS)
-
-
-def _side(path: Path, suffix: str) -> Path:
-    return Path(str(path) + suffix)
-
-
-def _move_aside(src: Path, dst: Path) -> None:
-    """Move src to dst, never over an existing file (FileExistsError instead)."""
-    try:
-        os.link(src, dst)  # fails when dst exists, unlike rename
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links: check, then rename
-        if dst.exists():
-            raise FileExistsError(str(dst)) from None
-        src.rename(dst)
-    else:
-        src.unlink()
 
 
 class Cache:
@@ -328,6 +288,16 @@ class Cache:
             time.sleep(POLL_S)
         return None
 
+    def in_flight(self, k: str, ttl: float, cancel: threading.Event | None = None):
+        """One request in flight per answer, as a context: it yields the answer another process generated
+        for `k` while this one waited (use it, send nothing), or None: this process holds the claim (or a
+        claim could not be had), generates the answer and `put`s it; the claim is released on exit.
+
+            with cache.in_flight(k, ttl) as record:
+                done = record or generate_and_put()
+        """
+        return _InFlight(self, k, ttl, cancel)
+
     def __contains__(self, k: str) -> bool:
         return bool(self._run("SELECT 1 FROM responses WHERE key = ?", (k,), doing="read", default=[]))
 
@@ -345,17 +315,6 @@ class Cache:
             self._close_read_only()
 
 
-def _alive(pid: int) -> bool:
-    """Whether process `pid` of this host still runs."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process (a class hub): it exists
-        return True
-    return True
-
-
 def clear(path: str | Path | None = None) -> None:
     """Empty the response cache (the default one, or the file at `path`)."""
     c = Cache(path)
@@ -363,3 +322,23 @@ def clear(path: str | Path | None = None) -> None:
         c.clear()
     finally:
         c.close()
+
+
+class _InFlight:
+    """The context of `Cache.in_flight`: claim, else wait for the other claim's answer, else claim again."""
+
+    def __init__(self, cache: Cache, k: str, ttl: float, cancel: threading.Event | None):
+        self.cache, self.k, self.ttl, self.cancel, self.mine = cache, k, ttl, cancel, False
+
+    def __enter__(self) -> dict | None:
+        self.mine = self.cache.claim(self.k, self.ttl)
+        if not self.mine:  # the same request is in flight elsewhere: its answer is ours too
+            record = self.cache.wait(self.k, self.ttl, self.cancel)
+            if record is not None:
+                return record
+            self.mine = self.cache.claim(self.k, self.ttl)  # it gave up: generate it here
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.mine:
+            self.cache.release(self.k)

@@ -6,7 +6,6 @@ Taught in notebooks/00_setup_and_first_request.ipynb (the raw client calls come 
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import warnings
@@ -25,14 +24,15 @@ from ..errors import (
     ParameterError,
     RequestFailed,
 )
-from ..params import check_all, check_responses, messages_from, model_ids, request_fields, shown
+from ..params import check_all, shown
 from . import cache as cache_mod
 from . import responses
 from .cache import Cache
 from .completion import Completion
 from .failures import translate
+from .request import check_responses, messages_from, model_ids, request_fields
 from .responses import Memory
-from .server import ServerDefaults, count_tokens, engine_identity
+from .server import ServerDefaults, check_fits, engine_identity, engine_of
 from .stream import BrokenOff, TimedOut, collect, logprobs, seconds
 
 
@@ -147,7 +147,7 @@ class Lab:
         names in `labutils.params.PARAMS` (temperature, top_p, max_tokens, seed, stop, logprobs,
         top_logprobs, n and llama.cpp's samplers such as top_k or min_p); each is validated before
         sending (None means "server default"; 0 is sent as 0). With `on_token`, the answer is streamed
-        and each text piece is passed to it as it arrives. With `cache` (a `labutils.cache.Cache`),
+        and each text piece is passed to it as it arrives. With `cache` (a `labutils.client.Cache`),
         reproducible requests are answered from it and stored in it, as in a sweep.
 
         >>> lab.chat("Name a colour.", temperature=0, max_tokens=5).text  # doctest: +SKIP
@@ -194,33 +194,29 @@ class Lab:
         if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) for k in params)):
             raise ParameterError(f"params={shown(params)} is not allowed: params must be a dict of parameters, "
                                  "e.g. {'temperature': 0.7}, or None")
-        if cache is not None and not (hasattr(cache, "get") and hasattr(cache, "put")):
-            raise ParameterError(f"cache={shown(cache)} is not allowed: cache must be a labutils.cache.Cache or None")
+        if cache is not None and not isinstance(cache, Cache):
+            raise ParameterError(f"cache={shown(cache)} is not allowed: cache must be a labutils.client.Cache or None")
         messages, sent = self.prepare(prompt_or_messages, system=system, memory=memory, **(params or {}))
         cache = cache if memory is None or memory.stateless else None  # server state is never cached
         hit = self.cached(messages, sent, cache, memory)
-        claimed = None  # the key this request generates for everyone sharing the cache
-        if hit is None and cache is not None and cache_mod.cacheable(sent) and hasattr(cache, "claim"):
-            k, ttl = self.cache_key(messages, sent, memory), seconds(getattr(self.client, "timeout", None)) or 600.0
-            mine = cache.claim(k, ttl)
-            if not mine:  # the same request is in flight elsewhere: its answer is ours too
-                record = cache.wait(k, ttl, cancel)
-                hit = None if record is None else Completion(**record, cached=True)
-                mine = hit is None and cache.claim(k, ttl)  # it gave up: generate it here
-            claimed = k if mine else None
-        if hit is not None:
-            if on_token is not None and hit.text:
-                on_token(hit.text)
-            return hit
-        try:
-            self._check_fits(messages)
-            done = self._send(messages, sent, on_token, cancel, memory)
-            if cache is not None and cache_mod.cacheable(sent):
-                cache.put(self.cache_key(messages, sent, memory), done.to_record())
-        finally:
-            if claimed is not None:
-                cache.release(claimed)
-        return done
+        if hit is None and cache is not None and cache_mod.cacheable(sent):
+            k = self.cache_key(messages, sent, memory)
+            with cache.in_flight(k, seconds(getattr(self.client, "timeout", None)) or 600.0, cancel) as record:
+                if record is None:  # this request generates the answer for everyone sharing the cache
+                    done = self._generate(messages, sent, on_token, cancel, memory)
+                    cache.put(k, done.to_record())
+                    return done
+                hit = Completion(**record, cached=True)
+        if hit is None:
+            return self._generate(messages, sent, on_token, cancel, memory)
+        if on_token is not None and hit.text:
+            on_token(hit.text)
+        return hit
+
+    def _generate(self, messages: list[dict], sent: dict[str, Any], on_token: Callable[[str], None] | None,
+                  cancel: threading.Event | None, memory: Memory | None) -> Completion:
+        self._check_fits(messages)
+        return self._send(messages, sent, on_token, cancel, memory)
 
     def cache_key(self, messages: list[dict], params: dict[str, Any], memory: Memory | None = None) -> str:
         """The response cache's key of a validated request (URL, model, messages, every param, engine, and
@@ -322,35 +318,12 @@ class Lab:
                                or (found.n_ctx if found is not None else None) or context)
 
     def _check_fits(self, messages: list[dict]) -> None:
-        """Refuse, before sending, a prompt that cannot fit the model's context.
-
-        A token holds at least one byte, so a prompt of fewer bytes (plus room for the chat template) than
-        the context surely fits and is not counted. A longer one is counted exactly by the embedded
-        llama-server (its chat template, then its tokenizer). A remote distribution's tokenizer is
-        unknown, and a guess could refuse a prompt that fits, so there the server decides.
-        """
-        size = sum(len(m["content"].encode("utf-8")) for m in messages)
-        if not self.context_length or size + TEMPLATE_ROOM * (len(messages) + 1) < self.context_length:
-            return
-        engine = self._engine()
-        count = None if engine is None else count_tokens(engine.llama_base, messages)
-        if count is not None and count >= self.context_length:
-            raise ContextTooLong(f"the prompt is {count} tokens but the model's context holds {self.context_length} "
-                                 "(prompt and answer together): shorten the prompt or the conversation; nothing "
-                                 "was sent")
+        """Refuse, before sending, a prompt that cannot fit the model's context (`server.check_fits`)."""
+        check_fits(messages, self.context_length, self._engine)
 
     def _engine(self) -> stack.Settings | None:
         """Settings whose `llama_base` is the llama-server behind this lab's model (embedded stack only)."""
-        if not self.embedded:
-            return None
-        try:
-            s = stack.Settings()
-            ports = {server.name: server.port for server in stack.engines(s)}
-            ports[stack.PROVIDER_ID] = stack.servers(s)[0].port  # the first model: its pool's balancer
-        except LabError:  # a bad LAB_* variable: connect() reports it; here the engine is just unknown
-            return None
-        port = ports.get(self.model.split("/")[0])
-        return None if port is None else dataclasses.replace(s, llama_port=port)
+        return engine_of(self.model) if self.embedded else None
 
     def _failure(self, exc: Exception) -> LabError:
         """A transport error as a lab error naming the part that failed: when Llama Stack answers 5xx or
@@ -372,7 +345,6 @@ class Lab:
 
 
 QUEUE_SHARE = 0.5  # an answer slower than this share of the client timeout warns that requests are queueing
-TEMPLATE_ROOM = 32  # tokens a chat template may add per message (roles, markers, a default system prompt)
 
 
 def llm_ids(client: LlamaStackClient) -> list[str]:

@@ -22,11 +22,12 @@ import httpx
 import llama_stack_client
 
 from ..errors import Interrupted, ParameterError, RequestFailed
-from ..params import responses_fields
+from .completion import Completion
+from .request import responses_fields
 from .stream import BrokenOff, TimedOut
 
 if TYPE_CHECKING:
-    from .lab import Completion, Lab
+    from .lab import Lab
 
 SURFACE = "responses"
 
@@ -138,8 +139,6 @@ def send(lab: Lab, messages: list[dict], params: dict[str, Any], memory: Memory,
          on_token: Callable[[str], None] | None, cancel: threading.Event | None, timeout: float | None) -> Completion:
     """One `client.responses.create`, streamed, as a `Completion` (raw: the final response object;
     `response_id` its id, for chaining). A single user message goes as the plain string `input`."""
-    from .lab import Completion
-
     _check_known(lab, memory)
     single = len(messages) == 1 and messages[0]["role"] == "user"
     request = {"input": messages[0]["content"] if single else messages, "store": memory.store,

@@ -10,14 +10,17 @@ with the reason, never guessed. Taught in notebooks/00_setup_and_first_request.i
 
 from __future__ import annotations
 
+import dataclasses
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ..errors import ParameterError
+from .. import stack
+from ..errors import ContextTooLong, LabError, ParameterError
 from ..params import PARAMS
 
 # llama-server's names for the lab's parameters where they differ
@@ -99,6 +102,42 @@ class ServerDefaults:
 
 
 __all__ = ["ServerDefaults"]
+
+
+# --- the llama-server behind a model of the embedded stack, and its own endpoints: template, tokenizer ----
+
+TEMPLATE_ROOM = 32  # tokens a chat template may add per message (roles, markers, a default system prompt)
+
+
+def engine_of(model: str) -> stack.Settings | None:
+    """Settings whose `llama_base` is the llama-server behind `model` on the embedded stack (None: unknown)."""
+    try:
+        s = stack.Settings()
+        ports = {server.name: server.port for server in stack.engines(s)}
+        ports[stack.PROVIDER_ID] = stack.servers(s)[0].port  # the first model: its pool's balancer
+    except LabError:  # a bad LAB_* variable: connect() reports it; here the engine is just unknown
+        return None
+    port = ports.get(model.split("/")[0])
+    return None if port is None else dataclasses.replace(s, llama_port=port)
+
+
+def check_fits(messages: list[dict], context_length: int | None, engine: Callable[[], stack.Settings | None]) -> None:
+    """Refuse, before sending, a prompt that cannot fit the model's context.
+
+    A token holds at least one byte, so a prompt of fewer bytes (plus room for the chat template) than
+    the context surely fits and is not counted. A longer one is counted exactly by the embedded
+    llama-server behind `engine()` (its chat template, then its tokenizer). A remote distribution's
+    tokenizer is unknown, and a guess could refuse a prompt that fits, so there the server decides.
+    """
+    size = sum(len(m["content"].encode("utf-8")) for m in messages)
+    if not context_length or size + TEMPLATE_ROOM * (len(messages) + 1) < context_length:
+        return
+    found = engine()
+    count = None if found is None else count_tokens(found.llama_base, messages)
+    if count is not None and count >= context_length:
+        raise ContextTooLong(f"the prompt is {count} tokens but the model's context holds {context_length} "
+                             "(prompt and answer together): shorten the prompt or the conversation; nothing "
+                             "was sent")
 
 
 # --- llama-server's own endpoints (beside /v1): its chat template and its tokenizer -------------------

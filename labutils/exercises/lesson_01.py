@@ -18,8 +18,8 @@ from . import failed, passed, register
           wrong=[{"role": "user", "content": "Colour of grass?"},
                  {"role": "system", "content": "Answer with one word."}])
 def _(answer):
+    from ..client.request import messages_from
     from ..errors import ParameterError
-    from ..params import messages_from
 
     try:
         messages = messages_from(answer)

@@ -32,12 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import config
+from ..client.parallel import Stop, run_all
 from .report import table, write_report
 from .submissions import LESSONS, TAG, exercise_calls, expected_exercises, tampering
 
@@ -292,8 +292,14 @@ def grade(folder: str | Path, *, jobs: int = 2, url: str | None = None, timeout:
                   + " ".join(f"{k}={v}" for k, v in g.marks.items()), flush=True)
         return g
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, todo))
+    stop = Stop()
+    done = run_all(one, todo, jobs, stop=stop, counted=False)  # the lab's one pool (a notebook per worker)
+    if stop.interrupted:
+        raise KeyboardInterrupt
+    for i in range(len(todo)):
+        if isinstance(done[i], Exception):
+            raise done[i]
+    return [done[i] for i in range(len(todo))]
 
 
 def main(argv: list[str] | None = None) -> int:

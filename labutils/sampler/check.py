@@ -18,14 +18,14 @@ Taught in notebooks/10_sampler_chain.ipynb.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import LabError, RequestFailed
+from ..client.parallel import Stop, run_all
+from ..errors import Interrupted, LabError, RequestFailed
 from ..params import integer
 from . import chain as chain_mod
 from . import gof
@@ -188,8 +188,8 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
             raise LabError(f"check_sampler sets {bad} itself (seeds {first_seed}.., one token, top 20); leave it out")
     lab.prepare(prompt, **params)  # every value checked before anything is sent
     sent = {**params, "max_tokens": 1, "logprobs": True, "top_logprobs": CANDIDATES}
-    defaults = lab.server_defaults() if hasattr(lab, "server_defaults") else None
-    known = getattr(defaults, "known", False)
+    defaults = lab.server_defaults()
+    known = defaults.known
     order = (getattr(defaults, "samplers", None) or list(chain_mod.ORDER)) if known else list(chain_mod.ORDER)
     settings = chain_mod.settings_for(params, defaults.values if known else None)
     seen, context = _prompt_state(lab, prompt, params, defaults.values if known else None)
@@ -199,25 +199,24 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     # for independent draws (chi-square 0.03 on 4 df, measured), which would make the test blind
     # with two slots on one engine, one request returns two choices, and llama-server gives choice i the seed
     # seed+i (one request never spans two engines of a pool: it is one engine's slots that count)
-    per = 2 if (getattr(lab, "engine_slots", getattr(lab, "slots", None)) or 1) >= 2 and samples >= 2 else 1
+    per = 2 if (lab.engine_slots or 1) >= 2 and samples >= 2 else 1
     seeds = np.random.default_rng(first_seed).choice(2**30, size=(samples + per - 1) // per, replace=False) * 2
-
-    lost: list[str] = []
 
     def draw(seed: int) -> list[str]:
         # a draw the server fails (timeout, 5xx) is tried once more, then left out: losing it does not bias
         # the sample (which token a seed gives has nothing to do with whether the server was busy)
-        for attempt in (1, 2):
-            try:
-                return _picks(lab.send(prompt, {**sent, "seed": int(seed), **({"n": per} if per > 1 else {})}))
-            except RequestFailed as e:  # a timeout is not marked retryable, but a second try often works
-                if attempt == 2:
-                    lost.append(str(e))
-        return []
+        try:
+            return _picks(lab.send(prompt, {**sent, "seed": int(seed), **({"n": per} if per > 1 else {})}))
+        except RequestFailed:  # a timeout is not marked retryable, but a second try often works
+            return _picks(lab.send(prompt, {**sent, "seed": int(seed), **({"n": per} if per > 1 else {})}))
 
-    workers = concurrency or getattr(lab, "concurrency", 2) or 2
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        picks = [t for ts in pool.map(draw, seeds) for t in ts][:samples]
+    stop = Stop()
+    drawn = run_all(draw, seeds, concurrency or lab.concurrency, stop=stop)
+    if stop.interrupted:
+        raise Interrupted(f"interrupted (Ctrl-C) after {len(drawn)} of {len(seeds)} draws; nothing was checked")
+    lost = [str(drawn.get(i, f"not sent: {stop.cause}")) for i in range(len(seeds))
+            if not isinstance(drawn.get(i), list)]
+    picks = [t for i in range(len(seeds)) if isinstance(drawn.get(i), list) for t in drawn[i]][:samples]
     if len(lost) * per > 0.1 * samples or not picks:
         raise LabError(f"{len(lost) * per} of {samples} draws failed on the server ({lost[0]}); the check needs "
                        "them all but a few: try again when the server is less busy, or with fewer samples")

@@ -80,8 +80,8 @@ def _picks(done) -> list[str]:
 
 
 def _order(lab: Lab) -> tuple[list[str], dict[str, Any]]:
-    defaults = lab.server_defaults() if hasattr(lab, "server_defaults") else None
-    if getattr(defaults, "known", False):
+    defaults = lab.server_defaults()
+    if defaults.known:
         return list(defaults.samplers or chain_mod.ORDER), dict(defaults.values)
     return list(chain_mod.ORDER), {}
 
@@ -95,7 +95,7 @@ def prompt_tokens(lab: Lab, prompt: str | list[dict]) -> Context | None:
     None when the lab cannot ask the engine (a remote distribution: then the prediction leaves the
     penalties and DRY out and says so). Taught in notebooks/10_sampler_chain.ipynb.
     """
-    engine = getattr(lab, "engine_url", None)
+    engine = lab.engine_url
     if engine is None:
         return None
     messages = lab.prepare(prompt)[0]

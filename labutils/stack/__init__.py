@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..config import private_dir, private_file
 from ..errors import StackError
-from ..paths import private_dir, private_file
 from . import balancer, distribution, pool
 from .engine import (
     _ENGINE_ENV_PREFIXES,

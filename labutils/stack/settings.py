@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
+from ..config import lab_home
 from ..errors import StackError
-from ..paths import lab_home
 from . import prebuilt
 from .models import GEMMA_FILE, alias_for, models_dir
 from .process import HOST

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import in_lab_home, lab_home, private_dir
 from ..errors import ExportError
 from ..params import shown
-from ..paths import in_lab_home, lab_home, private_dir
 
 FORMATS = (".csv", ".jsonl")
 NA = "<NA>"

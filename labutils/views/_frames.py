@@ -67,3 +67,12 @@ def match(series: pd.Series, value: Any) -> pd.Series:
 def select(frame: pd.DataFrame, name: str, value: Any) -> pd.DataFrame:
     """The rows of `frame` whose column `name` equals `value` (missing matches missing)."""
     return frame[match(frame[name], value)]
+
+
+def suptitle(fig, text: str, fontsize: float = 11) -> None:
+    """The figure's title, each line wrapped to the figure's width so no word runs off it."""
+    import textwrap
+
+    per_line = max(20, int(fig.get_figwidth() * 72 / (0.56 * fontsize)))  # ~0.56 em per character
+    lines = [w for line in text.split("\n") for w in textwrap.wrap(line, per_line) or [""]]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..intervals import interval_columns
 from ..params import MODEL, PARAMS, axis_label, cell_columns
-from ._frames import label, require, select, tick, values
+from ._frames import label, require, select, suptitle, tick, values
 from .token_plots import BEFORE_COLOUR, CUT_COLOUR, KEPT_COLOUR, token_distribution, true_nucleus_size  # noqa: F401
 
 WIDTH = 9.5  # inches: fits a notebook cell
@@ -121,15 +121,6 @@ def _new(ncols: int, height: float, width: float | None = None, sharey: bool = F
     return fig, list(axes[0])
 
 
-def _suptitle(fig: Figure, text: str, fontsize: float = 11) -> None:
-    """The figure's title, each line wrapped to the figure's width so no word runs off it."""
-    import textwrap
-
-    per_line = max(20, int(fig.get_figwidth() * 72 / (0.56 * fontsize)))  # ~0.56 em per character
-    lines = [w for line in text.split("\n") for w in textwrap.wrap(line, per_line) or [""]]
-    fig.suptitle("\n".join(lines), fontsize=fontsize)
-
-
 def pivot(summary: pd.DataFrame, metric: str, x: str, y: str) -> tuple[np.ndarray, list, list]:
     """The metric as a matrix: rows = sorted `y` values, columns = sorted `x` values (NaN where missing)."""
     xs, ys = values(summary[x]), values(summary[y])
@@ -182,7 +173,7 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
             ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=axes, label=metric_label(metric), shrink=0.9)
     where = f"; one panel per {' x '.join(facets)}" if facets else ""
-    _suptitle(fig, f"{metric_label(metric)} by {x} and {y}{where}", fontsize=11)
+    suptitle(fig, f"{metric_label(metric)} by {x} and {y}{where}", fontsize=11)
     return fig
 
 
@@ -227,7 +218,7 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
     bars = ("\nerror bars: 95% confidence interval of each cell" if has_ci
             else "\nerror bars: ± one std over the samples of each cell" if has_std else "")
     where = f"; one panel per {' x '.join(facets)}" if facets else ""
-    _suptitle(fig, f"{metric_label(metric)} against {x}, one line per {hue}{where}{bars}", fontsize=11)
+    suptitle(fig, f"{metric_label(metric)} against {x}, one line per {hue}{where}{bars}", fontsize=11)
     return fig
 
 
@@ -326,7 +317,7 @@ def latency(runs: pd.DataFrame) -> Figure:
     axes[0].set_ylabel("cell")
     note = f" ({dropped} failed calls not shown)" if dropped else ""
     names = ", ".join(f"{_short_name(c)} = {c}" for c in cells if _short_name(c) != c)
-    _suptitle(fig, f"Latency and speed per cell{note}\n{names}; bars = mean over samples, dots = single calls",
+    suptitle(fig, f"Latency and speed per cell{note}\n{names}; bars = mean over samples, dots = single calls",
               fontsize=11)
     return fig
 

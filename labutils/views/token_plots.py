@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ..params import PARAMS
 from ..sampler import distribution as sampling
+from ._frames import suptitle
 
 WIDTH = 9.5  # inches: fits a notebook cell
 KEPT_COLOUR, CUT_COLOUR, BEFORE_COLOUR = "#1f77b4", "#bbbbbb", "#7f7f7f"
@@ -67,10 +68,8 @@ def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.
     axes[1].legend(handles=handles, fontsize=8, loc="lower right")
     how = ("top_p, then temperature: llama.cpp's order" if order == "top_p_first"
            else "temperature, then top_p: the textbook order, not llama.cpp's")
-    from .plots import _suptitle  # at call time: plots imports this module
-
     what = "under top_p alone" if s.top_p < 1 else f"at temperature {s.temperature:g}"
-    _suptitle(fig, f"Next-token candidates {what}: {count}\n{how}; the engine also cuts with top_k="
+    suptitle(fig, f"Next-token candidates {what}: {count}\n{how}; the engine also cuts with top_k="
                    f"{PARAMS['top_k'].default} and min_p={PARAMS['min_p'].default:g} (lesson 10); the top {n} tokens "
                    f"hold {dist.coverage:.0%} of the model's probability", fontsize=10)
     return fig

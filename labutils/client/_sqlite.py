@@ -1,0 +1,61 @@
+"""The response cache's file side: which SQLite errors prove corruption, moving a damaged file aside
+without overwriting, and whether a claiming process still runs. Private to `labutils.client.cache`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+_CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+_CORRUPT_WORDS = ("file is not a database", "database disk image is malformed")
+_SIDE_FILES = ("-wal", "-shm")
+
+
+
+class _CorruptFile(sqlite3.DatabaseError):
+    """`PRAGMA quick_check` found damage that no statement has hit yet."""
+
+
+class _FolderUnusable(OSError):
+    """The cache folder cannot be created or entered."""
+
+
+def _is_corrupt(error: sqlite3.Error) -> bool:
+    """Only proven corruption: SQLite's own CORRUPT/NOTADB verdict or a failed quick_check."""
+    if isinstance(error, _CorruptFile):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _CORRUPT_CODES
+    return any(w in str(error) for w in _CORRUPT_WORDS)
+
+
+def _side(path: Path, suffix: str) -> Path:
+    return Path(str(path) + suffix)
+
+
+def _move_aside(src: Path, dst: Path) -> None:
+    """Move src to dst, never over an existing file (FileExistsError instead)."""
+    try:
+        os.link(src, dst)  # fails when dst exists, unlike rename
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if dst.exists():
+            raise FileExistsError(str(dst)) from None
+        src.rename(dst)
+    else:
+        src.unlink()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` of this host still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process (a class hub): it exists
+        return True
+    return True
