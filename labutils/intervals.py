@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import ParameterError
+
 LEVEL = 0.95
 N_BOOT = 1000
 SEED = 0
@@ -43,7 +45,7 @@ def wilson(k: int, n: int, level: float = LEVEL) -> tuple[float, float]:
     if n <= 0:
         return (math.nan, math.nan)
     if not 0 <= k <= n:
-        raise ValueError(f"wilson(k={k}, n={n}): k must be between 0 and n")
+        raise ParameterError(f"wilson(k={k}, n={n}): k must be between 0 and n")
     z = _z(level)
     p = k / n
     denom = 1 + z * z / n

@@ -195,11 +195,11 @@ def cost_per_token(runs: pd.DataFrame) -> CostFit:
     """
     missing = [c for c in ("completion_tokens", "latency_s") if c not in runs.columns]
     if missing:
-        raise ValueError(f"runs has no column {missing}; it has {list(runs.columns)}")
+        raise ParameterError(f"runs has no column {missing}; it has {list(runs.columns)}")
     ok = runs[runs["error"].isna()] if "error" in runs.columns else runs
     ok = ok.dropna(subset=["completion_tokens", "latency_s"])
     if ok["completion_tokens"].nunique() < 2:
-        raise ValueError(f"a line needs calls of at least two different lengths; runs has {len(ok)} successful "
+        raise ParameterError(f"a line needs calls of at least two different lengths; runs has {len(ok)} successful "
                          f"calls with completion tokens {sorted(ok['completion_tokens'].unique().tolist())}: "
                          "sweep more than one max_tokens")
     per_token, fixed = np.polyfit(ok["completion_tokens"].to_numpy(float), ok["latency_s"].to_numpy(float), 1)

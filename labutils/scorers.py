@@ -170,7 +170,7 @@ def score(runs: pd.DataFrame, scorers: Iterable[Scorer] | Mapping[str, Scorer] |
     ok = out["error"].isna() if "error" in out.columns else pd.Series(True, index=out.index)
     for name, fn in table.items():
         if name in out.columns and name not in out.attrs.get("scorers", []):
-            raise ValueError(f"scorer {name!r} clashes with the runs column of that name: rename it")
+            raise ParameterError(f"scorer {name!r} clashes with the runs column of that name: rename it")
         with_cell = _takes_cell(fn)
         vals: list[Any] = []
         for (_, r), good in zip(out.iterrows(), ok):

@@ -55,15 +55,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ParameterError
 from ..params import PARAMS, check
 from .dry import Context, DryScan, dry, dry_on, dry_penalty, dry_scan
 from .stages import XTC_OFF_ABOVE, _softmax, min_p, penalties, temperature, top_k, top_p, typical_p, xtc
 
 ORDER = ("penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature")
-# A sampler's facts are its PARAMS entry; the settings modelled here (others with an off value: `unpredicted`):
-SETTINGS = ("temperature", "top_k", "top_p", "min_p", "typical_p", "presence_penalty", "frequency_penalty",
-            "xtc_probability", "xtc_threshold", "dry_multiplier", "dry_base", "dry_allowed_length",
-            "dry_penalty_last_n", "dry_sequence_breakers")
+SETTINGS = ("temperature", "top_k", "top_p", "min_p", "typical_p", "presence_penalty", "frequency_penalty",  # modelled;
+            "xtc_probability", "xtc_threshold", "dry_multiplier", "dry_base",  # their facts: PARAMS; any other
+            "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers")  # sampler on: `unpredicted`
 _SEVERAL = ("penalties", "dry")  # stages switched by several parameters: run_chain reads those itself
 STAGE_PARAM = {PARAMS[n].stage: n for n in SETTINGS if PARAMS[n].off is not None and PARAMS[n].stage not in _SEVERAL}
 PENALTIES = tuple(n for n in SETTINGS if PARAMS[n].stage == "penalties")  # modelled given the tokens seen
@@ -231,7 +231,7 @@ def run_chain(tokens: Sequence[str], logprobs: Sequence[float], settings: dict[s
     """
     lp = np.asarray(logprobs, dtype=float)
     if len(tokens) != lp.size or lp.size == 0:
-        raise ValueError(f"run_chain needs as many tokens as logprobs, at least one: got {len(tokens)} and {lp.size}")
+        raise ParameterError(f"run_chain needs as many tokens as logprobs, at least one: got {len(tokens)}, {lp.size}")
     s = {**OFF, **{k: v for k, v in settings.items() if v is not None}}
     model_p = np.exp(lp)
     logits = lp

@@ -55,7 +55,7 @@ class TokenDistribution:
         self.logprobs = _logprob_array(self.logprobs).tolist() if len(self.logprobs) == len(self.tokens) \
             else list(self.logprobs)
         if len(self.tokens) != len(self.logprobs) or not self.tokens:
-            raise ValueError(f"a TokenDistribution needs as many tokens as logprobs, at least one: got "
+            raise ParameterError(f"a TokenDistribution needs as many tokens as logprobs, at least one: got "
                              f"{len(self.tokens)} tokens and {len(self.logprobs)} logprobs")
         order = sorted(range(len(self.tokens)), key=lambda i: -self.logprobs[i])  # stable: ties keep order
         self.tokens = [self.tokens[i] for i in order]
@@ -143,9 +143,9 @@ def _logprob_array(logprobs: Any) -> np.ndarray:
         raise ParameterError(f"logprobs={arr.tolist()} is not allowed: log-probabilities are <= 0 (a probability "
                              "is at most 1); pass log(p), e.g. dist.logprobs, not probabilities")
     if arr.size == 0:
-        raise ValueError("logprobs is empty: pass at least one log-probability (e.g. dist.logprobs)")
+        raise ParameterError("logprobs is empty: pass at least one log-probability (e.g. dist.logprobs)")
     if np.isnan(arr).any() or np.isposinf(arr).any() or not np.isfinite(arr).any():
-        raise ValueError(f"logprobs must be finite numbers (-inf allowed for impossible tokens, but not all): "
+        raise ParameterError(f"logprobs must be finite numbers (-inf allowed for impossible tokens, but not all): "
                          f"got {arr.tolist()}")
     return arr
 
@@ -192,9 +192,9 @@ def nucleus(probs: Sequence[float] | np.ndarray, top_p: float) -> Nucleus:
     top_p = check("top_p", top_p)
     p = _numbers("probs", probs, "probabilities")
     if p.size == 0:
-        raise ValueError("probs is empty: pass at least one probability")
+        raise ParameterError("probs is empty: pass at least one probability")
     if not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
-        raise ValueError(f"probs must be finite, non-negative and not all zero: got {p.tolist()}")
+        raise ParameterError(f"probs must be finite, non-negative and not all zero: got {p.tolist()}")
     p = p / p.sum()
     if top_p >= 1.0:
         return Nucleus(np.ones(p.size, dtype=bool), p)

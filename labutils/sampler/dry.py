@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ParameterError
 from ..params import PARAMS
 
 BREAKERS = PARAMS["dry_sequence_breakers"].default  # llama.cpp's default dry_sequence_breakers
@@ -52,7 +53,7 @@ class Context:
             while pos != -1:
                 if breaker.startswith(piece[pos:]):  # the piece's end is the breaker's beginning
                     if self.tokenize is None:
-                        raise ValueError(f"the sequence breaker {breaker!r} can begin inside the token {piece!r}: "
+                        raise ParameterError(f"the sequence breaker {breaker!r} can begin inside the token {piece!r}: "
                                          "the engine's tokenizer is needed to read the rest of it (Context.tokenize)")
                     rest = breaker[len(piece) - pos:]
                     if rest not in self._tails:  # asked once: a chain is re-run for every cell and fit

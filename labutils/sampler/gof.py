@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import ParameterError
+
 MIN_EXPECTED = 5.0  # Pearson's rule of thumb: pool categories expected fewer than 5 times
 
 
@@ -55,7 +57,7 @@ def chi2_sf(x: float, df: int) -> float:
     0.05
     """
     if df < 1:
-        raise ValueError(f"df={df} is not allowed: the chi-square test needs at least 1 degree of freedom")
+        raise ParameterError(f"df={df} is not allowed: the chi-square test needs at least 1 degree of freedom")
     if math.isinf(x):
         return 0.0
     return _gamma_q(df / 2.0, x / 2.0)
@@ -87,7 +89,7 @@ def fit(counts: pd.Series, predicted: pd.Series) -> Fit:
     """
     n = int(counts.sum())
     if n <= 0:
-        raise ValueError("fit needs at least one observed draw")
+        raise ParameterError("fit needs at least one observed draw")
     counts, predicted = counts.align(predicted, fill_value=0)
     impossible = int(counts[predicted <= 0].sum())
     e, o = predicted[predicted > 0] * n, counts[predicted > 0].astype(float)

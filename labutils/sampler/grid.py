@@ -205,7 +205,8 @@ class SamplerGrid:
         """For an XTC grid: which tokens a firing removes, and the mixture the prediction is."""
         if not self.xtc:
             return ""
-        unfired = self.base.rerun({**self.settings(self.strictest), "xtc_probability": 0.0}).final
+        unfired = self.base.rerun({**self.settings(self.strictest),
+                                   "xtc_probability": chain_mod.OFF["xtc_probability"]}).final
         removed = [t for t in unfired.index if t not in self.kept]
         if not removed:
             return (f" Fewer than two tokens reach XTC's threshold {self.threshold:g}, so a firing removes nothing "
@@ -219,11 +220,11 @@ class SamplerGrid:
         """Add the sweep's `runs` (scored by `scorer`) and their `summary`; every cell is checked against its
         prediction (no request). Returns self."""
         if self.varied not in runs.columns or self.metric not in runs.columns:
-            raise ValueError(f"runs needs the columns {self.varied!r} and {self.metric!r}: sweep a Grid over "
+            raise ParameterError(f"runs needs the columns {self.varied!r} and {self.metric!r}: sweep a Grid over "
                              f"{self.varied} with scorers=[this.scorer]")
         found = sorted(runs[self.varied].dropna().unique().tolist())
         if found != self.values:
-            raise ValueError(f"the runs vary {self.varied} over {found}, the prediction over {self.values}")
+            raise ParameterError(f"the runs vary {self.varied} over {found}, the prediction over {self.values}")
         self.runs, self.summary = runs, summary
         ok = runs[runs["error"].isna()]
         self.checks = {v: check_counts(self.chains[v], ok[ok[self.varied] == v]["text"].value_counts(),

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import ParameterError
+
 
 def is_missing(v: Any) -> bool:
     """None, pandas' NA or a float NaN: a value the server chose (or that a failed call never got)."""
@@ -33,9 +35,9 @@ def require(frame: Any, columns: list[str], what: str = "runs") -> pd.DataFrame:
         raise TypeError(f"{what} must be a pandas DataFrame (from lab.sweep or summarize), got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"{what} has no column {', '.join(map(repr, missing))}; it has {list(frame.columns)}")
+        raise ParameterError(f"{what} has no column {', '.join(map(repr, missing))}; it has {list(frame.columns)}")
     if frame.empty:
-        raise ValueError(f"{what} is empty: there is nothing to show (did the sweep run, or did a filter "
+        raise ParameterError(f"{what} is empty: there is nothing to show (did the sweep run, or did a filter "
                          "remove every row?)")
     return frame
 

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..errors import ParameterError
 from ..intervals import interval_columns
 from ..params import MODEL, PARAMS, axis_label, cell_columns
 from ._frames import label, require, select, suptitle, tick, values
@@ -89,7 +90,7 @@ def _check_metric(summary: pd.DataFrame, metric: str, axes: list[str]) -> None:
     require(summary, axes, "summary")
     available = _numeric_columns(summary, exclude=(*cell_columns(summary.columns), "sample", "seed"))
     if metric not in summary.columns or metric not in available:
-        raise ValueError(f"metric={metric!r} is not a numeric column of summary; available metrics: "
+        raise ParameterError(f"metric={metric!r} is not a numeric column of summary; available metrics: "
                          f"{', '.join(available)}")
 
 
@@ -129,7 +130,7 @@ def pivot(summary: pd.DataFrame, metric: str, x: str, y: str) -> tuple[np.ndarra
         for j, xv in enumerate(xs):
             hit = select(select(summary, y, yv), x, xv)
             if len(hit) > 1:
-                raise ValueError(f"summary has {len(hit)} rows for {label(x, xv)}, {label(y, yv)}: split it first "
+                raise ParameterError(f"summary has {len(hit)} rows for {label(x, xv)}, {label(y, yv)}: split it first "
                                  "(e.g. one max_tokens value) or choose x/y among the columns that vary")
             if len(hit):
                 grid[i, j] = float(hit[metric].iloc[0])
@@ -186,7 +187,7 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
     """
     _check_metric(summary, metric, [x, hue])
     if summary[x].isna().any():
-        raise ValueError(f"summary[{x!r}] has missing values (the server's default): a line needs numbers on "
+        raise ParameterError(f"summary[{x!r}] has missing values (the server's default): a line needs numbers on "
                          f"the x axis, so set {x} explicitly in the Grid or choose another x")
     std_col = metric[: -len("_mean")] + "_std" if metric.endswith("_mean") else None
     lo_col, hi_col = interval_columns(metric)
@@ -227,7 +228,7 @@ def _ok_runs(runs: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]
     ok = runs[runs["error"].isna()] if "error" in runs.columns else runs
     ok = ok.dropna(subset=columns)
     if ok.empty:
-        raise ValueError(f"runs has no successful call with {', '.join(columns)} set ({len(runs)} rows, "
+        raise ParameterError(f"runs has no successful call with {', '.join(columns)} set ({len(runs)} rows, "
                          f"{len(runs) - len(ok)} failed or missing): nothing to plot")
     return ok, len(runs) - len(ok)
 

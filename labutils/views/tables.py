@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from ..errors import ParameterError
 from ..metrics import TEXT_METRICS, add_text_metrics
 from ..params import MODEL, axes, cell_columns
 from ._frames import is_missing, label, match, py, require, values
@@ -67,17 +68,17 @@ def side_by_side(runs: pd.DataFrame, rows: str = "temperature", cols: str = "top
     """
     require(runs, [rows, cols, "sample", "text"])
     if rows == cols:
-        raise ValueError(f"rows and cols are both {rows!r}: choose two different columns, e.g. "
+        raise ParameterError(f"rows and cols are both {rows!r}: choose two different columns, e.g. "
                          "rows='temperature', cols='top_p'")
     samples = sorted(py(v) for v in runs["sample"].unique())
     if sample not in samples:
-        raise ValueError(f"sample={sample!r} is not in runs: it has samples {samples}")
+        raise ParameterError(f"sample={sample!r} is not in runs: it has samples {samples}")
     data = runs[runs["sample"] == sample]
     if max_tokens is not None:
         require(runs, ["max_tokens"])
         limits = values(runs["max_tokens"])
         if max_tokens not in limits:
-            raise ValueError(f"max_tokens={max_tokens!r} is not in runs: it has max_tokens {limits}")
+            raise ParameterError(f"max_tokens={max_tokens!r} is not in runs: it has max_tokens {limits}")
         data = data[data["max_tokens"] == max_tokens]
     others = [a for a in cell_columns(data.columns) if a not in (rows, cols) and data[a].nunique(dropna=False) > 1]
     levels = [*others, rows]
@@ -97,7 +98,7 @@ def side_by_side(runs: pd.DataFrame, rows: str = "temperature", cols: str = "top
                 srow.append("ok")
             else:
                 if len(hit) > 1:
-                    raise ValueError(f"runs has {len(hit)} rows for {dict(zip(levels, key))}, {cols}={c}, "
+                    raise ParameterError(f"runs has {len(hit)} rows for {dict(zip(levels, key))}, {cols}={c}, "
                                      f"sample={sample}: pass max_tokens=... or choose rows/cols among "
                                      f"{cell_columns(data.columns)}")
                 trow.append(shown_text(hit.iloc[0]))
@@ -133,17 +134,17 @@ def samples(runs: pd.DataFrame, **cell: Any) -> Styler:
     named = cell_columns(runs.columns)
     unknown = [k for k in cell if k not in (MODEL, *axes())]
     if unknown:
-        raise ValueError(f"unknown cell parameter {', '.join(unknown)}: a cell is named by {', '.join(named)}")
+        raise ParameterError(f"unknown cell parameter {', '.join(unknown)}: a cell is named by {', '.join(named)}")
     mask = pd.Series(True, index=runs.index)
     for name in named:
         present = values(runs[name])
         if name in cell:
             want = cell[name]
             if not any((is_missing(v) and is_missing(want)) or v == want for v in present):
-                raise ValueError(f"{name}={want!r} is not in runs: it has {name} {present}")
+                raise ParameterError(f"{name}={want!r} is not in runs: it has {name} {present}")
             mask &= match(runs[name], want)
         elif len(present) > 1:
-            raise ValueError(f"which cell? runs has several {name} values {present}: pass {name}=... too")
+            raise ParameterError(f"which cell? runs has several {name} values {present}: pass {name}=... too")
     data = add_text_metrics(runs[mask]).sort_values("sample")
     headers = [f"sample {s} (seed {seed})" if "seed" in data else f"sample {s}"
                for s, seed in zip(data["sample"], data.get("seed", data["sample"]))]
