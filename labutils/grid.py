@@ -181,7 +181,6 @@ def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int
         else:
             stop.record(None)
             return done
-    raise NotSent  # not reached: retries >= 0 (validated), so the loop returns or raises
 
 
 def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system: str | None = None,

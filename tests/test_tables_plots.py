@@ -21,7 +21,7 @@ import labutils
 from labutils import Grid
 from labutils.metrics import add_text_metrics
 from labutils.sampler import distribution as sampling
-from labutils.views import export, plots, tables
+from labutils.views import export, plots, tables, token_plots
 
 from .conftest import RUNS_FIXTURE
 
@@ -314,7 +314,7 @@ def test_token_distribution_greys_exactly_the_cut_tokens(dist, order, tmp_path):
         kept, expected = s.kept, s.after[s.kept]
         words = f"at least {int(kept.sum())} kept"
     assert 1 <= kept.sum() < len(dist)  # this prompt really cuts some tokens
-    grey, blue = to_rgba(plots.CUT_COLOUR), to_rgba(plots.KEPT_COLOUR)
+    grey, blue = to_rgba(token_plots.CUT_COLOUR), to_rgba(token_plots.KEPT_COLOUR)
     assert _bar_colours(after) == [blue if k else grey for k in kept]
     assert [p.get_width() for p in before.patches] == pytest.approx(s.before)
     widths = np.array([p.get_width() for p in after.patches])
@@ -330,7 +330,7 @@ def test_token_distribution_greys_exactly_the_cut_tokens(dist, order, tmp_path):
 def test_token_distribution_synthetic_and_bad_input():
     dist = sampling.TokenDistribution(["a", " b", "c", "d"], np.log([0.5, 0.3, 0.15, 0.05]).tolist())
     fig = plots.token_distribution(dist, temperature=1.0, top_p=0.75)
-    grey = to_rgba(plots.CUT_COLOUR)
+    grey = to_rgba(token_plots.CUT_COLOUR)
     assert [c == grey for c in _bar_colours(fig.axes[1])] == [False, False, True, True]
     assert fig.axes[0].get_yticklabels()[1].get_text() == "␣b"
     with pytest.raises(TypeError, match="dist must be a TokenDistribution"):
@@ -383,5 +383,5 @@ def test_true_nucleus_size_counts_on_the_real_probabilities():
     assert "all 3 shown kept and more not shown" in " ".join(title.split())
     fig = plots.token_distribution(dist, top_p=0.5)  # the plot marks the real nucleus, not the renormalised one
     assert "2 of 3 kept (exact" in " ".join(fig._suptitle.get_text().split())
-    grey = to_rgba(plots.CUT_COLOUR)
+    grey = to_rgba(token_plots.CUT_COLOUR)
     assert [c == grey for c in _bar_colours(fig.axes[1])] == [False, False, True]

@@ -13,7 +13,7 @@ what was sent, what came back and a verdict:
 
 A failing check never raises: it becomes a verdict with its evidence. Every request goes through
 `Lab.send`, the lab's one request path: seeded answers go through the response cache like a sweep's
-(`labutils.cache`), so a second probe of the same distribution is fast; the one call that checks a
+(`labutils.client.cache`), so a second probe of the same distribution is fast; the one call that checks a
 repeat (same seed twice) is always sent fresh. `labutils.tables.probe_table`
 shows the result with its verdicts coloured. Taught in notebooks/09_trust_but_verify.ipynb.
 

@@ -27,7 +27,7 @@ stages, as in llama.cpp's src/llama-sampler.cpp (the pinned tree):
 - penalties (first stage): every token among the last `repeat_last_n` tokens seen (llama-server feeds
   it the whole prompt, chat template included, before the answer's first token) loses
   count x frequency_penalty + presence_penalty from its logit. Given those tokens (`seen`: token ->
-  count, see `labutils.sampler_check.prompt_window`) this stage is modelled exactly: a shift of a logit
+  count, see `labutils.sampler.prompt_window`) this stage is modelled exactly: a shift of a logit
   is a shift of its log-probability. repeat_penalty divides a positive raw logit (multiplies a negative
   one); the API returns log-probabilities, never raw logits, so it is not modelled.
 - dry (Don't Repeat Yourself, second stage): in the last `dry_penalty_last_n` tokens seen, find every

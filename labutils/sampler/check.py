@@ -3,12 +3,12 @@
 `check_sampler(lab, prompt, samples=300, temperature=..., top_k=..., ...)`:
 1. asks the server for the next token's top-20 candidates with their real log-probabilities, and for
    its own post-chain probabilities (`post_sampling_probs`: what it really samples from);
-2. predicts the distribution by applying llama-server's chain in its own order (`labutils.chain`),
+2. predicts the distribution by applying llama-server's chain in its own order (`labutils.sampler.chain`),
    each unset parameter at the server's default (`Lab.server_defaults()`); with a presence or frequency
    penalty or DRY on, the prompt's tokens are read from the engine (`prompt_tokens`, `prompt_window`);
    with XTC on, the prediction is the mixture of the chain where XTC fires and the chain where it does not;
 3. draws `samples` seeded first tokens (max_tokens=1, random seeds drawn from `first_seed`) through `Lab.send`;
-4. compares: total-variation distance, Pearson's chi-square p-value (`labutils.gof`), and, when they
+4. compares: total-variation distance, Pearson's chi-square p-value (`labutils.sampler.gof`), and, when they
    disagree, which stage the disagreement points to: the prediction is re-run with each parameter the
    request set replaced by the server's default ("the server ignored top_k"), with the textbook order
    (temperature first), with XTC firing on every draw, and draws outside the returned candidates are

@@ -30,10 +30,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ExportError, ParameterTypeError
-from ._exportio import (  # noqa: F401  (FORMATS, NA, META_SUFFIX are public here too)
+from ._exportio import (
     FORMATS,
-    META_SUFFIX,
-    NA,
     _attr_default,
     _csv_cells,
     _csv_text,

@@ -20,7 +20,7 @@ from ..errors import ParameterError
 from ..intervals import interval_columns
 from ..params import MODEL, PARAMS, axis_label, cell_columns
 from ._frames import label, require, select, suptitle, tick, values
-from .token_plots import BEFORE_COLOUR, CUT_COLOUR, KEPT_COLOUR, token_distribution, true_nucleus_size  # noqa: F401
+from .token_plots import token_distribution, true_nucleus_size
 
 WIDTH = 9.5  # inches: fits a notebook cell
 STOP_COLOUR, LENGTH_COLOUR = "#1f77b4", "#d62728"

@@ -2,8 +2,8 @@
 `ChainFold` under the playground's "advanced" fold), and an answer token by token with "continue from
 this alternative" (`token_view`).
 
-Thin views over `labutils.sampler_check.predict` / `labutils.chain.run_chain` and
-`labutils.tokens.answer_tokens` / `continue_from`; tests drive them by setting values and calling `.run()`.
+Thin views over `labutils.sampler.predict` / `labutils.sampler.chain.run_chain` and
+`labutils.sampler.answer_tokens` / `continue_from`; tests drive them by setting values and calling `.run()`.
 Taught in notebooks/10_sampler_chain.ipynb.
 """
 
