@@ -460,6 +460,31 @@ def test_every_export_argument(name, value, tmp_path_factory):
             pd.testing.assert_frame_equal(export.load(path), df)
 
 
+VIEWS = {"playground": ("lab", "prompt", "system"), "compare": ("lab", "prompt", "system"),
+         "chain_view": ("lab", "prompt"), "token_view": ("lab", "prompt", "temperature", "max_tokens"),
+         "chat_ui": ("chat", "max_tokens", "temperature")}
+
+
+@FAST
+@given(data=st.data(), view=st.sampled_from(sorted(VIEWS)), value=anything())
+def test_every_widget_function_argument(data, view, value):
+    from labutils import widgets
+    from labutils.widgets import tokens
+
+    arg = data.draw(st.sampled_from(VIEWS[view]))
+    lab = FakeLab()
+    make = getattr(widgets, view, None) or getattr(tokens, view)
+    first = Chat(lab) if view == "chat_ui" else lab
+    args = {"prompt": "Hi"} if view == "token_view" else {}
+    if arg in ("lab", "chat"):
+        first = value
+    else:
+        args[arg] = value
+    built = outcome(lambda: make(first, **args), arg, lambda: len(lab.client.requests))
+    assert lab.client.requests == [], "a view's function sends nothing"
+    assert built is None or hasattr(built, "run") or hasattr(built, "send")
+
+
 def test_the_sweep_cap_names_its_count(tmp_cache):
     lab = FakeLab()
     with pytest.raises(TooManyCalls, match="max_calls=3"):

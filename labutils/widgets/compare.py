@@ -16,7 +16,7 @@ import llama_stack_client
 from .._frames import short
 from ..compare import compare_pair, pair_result
 from ..params import MODEL
-from .base import RunPanel, answer_box, output_text, prompt_boxes, set_text
+from .base import RunPanel, answer_box, checked, output_text, prompt_boxes, set_text
 from .controls import Params
 
 if TYPE_CHECKING:
@@ -146,4 +146,5 @@ def compare(lab: Lab, prompt: str | None = None, system: str | None = None) -> C
 
     Taught in notebooks/06_playground.ipynb.
     """
+    checked("compare", lab, texts={"prompt": prompt, "system": system})
     return Compare(lab, prompt, system)
