@@ -106,7 +106,7 @@ VARS: dict[str, Var] = {v.name: v for v in [
         "for a remote stack)", "an integer >= 1", _int(1), "`LAB_N_CTX` (embedded), else unknown"),
     Var("LAB_CONCURRENCY", None, "requests a sweep sends at once", "an integer >= 1", _int(1),
         "the engines' slots together (embedded), else 4"),
-    Var("LAB_MAX_CALLS", 2000, "the most requests one sweep may send", "an integer >= 1", _int(1)),
+    Var("LAB_MAX_CALLS", 2000, "the most calls one sweep may have, cached or not", "an integer >= 1", _int(1)),
     Var("LAB_HOME", None, "the state folder (pid files, logs, cache)", "a folder path",
         shown_default="`.lab/` of this checkout"),
     Var("LAB_CACHE_DIR", None, "where the response cache lives", "a folder path", shown_default="`$LAB_HOME/cache/`"),

@@ -68,7 +68,7 @@ class Interrupted(LabError):
 
 
 class TooManyCalls(LabError, ValueError):
-    """A sweep would send more requests than `max_calls` allows."""
+    """A sweep has more calls than `max_calls` allows (counted from the grid's size, cached or not)."""
 
 
 class ContextTooLong(LabError, ValueError):

@@ -194,9 +194,10 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     transient and otherwise leave their error in the row, so a sweep never loses finished rows.
     Re-running the same sweep requests only what is missing. `scorers` (or the grid's) add one pass/fail
     column each (see `labutils.scorers`). Everything is checked before the first request: the arguments,
-    the scorers, and `max_calls` (LAB_MAX_CALLS), which counts uncached calls while the cells are built and
-    stops at the first one beyond it. A request the server refuses (HTTP 4xx) is not sent again for the
-    cell's other samples, and the same refusal in FAIL_FAST cells in a row stops the sweep.
+    the scorers, and `max_calls` (LAB_MAX_CALLS), which caps the grid's calls, cached or not, from its size
+    before any cell is built or looked up (raise it to re-run a bigger cached grid). A request the server
+    refuses (HTTP 4xx) is not sent again for the cell's other samples, and the same refusal in FAIL_FAST
+    cells in a row stops the sweep.
     Taught in notebooks/08_parameter_grid.ipynb.
     """
     if not isinstance(grid, Grid):
@@ -222,24 +223,16 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
         raise ParameterError(f"backoff={shown(backoff)} is not allowed: backoff must be a number of seconds in [0, 60]")
     limit = integer("max_calls", max_calls if max_calls is not None else config.get("LAB_MAX_CALLS"), high=MAX_CALLS)
     messages, base = lab.prepare(prompt_or_messages, system=system, stop=stop, **fixed)
-    if len(grid) > limit and not cache:  # from the grid's size, before any cell is built
-        raise TooManyCalls(f"this sweep needs {len(grid)} requests ({len(grid)} calls, 0 cached: cache=False), more "
-                           f"than max_calls={limit}. {_SHRINK}")
+    if len(grid) > limit:  # from the grid's size, before any cell is built or looked up: the work is bounded
+        raise TooManyCalls(f"this sweep has {len(grid)} calls, more than max_calls={limit} (the cap counts every "
+                           f"call, cached or not, so it is checked before any cell is built). {_SHRINK}")
     store = cache_mod.Cache() if cache else None
     plans = []  # (cell, the lab of its model, params, cached Completion or None)
-    misses = 0
     try:
-        for cell in grid:  # stops at the first request beyond the cap: the work is bounded by max_calls
+        for cell in grid:
             target = labs[cell.values.get(MODEL)]
             _, params = target.prepare(messages, **cell.params(), **base)
-            hit = target.cached(messages, params, store)
-            plans.append((cell, target, params, hit))
-            misses += hit is None
-            if misses > limit:
-                more = "" if len(plans) == len(grid) else "at least "
-                raise TooManyCalls(f"this sweep needs {more}{misses} requests ({len(grid)} calls; "
-                                   f"{len(plans) - misses} of the first {len(plans)} cached), more than "
-                                   f"max_calls={limit}. {_SHRINK}")
+            plans.append((cell, target, params, target.cached(messages, params, store)))
     except BaseException:
         if store is not None:
             store.close()
@@ -264,12 +257,13 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     order = [i for i, plan in _interleaved(plans) if plan[3] is None]
     try:
         run_all(lambda i: _call(plans[i][1], messages, plans[i][2], store, retries, backoff, stop), order, workers,
-                stop=stop, counted=False, on_done=lambda k, done, error: collect(order[k], done, error))
+                stop=stop, counted=False, on_tick=store.watch if store is not None else None,
+                on_done=lambda k, done, error: collect(order[k], done, error))
     finally:
         if bar is not None:
             bar.close()
         if store is not None and not stop.abandoned:
-            store.check()  # damage found while the sweep ran is reported (and the file moved aside) now
+            store.check()  # a last look for damage (watch() looks every few seconds while the sweep runs)
             store.close()  # a request still closing its stream after Ctrl-C may yet store its answer
     missing = [i for i in range(len(plans)) if i not in rows]
     for i in missing:

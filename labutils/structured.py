@@ -23,7 +23,7 @@ import pandas as pd
 from .client.parallel import Stop, run_all
 from .errors import LabError, ParameterError
 from .intervals import wilson
-from .params import check, integer
+from .params import MAX_SAMPLES, check, integer
 
 if TYPE_CHECKING:
     from .client.lab import Lab
@@ -69,7 +69,7 @@ def validity(lab: Lab, prompt: str | list[dict], *, schema: dict | str | None = 
     Everything is validated before the first request (a schema that is not JSON or not a JSON Schema, a
     bad temperature, samples < 1). Seeds 1..samples are the same in every cell.
     """
-    samples = integer("samples", samples, low=1)
+    samples = integer("samples", samples, low=1, high=MAX_SAMPLES)
     if isinstance(schema, str):
         try:
             schema = json.loads(schema)

@@ -54,20 +54,24 @@ def test_1_the_random_seed_is_refused_with_its_bound_as_an_integer():
 
 
 def test_2_counts_are_bounded_and_the_call_cap_comes_before_the_work(tmp_cache, monkeypatch):
-    refused(lambda: Grid(samples=10**400), "samples=")
-    refused(lambda: Grid(samples=10**6), "samples=1000000")
-    refused(lambda: Grid(temperature=range(10**9)), "temperature=range")
     lab = FakeLab()
+    refused(lambda: Grid(samples=10**400), "samples=")
+    refused(lambda: lab.sweep("hi", Grid(temperature=[0], max_tokens=[2], samples=10**6)), "samples=1000000")
+    refused(lambda: Grid(temperature=range(10**9)), "temperature=range")
     refused(lambda: probe(lab, samples=1000), "samples=1000")
-    looked = []
-    real = lab.cached
-    monkeypatch.setattr(lab, "cached", lambda *a: looked.append(1) or real(*a))
+    looked, built = [], []
+    real_cached, real_iter = lab.cached, Grid.__iter__
+    monkeypatch.setattr(lab, "cached", lambda *a: looked.append(1) or real_cached(*a))
+    monkeypatch.setattr(Grid, "__iter__", lambda self: built.append(1) or real_iter(self))
     grid = Grid(temperature=[0], top_p=[0.5, 1], max_tokens=[2], samples=10_000)
-    refused(lambda: lab.sweep("hi", grid, progress=False), "max_calls=2000")
-    assert lab.client.requests == [] and len(looked) == 2001, "cells looked up beyond the cap"
-    looked.clear()
-    refused(lambda: lab.sweep("hi", grid, progress=False, cache=False), "needs 20000 requests")
-    assert looked == [], "without a cache the grid's size decides, before any cell is built"
+    for cache in (True, False):
+        msg = refused(lambda c=cache: lab.sweep("hi", grid, progress=False, cache=c), "max_calls=2000")
+        assert "20000 calls" in msg
+    assert lab.client.requests == [] and looked == [] and built == [], "cells built or looked up beyond the cap"
+    small = Grid(temperature=[0], samples=3)
+    lab.sweep("hi", small, progress=False, max_calls=3)  # a grid of exactly the cap runs, then is cached
+    refused(lambda: lab.sweep("hi", small, progress=False, max_calls=2), "max_calls=2")
+    assert len(lab.client.requests) == 3, "the cap counts cached calls too: refused from the size alone"
 
 
 @pytest.mark.parametrize(("params", "name"), [
@@ -247,20 +251,47 @@ def test_9_a_cache_that_cannot_open_for_writing_still_serves_reads(tmp_path, mon
     store.close()
 
 
-def test_9_damage_during_a_sweep_is_reported_when_the_sweep_ends(tmp_cache, monkeypatch):
-    lab = FakeLab()
-    real = cache_mod.Cache.check
+def test_9_damage_during_a_sweep_is_reported_when_it_happens(tmp_cache, monkeypatch):
+    import time
+    import warnings
 
-    def damaged(self):
-        with self._lock:
-            self._close()
-        self.path.write_bytes(b"garbage" * 1000)  # damaged while the sweep ran
-        return real(self)
+    monkeypatch.setattr(cache_mod, "WATCH_S", 0.0, raising=False)
+    seen: list[int] = []  # warnings already shown when each request was sent
+    with warnings.catch_warnings(record=True) as shown_:
+        warnings.simplefilter("always")
 
-    monkeypatch.setattr(cache_mod.Cache, "check", damaged)
-    with pytest.warns(UserWarning, match="moved it to"):
-        runs = lab.sweep("hi", Grid(temperature=[0], samples=2), progress=False)
-    assert runs["text"].notna().all()
+        def answer(n):
+            seen.append(sum("moved it to" in str(w.message) for w in shown_))
+            if n == 2:  # the file is overwritten under the sweep's open connection
+                tmp_cache.write_bytes(b"garbage" * 1000)
+            time.sleep(0.3)  # the sweep's loop looks at its cache between answers
+            return ok()
+
+        lab, sent = scripted_lab(answer)
+        runs = lab.sweep("hi", Grid(temperature=[0], top_p=[0.1, 0.2, 0.3, 0.4, 0.5]), concurrency=1, progress=False)
+    assert runs["text"].notna().all() and len(sent) == 5
+    assert seen[-1] == 1, f"damage reported only at the sweep's end (warnings seen per request: {seen})"
+    assert sum("moved it to" in str(w.message) for w in shown_) == 1
+    assert list(tmp_cache.parent.glob("responses.sqlite.corrupt-*"))
+    assert len(cache_mod.Cache(tmp_cache)) >= 2, "the answers after the damage are stored in a new file"
+
+
+def test_9_a_cache_removed_during_a_sweep_is_said_so(tmp_cache, monkeypatch):
+    import time
+
+    monkeypatch.setattr(cache_mod, "WATCH_S", 0.0, raising=False)
+
+    def answer(n):
+        if n == 2:
+            for p in tmp_cache.parent.glob("responses.sqlite*"):
+                p.unlink()
+        time.sleep(0.3)
+        return ok()
+
+    lab, _ = scripted_lab(answer)
+    with pytest.warns(UserWarning, match="was removed while in use"):
+        runs = lab.sweep("hi", Grid(temperature=[0], top_p=[0.1, 0.2, 0.3, 0.4]), concurrency=1, progress=False)
+    assert runs["text"].notna().all() and len(cache_mod.Cache(tmp_cache)) >= 1
 
 
 def test_9_a_prompt_cut_by_the_context_says_so():
@@ -428,6 +459,31 @@ def test_every_export_argument(name, value, tmp_path_factory):
         path = outcome(lambda: export.save(df, value), "path", lambda: 0)
         if path is not None:
             pd.testing.assert_frame_equal(export.load(path), df)
+
+
+VIEWS = {"playground": ("lab", "prompt", "system"), "compare": ("lab", "prompt", "system"),
+         "chain_view": ("lab", "prompt"), "token_view": ("lab", "prompt", "temperature", "max_tokens"),
+         "chat_ui": ("chat", "max_tokens", "temperature")}
+
+
+@FAST
+@given(data=st.data(), view=st.sampled_from(sorted(VIEWS)), value=anything())
+def test_every_widget_function_argument(data, view, value):
+    from labutils import widgets
+    from labutils.widgets import tokens
+
+    arg = data.draw(st.sampled_from(VIEWS[view]))
+    lab = FakeLab()
+    make = getattr(widgets, view, None) or getattr(tokens, view)
+    first = Chat(lab) if view == "chat_ui" else lab
+    args = {"prompt": "Hi"} if view == "token_view" else {}
+    if arg in ("lab", "chat"):
+        first = value
+    else:
+        args[arg] = value
+    built = outcome(lambda: make(first, **args), arg, lambda: len(lab.client.requests))
+    assert lab.client.requests == [], "a view's function sends nothing"
+    assert built is None or hasattr(built, "run") or hasattr(built, "send")
 
 
 def test_the_sweep_cap_names_its_count(tmp_cache):

@@ -53,8 +53,7 @@ def test_temperature_zero_gives_one_output_per_cell(lab, tmp_cache):
 
 def test_max_calls_refuses_with_the_count(lab, tmp_cache):
     counted, sent = counting_lab(lab)
-    with pytest.raises(TooManyCalls, match=r"needs at least 11 requests \(16 calls; 0 of the first 11 cached\), "
-                                           r"more than max_calls=10"):
+    with pytest.raises(TooManyCalls, match=r"has 16 calls, more than max_calls=10 \(the cap counts every call"):
         counted.sweep(PROMPT, Grid(**GRID), max_calls=10, progress=False)
     assert sent == []
 

@@ -30,7 +30,11 @@ from labutils.ab import send_pair
 from labutils.client import lab as client_mod
 from labutils.errors import LabError
 from labutils.params import PARAMS
+from labutils.sampler import check_sampler
+from labutils.structured import validity
 from labutils.views import export
+from labutils.widgets import ab_panel, chat_ui, playground
+from labutils.widgets.tokens import chain_view, token_view
 from tests.conftest import RUNS_FIXTURE, FakeLab
 
 RANDOM_SEED = 2**32 - 1  # llama.cpp's "random" seed
@@ -105,6 +109,15 @@ def cases():
         "send_pair": {"a": [5, "x", [1], {"temperature": 5}], "b": [None, {"model": 5}]},
         "export.save": {"path": ["a\x00b.csv", "/", "x.xlsx", 5, b"x.csv", "/dev/null/x.csv", ""], "df": ["x", 5]},
         "export.load": {"path": ["/", "a\x00b.csv", 5, "", "x.txt"]},
+        "sweep(grid)": {"max_calls": [2000, 1]},  # a grid of 20,000 calls: refused from its size
+        "check_sampler": {"samples": [0, 10**400, 10**6, "5"], "first_seed": [-1, RANDOM_SEED, 10**400],
+                          "top_k": [-1, 10**400]},
+        "validity": {"samples": [0, 10**400, 10**6]},
+        "playground": {"lab": ["lab", None], "prompt": [5, b"x"], "system": [[1]]},
+        "ab_panel": {"lab": [5], "prompt": [b"x"], "system": [5]},
+        "chain_view": {"lab": ["lab"], "prompt": [5]},
+        "token_view": {"lab": [None], "prompt": [5], "temperature": [10**400, "x"], "bogus": [1]},
+        "chat_ui": {"chat": ["chat", None], "max_tokens": [0, 10**400], "bogus": [1]},
     }
     calls = {
         "Grid": lambda n: lambda lab, v: Grid(**{n: v}),
@@ -119,11 +132,30 @@ def cases():
         "send_pair": lambda n: lambda lab, v: send_pair(lab, "hi", v if n == "a" else {}, v if n == "b" else {}),
         "export.save": lambda n: lambda lab, v: export.save(v, "x.csv") if n == "df" else export.save(runs, v),
         "export.load": lambda n: lambda lab, v: export.load(v),
+        "sweep(grid)": lambda n: lambda lab, v: lab.sweep("hi", Grid(temperature=[0], top_p=[0.5, 1], max_tokens=[2],
+                                                                     samples=10_000), progress=False, max_calls=v),
+        "check_sampler": lambda n: lambda lab, v: check_sampler(lab, "hi", **{n: v}),
+        "validity": lambda n: lambda lab, v: validity(lab, "hi", samples=v),
+        "playground": lambda n: _view(playground, n),
+        "ab_panel": lambda n: _view(ab_panel, n),
+        "chain_view": lambda n: _view(chain_view, n),
+        "token_view": lambda n: _view(token_view, n),
+        "chat_ui": lambda n: _view(chat_ui, n),
     }
     for entry, named in args.items():
         for n, values in named.items():
             out += [(entry, n, v, calls[entry](n)) for v in values]
     return out
+
+
+def _view(make, name: str):
+    """A widget's function called with `name=value` (its first argument: the lab, or a Chat for chat_ui)."""
+    def call(lab, value):
+        first = Chat(lab) if make is chat_ui else lab
+        if name in ("lab", "chat"):
+            return make(value, "Hi") if make is token_view else make(value)
+        return make(first, **{**({"prompt": "Hi"} if make is token_view else {}), name: value})
+    return call
 
 
 def run() -> dict[str, list]:

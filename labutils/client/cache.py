@@ -7,7 +7,8 @@ move it. Taught in notebooks/08_parameter_grid.ipynb.
 The cache never costs a learner an answer. Two faults are kept apart:
 - proven corruption ("file is not a database", "database disk image is malformed", a failed
   `PRAGMA quick_check`): the file is moved aside under a name no other file has (`*.corrupt-<time>`,
-  never over an earlier one), with a warning, and an empty cache takes its place;
+  never over an earlier one), with a warning, and an empty cache takes its place (a sweep looks for it every
+  WATCH_S while it runs, so damage done under its open connection is reported when it happens);
 - "cannot read or write" (read-only file, full disk, I/O error, a folder without permission, a lock
   held too long): the file is left exactly as it was, the cache warns once (per `Cache`) naming the
   path and the cause, `get` answers None and `put` stores nothing, so a sweep simply runs uncached.
@@ -45,6 +46,9 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TE
 _PENDING = ("CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, "
             "since REAL NOT NULL)")
 POLL_S = 0.25  # how often a request waiting for another's identical request looks for its answer
+WATCH_S = 2.0  # while a sweep runs, how often it looks at its cache file for damage (quick_check: ~30 ms per 12 MB)
+
+
 def default_path() -> Path:
     """`$LAB_CACHE_DIR/responses.sqlite`, else `.lab/cache/responses.sqlite`."""
     folder = os.environ.get("LAB_CACHE_DIR")
@@ -82,6 +86,7 @@ class Cache:
         self._conn: sqlite3.Connection | None = None
         self._ro: sqlite3.Connection | None = None  # read-only, when the file can be read but not written
         self._warned = False
+        self._watched = time.monotonic()  # when `watch` last looked (opening the file looks too)
 
     # ------------------------------------------------------------ opening
 
@@ -240,6 +245,39 @@ class Cache:
                     self._quarantine(_CorruptFile(f"damaged while in use (PRAGMA quick_check: {found[:200]})"))
             return False
         return rows is not None
+
+    def watch(self) -> bool:
+        """While a sweep runs (at most every WATCH_S): look at the file as a new reader would, since an open
+        connection keeps pages in memory and misses damage done under it. Damage is reported, and the file moved
+        aside, when it is found, not at the sweep's end; a file removed while in use is said so, and the next
+        answer goes to a new one. True when the file is sound (or was not looked at now)."""
+        if self._conn is None or time.monotonic() - self._watched < WATCH_S:
+            return True
+        with self._lock:
+            self._watched = time.monotonic()
+            if self._conn is None:
+                return True
+            if not self.path.exists():
+                self._close()
+                warnings.warn(f"response cache {self.path} was removed while in use: the answers stored in it are "
+                              "gone; the next ones go to a new file", stacklevel=2)
+                return False
+            try:
+                fresh = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+                try:
+                    rows = fresh.execute("PRAGMA quick_check").fetchall()
+                finally:
+                    fresh.close()
+                found = None if rows == [("ok",)] else " ".join(str(r[0]) for r in rows).replace("\n", " ")
+            except sqlite3.Error as e:
+                if not _is_corrupt(e):
+                    return True  # busy or unreadable: the statements themselves report that
+                found = str(e)
+            if found is None:
+                return True
+            with contextlib.suppress(OSError):  # it could not be moved: the next open reports it again
+                self._quarantine(_CorruptFile(f"damaged while in use (PRAGMA quick_check: {found[:200]})"))
+            return False
 
     # ------------------------------------------------------------ the store
 

@@ -75,14 +75,15 @@ def refusal(error: BaseException | None) -> bool:
 
 
 def run_all(call: Callable[[Any], Any], items: Sequence, workers: int, *, stop: Stop | None = None,
-            counted: bool = True, on_done: Callable[[int, Any, Exception | None], None] | None = None
-            ) -> dict[int, Any]:
+            counted: bool = True, on_done: Callable[[int, Any, Exception | None], None] | None = None,
+            on_tick: Callable[[], Any] | None = None) -> dict[int, Any]:
     """Run `call(item)` for every item on `workers` threads; return {index: result, or the Exception it raised}.
 
     An index is missing when its call never started (the run halted: `stop.cause` says why). `counted`: each
     finished call counts towards fail-fast (off when `call` counts its own attempts, as the sweep's retrying
     call does, or for work that is not a request). `on_done(index, result, error)` runs in the calling thread
-    as each call finishes (a progress bar). Waits in short steps, so Ctrl-C is seen at once whichever thread
+    as each call finishes (a progress bar); `on_tick()` in the calling thread at every step of the wait (the
+    sweep looks at its cache file there). Waits in short steps, so Ctrl-C is seen at once whichever thread
     the signal hit.
     """
     stop = stop if stop is not None else Stop()
@@ -124,6 +125,8 @@ def run_all(call: Callable[[Any], Any], items: Sequence, workers: int, *, stop: 
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in done:
                     collect(fut)
+                if on_tick is not None:
+                    on_tick()
         except KeyboardInterrupt:
             stop.interrupt()
             done, pending = wait(pending, timeout=GRACE_S)  # finished answers are kept, the others cancelled

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..client.parallel import Stop, run_all
 from ..errors import Interrupted, LabError, RequestFailed
-from ..params import integer
+from ..params import MAX_SAMPLES, RANDOM_SEED, integer
 from . import chain as chain_mod
 from . import gof
 from .predict import CANDIDATES, _picks, _prompt_state, _top, post_sampling
@@ -181,8 +181,8 @@ def check_sampler(lab: Lab, prompt: str | list[dict], samples: int = 200, *, fir
     >>> res = check_sampler(lab, "The capital of France is", 300, temperature=1.0, top_k=5)  # doctest: +SKIP
     >>> res.fit.p_value > 0.01  # doctest: +SKIP
     """
-    samples = integer("samples", samples, low=1, why=" (the number of seeded draws to compare)")
-    first_seed = integer("first_seed", first_seed, low=0)
+    samples = integer("samples", samples, low=1, high=MAX_SAMPLES, why=" (the number of seeded draws to compare)")
+    first_seed = integer("first_seed", first_seed, low=0, high=RANDOM_SEED - 1)
     for bad in ("seed", "max_tokens", "logprobs", "top_logprobs", "n", "post_sampling_probs"):
         if bad in params:
             raise LabError(f"check_sampler sets {bad} itself (seeds {first_seed}.., one token, top 20); leave it out")

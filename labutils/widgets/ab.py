@@ -16,7 +16,7 @@ import llama_stack_client
 from ..ab import pair_result, send_pair
 from ..params import MODEL
 from ..views._frames import short
-from .base import RunPanel, answer_box, output_text, prompt_boxes, set_text
+from .base import RunPanel, answer_box, checked, output_text, prompt_boxes, set_text
 from .controls import Params
 
 if TYPE_CHECKING:
@@ -146,4 +146,5 @@ def ab_panel(lab: Lab, prompt: str | None = None, system: str | None = None) -> 
 
     Taught in notebooks/05_playground.ipynb.
     """
+    checked("ab_panel", lab, texts={"prompt": prompt, "system": system})
     return ABPanel(lab, prompt, system)

@@ -14,10 +14,32 @@ from typing import Any
 import ipywidgets as W
 
 from ..errors import LabError, ParameterError, RequestFailed
+from ..params import shown
 
 FALLBACK = "Interactive widget: open this notebook in JupyterLab to use the sliders."
 CHAT_FALLBACK = "Interactive widget: open this notebook in JupyterLab to chat."
 SLIDER_STYLE = {"description_width": "7em"}
+
+
+def checked(view: str, lab: Any, *, texts: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+            lab_name: str = "lab") -> None:
+    """The boundary of every view's function: its lab (or chat), its text boxes' starting strings and the
+    parameters it sends are checked before any widget is built, so a bad one is a ParameterError naming it
+    (never a widget's TraitError, nor an error on the first click). `lab` is a Lab, or a Chat with
+    `lab_name="chat"`."""
+    from ..chat import Chat
+    from ..client import Lab
+
+    kind = Chat if lab_name == "chat" else Lab
+    if not isinstance(lab, kind):
+        what = "a labutils.Chat, e.g. Chat(lab)" if kind is Chat else "the connected lab, e.g. labutils.connect()"
+        raise ParameterError(f"{lab_name}={shown(lab)} is not allowed: {view}() takes {what}")
+    for name, text in (texts or {}).items():
+        if text is not None and not isinstance(text, str):
+            raise ParameterError(f"{name}={shown(text)} is not allowed: {name} must be a string (the text box's "
+                                 "starting text) or None")
+    if params:
+        (lab.lab if kind is Chat else lab).prepare("Hi", **params)  # every name and value, as sending would check
 
 
 def explain(error: Exception) -> str:

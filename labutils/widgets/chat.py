@@ -12,7 +12,7 @@ import ipywidgets as W
 
 from ..chat import MEMORIES
 from ..views._frames import short
-from .base import CHAT_FALLBACK, RunPanel
+from .base import CHAT_FALLBACK, RunPanel, checked
 
 if TYPE_CHECKING:
     from ..chat import Chat
@@ -151,4 +151,5 @@ def chat_ui(chat: Chat, **params: Any) -> ChatUI:
 
     Taught in notebooks/06_chatbot_with_memory.ipynb.
     """
+    checked("chat_ui", chat, params=params, lab_name="chat")
     return ChatUI(chat, **params)

@@ -14,7 +14,7 @@ from .. import runs as runs_mod
 from ..errors import ParameterError
 from ..params import axes
 from ..views._frames import short
-from .base import RunPanel, answer_box, output_text, prompt_boxes, set_text
+from .base import RunPanel, answer_box, checked, output_text, prompt_boxes, set_text
 from .controls import CORE, Params
 from .tokens import ChainFold
 
@@ -176,4 +176,5 @@ def playground(lab: Lab, prompt: str | None = None, system: str | None = None) -
 
     Taught in notebooks/05_playground.ipynb.
     """
+    checked("playground", lab, texts={"prompt": prompt, "system": system})
     return Playground(lab, prompt, system)

@@ -23,7 +23,7 @@ from ..sampler.check import server_distance
 from ..sampler.distribution import show_token
 from ..sampler.predict import post_sampling, predict
 from ..sampler.tokens import answer_tokens, continue_from
-from .base import RunPanel, answer_box, prompt_boxes, set_text
+from .base import RunPanel, answer_box, checked, prompt_boxes, set_text
 from .controls import slider
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class ChainView(RunPanel):
 
 def chain_view(lab: Lab, prompt: str = "The capital of France is") -> ChainView:
     """The sampler chain, stage by stage, for the slider settings. Taught in notebooks/10_sampler_chain.ipynb."""
+    checked("chain_view", lab, texts={"prompt": prompt})
     return ChainView(lab, prompt)
 
 
@@ -244,6 +245,7 @@ class TokenPanel(RunPanel):
 
 def token_view(lab: Lab, prompt: str, **params: Any) -> TokenPanel:
     """An answer token by token, with "continue from this alternative". Taught in notebooks/10_sampler_chain.ipynb."""
+    checked("token_view", lab, texts={"prompt": prompt}, params=params)
     return TokenPanel(lab, prompt, **params)
 
 
