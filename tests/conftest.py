@@ -126,6 +126,13 @@ def own_stack(private_settings):
     return stack.up(private_settings, quiet=True)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path, monkeypatch):
+    """Every test's response cache is its own (`LAB_CACHE_DIR` under tmp_path), so nothing a test stores (a `Chat`
+    at temperature 0 caches its replies) answers another test, or the next run, from the work tree's .lab/cache."""
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def tmp_cache(tmp_path, monkeypatch):
     """An empty response cache of the test's own."""
