@@ -149,7 +149,7 @@ LESSON_GRID = dict(temperature=[0.0, 1.0], top_p=[0.9, 1.0], max_tokens=[16], sa
 
 
 def _lesson_grid(lab) -> list[dict]:
-    """Lesson 05's kind of grid, identical for every learner (same prompt, same seeds): cacheable."""
+    """Lesson 08's kind of grid, identical for every learner (same prompt, same seeds): cacheable."""
     import labutils
 
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Only reproducible requests are cached (a seed is set, or temperature is 0), and only successful
 answers are stored, so a cached answer equals what the server would return. Set `LAB_CACHE_DIR` to
-move it. Taught in notebooks/05_parameter_grid.ipynb.
+move it. Taught in notebooks/08_parameter_grid.ipynb.
 
 The cache never costs a learner an answer. Two faults are kept apart:
 - proven corruption ("file is not a database", "database disk image is malformed", a failed

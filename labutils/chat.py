@@ -10,7 +10,7 @@ memory strategy decides which earlier turns go along:
 
 The system message is always sent and never dropped. A reproducible reply (temperature 0, or a seed) is
 kept in the lab's response cache, as a sweep's rows are, so a re-run conversation is read back, not sent
-again. Taught in notebooks/08_chatbot_with_memory.ipynb.
+again. Taught in notebooks/06_chatbot_with_memory.ipynb.
 
 `refers_to_earlier(text)` finds where an answer speaks of a conversation that came before it ("here are
 some more", "as I said"): a small model invents one, and a learner can take it for server memory.
@@ -59,14 +59,14 @@ def refers_to_earlier(text: str) -> str | None:
 def memory_sent(sent: list[dict], fact: str) -> bool:
     """Did a request carry `fact` (case-insensitive) in a message BEFORE its new one, i.e. as memory?
     `sent` is what went out: `chat.last_sent`, or `completion.messages`. Taught in
-    notebooks/08_chatbot_with_memory.ipynb."""
+    notebooks/06_chatbot_with_memory.ipynb."""
     return any(fact.lower() in str(m.get("content", "")).lower() for m in sent[:-1])
 
 
 def recall(sent: list[dict], reply: str, fact: str) -> str:
     """One line that tells "memory not sent" from "model too small" when a chatbot is asked for `fact`:
     whether the request carried it (`memory_sent`) and whether the reply used it. Taught in
-    notebooks/08_chatbot_with_memory.ipynb."""
+    notebooks/06_chatbot_with_memory.ipynb."""
     held, used = memory_sent(sent, fact), fact.lower() in (reply or "").lower()
     if not held:
         return (f"{fact!r} was not in the request ({len(sent)} messages sent): the memory did not send it, so "
@@ -74,7 +74,7 @@ def recall(sent: list[dict], reply: str, fact: str) -> str:
     if used:
         return f"{fact!r} was in the request ({len(sent)} messages sent) and the reply used it: recalled"
     return (f"{fact!r} was in the request ({len(sent)} messages sent) but the reply missed it: the memory worked, "
-            "the model did not use it (a 135M model often misses; a larger one, lesson 12, usually answers)")
+            "the model did not use it (a 135M model often misses; a larger one, lesson 13, usually answers)")
 
 
 def estimate_tokens(messages: list[dict]) -> int:
@@ -111,7 +111,7 @@ class Chat:
     the same key and rule as every request of the lab, so re-running a conversation sends nothing; an
     unseeded draw at temperature > 0 and a streamed reply (`on_token`) are always sent. False sends every
     request; a `labutils.cache.Cache` uses that one.
-    Taught in notebooks/08_chatbot_with_memory.ipynb.
+    Taught in notebooks/06_chatbot_with_memory.ipynb.
     """
 
     def __init__(self, lab: Lab, system: str | None = None, memory: str = "full", max_turns: int | None = None,

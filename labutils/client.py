@@ -137,7 +137,7 @@ class Lab:
         """What a request that sets no parameter gets: read from llama-server's `/props` on the embedded
         stack; unknown (with the reason) for a remote distribution, which does not say.
 
-        Taught in notebooks/00_setup_and_first_request.ipynb and 06_playground.ipynb.
+        Taught in notebooks/00_setup_and_first_request.ipynb and 05_playground.ipynb.
         """
         return ServerDefaults.from_props(self.engine, self.base_url)
 
@@ -166,7 +166,7 @@ class Lab:
 
         >>> lab.using("llama-cpp2/gemma3-270m").chat("The capital of France is")  # doctest: +SKIP
 
-        Taught in notebooks/12_models_side_by_side.ipynb.
+        Taught in notebooks/13_models_side_by_side.ipynb.
         """
         if model is not None and not isinstance(model, str):
             raise ParameterError(f"model={shown(model)} is not allowed: using() takes one model id (a string) or "
@@ -233,7 +233,7 @@ class Lab:
         >>> first = lab.respond("My name is Ada.", temperature=0, max_output_tokens=32)  # doctest: +SKIP
         >>> lab.respond("What is my name?", previous_response_id=first.response_id).text  # doctest: +SKIP
 
-        Taught in notebooks/13_responses_api.ipynb.
+        Taught in notebooks/14_responses_api.ipynb.
         """
         memory = Memory(instructions, store, previous_response_id, conversation)
         return self.send(input, params, on_token=on_token, cache=cache, memory=memory)

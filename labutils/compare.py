@@ -1,8 +1,8 @@
 """A/B comparison of two parameter sets on one prompt: both answers, their metrics and a word diff.
 
 A and B may also name different models (`{"model": ...}`), e.g. an instruct model against a base one.
-Plain functions; `labutils.widgets.compare` is the panel over them. Taught in notebooks/06_playground.ipynb
-and (two models) notebooks/12_models_side_by_side.ipynb.
+Plain functions; `labutils.widgets.compare` is the panel over them. Taught in notebooks/05_playground.ipynb
+and (two models) notebooks/13_models_side_by_side.ipynb.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def compare_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *,
     Both sides are validated (models included) before either is sent. When the stack answers two requests
     at once (the engine's slots, `lab.concurrency`, or two models each on its own engine), A and B are
     sent, and stream, at the same time; otherwise A then B. Returns {"a": Completion, "b": Completion,
-    "metrics": DataFrame (rows A and B), "diff": TextDiff}. Taught in notebooks/06_playground.ipynb.
+    "metrics": DataFrame (rows A and B), "diff": TextDiff}. Taught in notebooks/05_playground.ipynb.
     """
     from .client import Lab
 

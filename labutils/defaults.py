@@ -5,7 +5,7 @@ every parameter the request leaves out. llama.cpp's `llama-server` says which in
 (`default_generation_settings.params`, and the order of its sampler chain). `Lab.server_defaults()`
 reads it for the embedded stack; a remote distribution does not say, so its defaults are "unknown"
 with the reason, never guessed. Taught in notebooks/00_setup_and_first_request.ipynb and
-06_playground.ipynb.
+05_playground.ipynb.
 """
 
 from __future__ import annotations

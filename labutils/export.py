@@ -19,7 +19,7 @@ ints, None vs NaN, and attrs (the index is not saved: runs and summary use a pla
 - Files under the lab folder (`.lab/exports/`) are private (0600 in a 0700 folder); elsewhere they get
   the usual permissions (your umask).
 
-Taught in notebooks/05_parameter_grid.ipynb.
+Taught in notebooks/08_parameter_grid.ipynb.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def save(df: pd.DataFrame, path: str | Path) -> Path:
 
     >>> save(runs, "my_sweep.jsonl")  # doctest: +SKIP
 
-    Taught in notebooks/05_parameter_grid.ipynb.
+    Taught in notebooks/08_parameter_grid.ipynb.
     """
     if not isinstance(df, pd.DataFrame):
         raise ParameterTypeError(f"save: df must be a pandas DataFrame (runs or summary), got {type(df).__name__}")
@@ -83,7 +83,7 @@ def load(path: str | Path) -> pd.DataFrame:
     """Read a frame written by `save` (dtypes and attrs restored from the sidecar when it is there).
 
     Raises ValueError naming the file, line and column when the file does not match its sidecar.
-    Taught in notebooks/05_parameter_grid.ipynb.
+    Taught in notebooks/08_parameter_grid.ipynb.
     """
     path = as_path(path, saving=False)
     fmt = _format(path)

@@ -1,14 +1,14 @@
 """Parameter grids and sweeps: one prompt across temperature x top_p x max_tokens (x any axis) x samples.
 
 `model` is an axis too: `Grid(model=[lab.model, "llama-cpp2/gemma3-270m"], ...)` asks each of the
-distribution's models the same cells (taught in notebooks/12_models_side_by_side.ipynb).
+distribution's models the same cells (taught in notebooks/13_models_side_by_side.ipynb).
 
 `Grid` is the cartesian product, validated up front; every cell uses the same list of seeds (a
 paired design), so differences between cells come from the parameters, not from luck. Any parameter
 that `labutils.params` marks as an axis can vary (top_k, min_p, repeat_penalty, ...). `sweep` runs the
 grid through a bounded thread pool with retries, sending each call through `Lab.send` with the
 response cache, and returns `runs` (see `labutils.runs`), a tidy DataFrame with one row per call.
-Taught in notebooks/05_parameter_grid.ipynb.
+Taught in notebooks/08_parameter_grid.ipynb.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class Grid:
     >>> len(g)
     8
 
-    Taught in notebooks/05_parameter_grid.ipynb.
+    Taught in notebooks/08_parameter_grid.ipynb.
     """
 
     def __init__(self, *, samples: int = 1, seed: int = 0, max_tokens_limit: int | None = None,
@@ -244,7 +244,7 @@ def sweep(lab: Lab, prompt_or_messages: str | list[dict], grid: Grid, *, system:
     the scorers, and `max_calls` (LAB_MAX_CALLS), which counts uncached calls while the cells are built and
     stops at the first one beyond it. A request the server refuses (HTTP 4xx) is not sent again for the
     cell's other samples, and the same refusal in FAIL_FAST cells in a row stops the sweep.
-    Taught in notebooks/05_parameter_grid.ipynb.
+    Taught in notebooks/08_parameter_grid.ipynb.
     """
     if not isinstance(grid, Grid):
         raise ParameterError(f"grid={shown(grid)} is not allowed: pass a labutils.Grid")

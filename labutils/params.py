@@ -152,7 +152,7 @@ FORMATS = ("text", "json_object", "json_schema")
 
 def _check_json(name: str, value: Any) -> dict:
     """A response_format as a dict (a JSON string is parsed); its type known; a json_schema's schema a valid
-    JSON Schema. Taught in notebooks/11_structured_output.ipynb."""
+    JSON Schema. Taught in notebooks/12_structured_output.ipynb."""
     import json
     import re
 
@@ -213,7 +213,7 @@ def cell_columns(columns: Any) -> list[str]:
 
 def model_ids(name: str, value: Any) -> list[str]:
     """A model axis as a list of distinct model ids (one id or a list of them); whether the server lists
-    them is checked by `Lab.using` before any request. Taught in notebooks/12_models_side_by_side.ipynb.
+    them is checked by `Lab.using` before any request. Taught in notebooks/13_models_side_by_side.ipynb.
 
     >>> model_ids("model", "llama-cpp/smollm2-135m-instruct")
     ['llama-cpp/smollm2-135m-instruct']
@@ -405,7 +405,7 @@ def messages_from(prompt_or_messages: str | list[dict], system: str | None = Non
 
 
 # --- The Responses API (`client.responses.create`): the same sampling parameters, one under another name.
-# Taught in notebooks/13_responses_api.ipynb.
+# Taught in notebooks/14_responses_api.ipynb.
 RESPONSES_NAMES = {"max_tokens": "max_output_tokens"}  # the lab's (chat.completions) name -> the Responses API's
 RESPONSES_FIELDS = ("temperature", "top_p", "max_output_tokens", "presence_penalty", "frequency_penalty")
 RESPONSES_MIN_OUTPUT_TOKENS = 16  # Llama Stack 0.7.3 refuses fewer with HTTP 400 (its request model: ge=16)

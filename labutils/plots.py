@@ -2,7 +2,7 @@
 
 Nothing here sends a request, calls plt.show() or touches rcParams. The figures are closed in pyplot
 before they are returned, so a notebook shows each exactly once (leave it last in a cell or `display(fig)`),
-and `fig.savefig(...)` works as usual. Taught in notebooks/05_parameter_grid.ipynb (grid plots) and
+and `fig.savefig(...)` works as usual. Taught in notebooks/08_parameter_grid.ipynb (grid plots) and
 03_top_p.ipynb (`token_distribution`, which lives in `token_plots`).
 """
 
@@ -152,7 +152,7 @@ def heatmap(summary: pd.DataFrame, metric: str, x: str = "temperature", y: str =
 
     >>> fig = heatmap(summary, "distinct_1_mean")  # doctest: +SKIP
 
-    Taught in notebooks/05_parameter_grid.ipynb.
+    Taught in notebooks/08_parameter_grid.ipynb.
     """
     _check_metric(summary, metric, [x, y])
     facets, panels = _facets(summary, (x, y))
@@ -191,7 +191,7 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
     columns of `summarize`) when summary has them, else its `_std` (spread over samples); one panel per
     model and per max_tokens value when there are several.
 
-    Taught in notebooks/05_parameter_grid.ipynb.
+    Taught in notebooks/08_parameter_grid.ipynb.
     """
     _check_metric(summary, metric, [x, hue])
     if summary[x].isna().any():
@@ -299,7 +299,7 @@ def latency(runs: pd.DataFrame) -> Figure:
     each call. The second includes the request's fixed cost, so short answers look slow: `cost_fit` draws
     the generation speed without it.
 
-    Cached rows carry the latency measured when they were first computed. Taught in notebooks/05_parameter_grid.ipynb.
+    Cached rows carry the latency measured when they were first computed. Taught in notebooks/08_parameter_grid.ipynb.
     """
     ok, dropped = _ok_runs(runs, ["latency_s"])
     cells = [c for c in (MODEL, "temperature", "top_p", "max_tokens") if c in ok.columns]

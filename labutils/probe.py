@@ -19,7 +19,7 @@ shows the result with its verdicts coloured. Taught in notebooks/09_trust_but_ve
 
 `probe(lab, api="responses")` runs the checks that apply to the Responses API (`Lab.respond`, stateless:
 store=False): temperature and seed, max_output_tokens, top_p, and samplers sent through `extra_body`.
-Taught in notebooks/13_responses_api.ipynb.
+Taught in notebooks/14_responses_api.ipynb.
 """
 
 from __future__ import annotations
@@ -349,7 +349,7 @@ def probe(lab: Lab, *, samples: int = 5, prompt: str | None = None, cache: bool 
     matters; `prompt` should have an answer that varies at high temperature. Never raises on a failing
     check. `model` probes another of the distribution's models; a list of models gives one block of rows
     per model, with a leading `model` column (each engine may honour different things). `api="responses"`
-    probes the Responses API instead of chat.completions (notebooks/13_responses_api.ipynb). Taught in
+    probes the Responses API instead of chat.completions (notebooks/14_responses_api.ipynb). Taught in
     notebooks/09_trust_but_verify.ipynb.
 
     >>> labutils.probe(lab)[["parameter", "verdict"]]  # doctest: +SKIP

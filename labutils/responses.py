@@ -7,7 +7,7 @@ usage, `status`/`incomplete_details` for finish_reason), and a server that can k
 (`store`, `previous_response_id`, `conversation`). `Lab.respond` sends it through the lab's one request
 path (`Lab.send`: validation in `labutils.params`, the cache rule, error translation); this module holds
 what is particular to the surface. Private to `labutils.client`, except `Memory` and `finish_reason`.
-Taught in notebooks/13_responses_api.ipynb.
+Taught in notebooks/14_responses_api.ipynb.
 """
 
 from __future__ import annotations

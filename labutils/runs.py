@@ -5,7 +5,7 @@ A row comes from a `Cell` (the axis values, the sample index and its seed) and t
 shape, so every table and plot reads any of them. Columns: `model` when the grid compares models, the
 core axes (temperature, top_p, max_tokens; None = the server's default), any other axis the grid varies,
 then `RESULT_COLUMNS`.
-Taught in notebooks/05_parameter_grid.ipynb.
+Taught in notebooks/08_parameter_grid.ipynb.
 """
 
 from __future__ import annotations

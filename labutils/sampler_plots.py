@@ -115,7 +115,7 @@ def grid_reading(grid: SamplerGrid, ax=None):
 
 def validity(summary, title: str = "valid JSON", ax=None):
     """Share of valid answers per temperature, one line per constraint, with 95% Wilson intervals
-    (`labutils.structured.summarize_validity`). Taught in notebooks/11_structured_output.ipynb."""
+    (`labutils.structured.summarize_validity`). Taught in notebooks/12_structured_output.ipynb."""
     fig, ax = _axes(ax, (6, 3.5))
     for constraint, g in summary.groupby("constraint", sort=False):
         err = [g.share - g.low, g.high - g.share]

@@ -9,7 +9,7 @@ llama-server turns into a grammar). A request the server fails (an HTTP 500, a d
 row with its error, not an exception: the sweep goes on, and the next request opens a new connection.
 `summarize_validity` gives one row per cell with a 95% Wilson interval (`intervals.wilson`);
 `finished_and_cut` says, per constraint, how many answers max_tokens cut and whether every answer that
-finished is valid, which is what a constraint promises. Taught in notebooks/11_structured_output.ipynb.
+finished is valid, which is what a constraint promises. Taught in notebooks/12_structured_output.ipynb.
 """
 
 from __future__ import annotations

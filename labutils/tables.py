@@ -2,7 +2,7 @@
 
 Every view is computed from `runs` (see `labutils.grid.sweep`) and sends no request. Answers cut by
 max_tokens (finish_reason "length") end in ✂ on an amber background; failed calls show ⚠ and their
-error on a red background. Taught in notebooks/05_parameter_grid.ipynb (and 02_temperature.ipynb);
+error on a red background. Taught in notebooks/08_parameter_grid.ipynb (and 02_temperature.ipynb);
 `probe_table` shows the verdicts of `labutils.probe` (notebooks/09_trust_but_verify.ipynb).
 """
 
@@ -63,7 +63,7 @@ def side_by_side(runs: pd.DataFrame, rows: str = "temperature", cols: str = "top
 
     >>> side_by_side(runs, rows="temperature", cols="top_p", max_tokens=64)  # doctest: +SKIP
 
-    Taught in notebooks/05_parameter_grid.ipynb.
+    Taught in notebooks/08_parameter_grid.ipynb.
     """
     require(runs, [rows, cols, "sample", "text"])
     if rows == cols:

@@ -283,7 +283,7 @@ def test_lesson_prose_states_no_outcome(path):
 
 # --- the lessons, executed at a second seed ---------------------------------------------------------
 
-CLAIMING = ["01_messages_and_roles", "02_temperature", "03_top_p", "04_max_tokens_and_stop", "05_parameter_grid",
+CLAIMING = ["01_messages_and_roles", "02_temperature", "03_top_p", "04_max_tokens_and_stop", "08_parameter_grid",
             "07_use_cases"]
 
 

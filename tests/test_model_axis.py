@@ -179,6 +179,7 @@ def gemma_lab(lab):
     return lab
 
 
+@pytest.mark.integration
 def test_live_sweep_over_two_models_answers_per_model_and_caches_per_model(gemma_lab, tmp_cache):
     lab = gemma_lab
     grid = Grid(model=[lab.model, GEMMA_ID], temperature=[0], max_tokens=[8], samples=1)
@@ -191,6 +192,7 @@ def test_live_sweep_over_two_models_answers_per_model_and_caches_per_model(gemma
     assert again["cached"].all() and list(again["text"]) == list(out["text"])  # each model keyed apart
 
 
+@pytest.mark.integration
 def test_live_compare_panel_with_two_models(gemma_lab):
     from labutils.widgets import compare
 

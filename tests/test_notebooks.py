@@ -36,20 +36,20 @@ CI_PARAMETERS: dict[str, dict] = {
     "02_temperature": {"TEMPERATURES": [0.0, 1.0], "SAMPLES": 2, "MAX_TOKENS": 24},
     "03_top_p": {"TEMPERATURES": [0.7, 1.5], "TOP_PS": [0.3, 1.0], "SAMPLES": 2, "MAX_TOKENS": 8},
     "04_max_tokens_and_stop": {"MAX_TOKENS_VALUES": [8, 16], "SAMPLES": 1},
-    "05_parameter_grid": {"SAMPLES": 2},
+    "08_parameter_grid": {"SAMPLES": 2},
     "07_use_cases": {"SAMPLES": 2},
-    "08_chatbot_with_memory": {"MAX_TOKENS": 16},
+    "06_chatbot_with_memory": {"MAX_TOKENS": 16},
     "09_trust_but_verify": {"SAMPLES": 3},
     "10_sampler_chain": {"SAMPLES": 20, "MIN_PS": [0.0, 0.2], "PENALTIES": [1.0, 2.0], "DRY_MULTIPLIERS": [0.0, 1.0],
                          "MAX_TOKENS": 12},
-    "11_structured_output": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 2, "MAX_TOKENS": 40},
-    "12_models_side_by_side": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 3, "MAX_TOKENS": 16},
-    "13_responses_api": {"MAX_OUTPUT_TOKENS": 24, "PROBE_SAMPLES": 3, "OTHER_DISTRIBUTION": False},
+    "12_structured_output": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 2, "MAX_TOKENS": 40},
+    "13_models_side_by_side": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 3, "MAX_TOKENS": 16},
+    "14_responses_api": {"MAX_OUTPUT_TOKENS": 24, "PROBE_SAMPLES": 3, "OTHER_DISTRIBUTION": False},
 }
 # The OGX suite (`make test-ogx`) runs these lessons once more with OGX in front; what it sets differently:
-# lesson 13 starts the other distribution (Llama Stack, beside OGX) and probes it there, once, rather than
+# lesson 14 starts the other distribution (Llama Stack, beside OGX) and probes it there, once, rather than
 # starting OGX beside Llama Stack in both of the main run's executions (about 40 s each).
-OGX_PARAMETERS: dict[str, dict] = {"13_responses_api": {"OTHER_DISTRIBUTION": True}}
+OGX_PARAMETERS: dict[str, dict] = {"14_responses_api": {"OTHER_DISTRIBUTION": True}}
 
 ids = [p.stem for p in NOTEBOOKS]
 

@@ -1,5 +1,5 @@
 """The Responses API: `Lab.respond` (validation, cache rule, events, errors), the probe's Responses checks, and
-the embedded stack serving it (live, markers `integration`). Taught in notebooks/13_responses_api.ipynb."""
+the embedded stack serving it (live, markers `integration`). Taught in notebooks/14_responses_api.ipynb."""
 
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ def test_the_embedded_stack_serves_responses(lab, tmp_cache):
 
 # What the Responses probe measured on each distribution (2026-12-06): OGX 1.5 reads engine parameters only from
 # a body field named `extra_body`, not from the top-level fields the client's extra_body= becomes, so the seed,
-# top_k and repeat_penalty never reach llama-server there (lesson 13 prints this from its own probe).
+# top_k and repeat_penalty never reach llama-server there (lesson 14 prints this from its own probe).
 NOT_ON = {"llama-stack": set(), "ogx": {"seed", "top_k", "repeat_penalty"}}
 
 

@@ -84,5 +84,5 @@ def test_sweep_and_probe_share_the_cache(tmp_cache):
 def test_no_other_module_calls_the_client_directly():
     root = Path(__file__).resolve().parent.parent / "labutils"
     callers = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
-               if "completions.create(" in p.read_text() and p.name not in ("client.py", "lessons_00_04.py")]
+               if "completions.create(" in p.read_text() and p.name not in ("client.py", "lesson_00.py")]
     assert callers == [], f"{callers} call chat.completions.create: send through Lab.send"

@@ -27,7 +27,7 @@ def test_wilson_interval_known_values():
 
 
 def test_finished_and_cut_counts_apart():
-    """Lesson 11 reads this: a constraint's promise is about finished answers; cut ones are counted apart."""
+    """Lesson 12 reads this: a constraint's promise is about finished answers; cut ones are counted apart."""
     import pandas as pd
 
     rows = [("none", "stop", False), ("none", "length", False), ("json_object", "stop", True),

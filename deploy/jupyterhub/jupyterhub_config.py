@@ -40,7 +40,7 @@ PROXY_API_PORT = int(os.environ.get("LAB_HUB_PROXY_API_PORT", "8001"))
 STACK_PORT = int(os.environ.get("LAB_HUB_STACK_PORT", "8321"))
 LLAMA_PORT = int(os.environ.get("LAB_HUB_LLAMA_PORT", "8322"))
 # Slots of each engine (requests one engine answers at once): the lab's LAB_SLOTS default (1) unless set.
-# Beyond 2 a seeded answer batched with others can differ (bench/determinism.py), which lesson 06's "same seed,
+# Beyond 2 a seeded answer batched with others can differ (bench/determinism.py), which lesson 05's "same seed,
 # same answer" exercise and the class cache rely on.
 SLOTS = os.environ.get("LAB_HUB_SLOTS", "")
 PER_LEARNER = os.environ.get("LAB_HUB_PER_LEARNER", "1")       # a sweep's parallel requests, per learner

@@ -9,15 +9,14 @@ never raises on a wrong answer: it prints why and returns False; the untouched p
 Adding an exercise: write a function that takes the learner's answer (and `lab` when it needs the
 server) and returns `passed(reason)` or `failed(reason)`, decorated with `@register`:
 
-    @register("05.1", hint="...", solution=..., wrong=...)
+    @register("08.1", hint="...", solution=..., wrong=...)
     def _(answer):
         return passed("...") if ... else failed("...")
 
 `solution` and `wrong` are an answer that passes and one that fails; tests/test_exercises.py runs them.
 A check that needs more than the answer names it in `needs` ("lab", or e.g. "probe" for the table the
 lesson made) and gets it as a keyword; `given` holds offline examples of those for the tests.
-Lessons add their exercises to the module of their lesson range (`lessons_00_04.py`, `lessons_05_09.py`,
-`lessons_10_11.py`, `lessons_12.py`, `lessons_13.py`).
+Each lesson's exercises live in the module of that lesson, `lesson_NN.py`.
 Taught in notebooks/00_setup_and_first_request.ipynb (the first exercise).
 """
 
@@ -159,11 +158,27 @@ def hint(id: str) -> Hint:
     return Hint(id, _get(id).hint)
 
 
-# The exercises register themselves on import (each lesson range in its own module).
-from . import lessons_12, lessons_13  # noqa: E402,F401  (they register 12.1 and 13.1)
-from .lessons_00_04 import COUNT_PROMPT, TOY  # noqa: E402
-from .lessons_05_09 import GRID_05  # noqa: E402
-from .lessons_10_11 import TOY_10, TOY_DRY  # noqa: E402
+# The exercises register themselves on import, one module per lesson (lesson_NN.py).
+from . import (  # noqa: E402,F401
+    lesson_00,
+    lesson_01,
+    lesson_02,
+    lesson_03,
+    lesson_04,
+    lesson_05,
+    lesson_06,
+    lesson_07,
+    lesson_08,
+    lesson_09,
+    lesson_10,
+    lesson_12,
+    lesson_13,
+    lesson_14,
+)
+from .lesson_02 import TOY  # noqa: E402
+from .lesson_04 import COUNT_PROMPT  # noqa: E402
+from .lesson_08 import GRID_08  # noqa: E402
+from .lesson_10 import TOY_10, TOY_DRY  # noqa: E402
 
-__all__ = ["COUNT_PROMPT", "GRID_05", "REGISTRY", "TOY", "TOY_10", "TOY_DRY", "Exercise", "Hint", "exercise", "failed",
+__all__ = ["COUNT_PROMPT", "GRID_08", "REGISTRY", "TOY", "TOY_10", "TOY_DRY", "Exercise", "Hint", "exercise", "failed",
            "hint", "is_placeholder", "passed", "register", "verdict"]

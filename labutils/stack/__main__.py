@@ -16,7 +16,7 @@ SURFACES = {"/v1/chat/completions": "chat.completions", "/v1/completions": "comp
 
 def surfaces(url: str) -> list[str] | None:
     """The inference APIs the stack at `url` serves (chat.completions, responses, ...), read from its route
-    list; None when it does not say. Taught in notebooks/13_responses_api.ipynb."""
+    list; None when it does not say. Taught in notebooks/14_responses_api.ipynb."""
     routes = (_get_json(url.rstrip("/") + "/v1/inspect/routes") or {}).get("data")
     if not isinstance(routes, list):
         return None

@@ -5,8 +5,8 @@ Each is a thin ipywidgets view over plain functions and methods (`Lab.chat`, `la
 tests drive them without a browser: set a slider's `.value`, call `.run()` or `button.click()`, read
 `.history`, the `Output` widgets and `.status`. Slider bounds come from `labutils.params.PARAMS`.
 Where widgets cannot render (papermill, plain IPython), each view shows a plain-text summary of its
-state instead. Taught in notebooks/06_playground.ipynb (playground, compare) and
-notebooks/08_chatbot_with_memory.ipynb (chat_ui).
+state instead. Taught in notebooks/05_playground.ipynb (playground, compare) and
+notebooks/06_chatbot_with_memory.ipynb (chat_ui).
 """
 
 from ..compare import compare_pair, pair_metrics

@@ -1,6 +1,6 @@
 """The chat window over a `Chat`: transcript, input box, Send and Reset, the memory mode and token use.
 
-Taught in notebooks/08_chatbot_with_memory.ipynb.
+Taught in notebooks/06_chatbot_with_memory.ipynb.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class ChatUI(RunPanel):
 
     `send()` (or `send_button.click()`) shows the message at once, sends it with `params` (e.g.
     max_tokens) and streams the reply into the transcript token by token; a reply cut by max_tokens is
-    marked ✂. Taught in notebooks/08_chatbot_with_memory.ipynb.
+    marked ✂. Taught in notebooks/06_chatbot_with_memory.ipynb.
     """
 
     fallback = CHAT_FALLBACK
@@ -149,6 +149,6 @@ class ChatUI(RunPanel):
 def chat_ui(chat: Chat, **params: Any) -> ChatUI:
     """A chat window over `chat`; `params` (e.g. max_tokens=60) are sent with every message.
 
-    Taught in notebooks/08_chatbot_with_memory.ipynb.
+    Taught in notebooks/06_chatbot_with_memory.ipynb.
     """
     return ChatUI(chat, **params)

@@ -1,8 +1,8 @@
 """The A/B compare panel: two parameter sets on one prompt, answers side by side, metrics and a word diff.
 
 A view over `labutils.compare.compare_pair`. When the stack lists several models, each side has a model
-menu, so A and B may also be two models. Taught in notebooks/06_playground.ipynb and (two models)
-notebooks/12_models_side_by_side.ipynb.
+menu, so A and B may also be two models. Taught in notebooks/05_playground.ipynb and (two models)
+notebooks/13_models_side_by_side.ipynb.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Compare(RunPanel):
 
     `run()` sends A and B (together when the stack answers two at once); `swap()` exchanges the panels
     (and their answers); `copy_a_to_b()` copies A's parameters (and model) to B. `model_a`/`model_b` pick
-    each side's model (shown when the stack lists more than one). Taught in notebooks/06_playground.ipynb.
+    each side's model (shown when the stack lists more than one). Taught in notebooks/05_playground.ipynb.
     """
 
     def __init__(self, lab: Lab, prompt: str | None = None, system: str | None = None):
@@ -144,6 +144,6 @@ def _model_menu(lab: Lab) -> W.Dropdown:
 def compare(lab: Lab, prompt: str | None = None, system: str | None = None) -> Compare:
     """An A/B panel: one prompt, two parameter sets, answers side by side with metrics and a word diff.
 
-    Taught in notebooks/06_playground.ipynb.
+    Taught in notebooks/05_playground.ipynb.
     """
     return Compare(lab, prompt, system)

@@ -1,6 +1,6 @@
 """The parameter playground: one prompt, the parameters as sliders, a streamed answer, a history of runs.
 
-Taught in notebooks/06_playground.ipynb.
+Taught in notebooks/05_playground.ipynb.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Playground(RunPanel):
     `to_runs()` the same in `runs` form for the plotting functions. Errors (a bad value, the server down)
     show in `status` and the playground stays usable. Under the "advanced" fold, `chain_fold` (a
     `widgets.tokens.ChainFold`) shows the sampler chain for the current prompt and settings, stage by stage,
-    when its button is pressed. Taught in notebooks/06_playground.ipynb and 10_sampler_chain.ipynb.
+    when its button is pressed. Taught in notebooks/05_playground.ipynb and 10_sampler_chain.ipynb.
     """
 
     def __init__(self, lab: Lab, prompt: str | None = None, system: str | None = None):
@@ -174,6 +174,6 @@ def playground(lab: Lab, prompt: str | None = None, system: str | None = None) -
     >>> pg = playground(lab, "Describe the sea in one sentence.")  # doctest: +SKIP
     >>> pg  # the widget; pg.history / pg.to_runs() afterwards      # doctest: +SKIP
 
-    Taught in notebooks/06_playground.ipynb.
+    Taught in notebooks/05_playground.ipynb.
     """
     return Playground(lab, prompt, system)

@@ -1,4 +1,4 @@
-"""Exercises of lesson 13: a conversation the server keeps (the Responses API's previous_response_id)."""
+"""Exercises of notebooks/14_responses_api.ipynb."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _held(lab, response_id: str) -> list[str]:
     return texts
 
 
-@register("13.1", hint="Inside the loop: `previous = answers[-1].response_id if answers else None`, then "
+@register("14.1", hint="Inside the loop: `previous = answers[-1].response_id if answers else None`, then "
           "`answers.append(lab.respond(turn, temperature=0, max_output_tokens=24, previous_response_id=previous))`. "
           "The first turn has no previous answer (None); every later one continues from the answer before it, "
           "so the server prepends the whole conversation.", solution=_solution, wrong=_wrong, needs=("lab",))

@@ -1,4 +1,4 @@
-"""Exercises of lesson 12: two models on one grid, read through a paired comparison (`labutils.intervals`)."""
+"""Exercises of notebooks/13_models_side_by_side.ipynb."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ NO_CLEAR = "no clear difference"
 
 
 def _example_runs() -> pd.DataFrame:
-    """A two-model grid in the shape of lesson 12's `runs` (model, temperature, seed, text, correct)."""
+    """A two-model grid in the shape of lesson 13's `runs` (model, temperature, seed, text, correct)."""
     rows = [{"model": m, "temperature": t, "seed": s, "sample": s, "text": "Paris" if ok else "Rome",
              "correct": ok, "error": None}
             for m, good in (("instruct", 1.0), ("base", 0.2)) for t in (0.0, 1.0) for s in range(6)
@@ -27,7 +27,7 @@ def _more_often(runs: pd.DataFrame) -> tuple[str, str]:
     return expected, d.sentence("share of answers naming Paris")
 
 
-@register("12.1", hint="Use the paired comparison of section 3: labutils.intervals.compare(runs, 'correct', "
+@register("13.1", hint="Use the paired comparison of section 3: labutils.intervals.compare(runs, 'correct', "
           "{'model': A}, {'model': B}, on=['temperature', 'seed']). Its verdict says 'higher' or 'lower' only "
           "when the 95% interval of the difference excludes 0. Answer with the model id that names Paris more "
           "often, or 'no clear difference'.", solution="instruct", wrong="base", needs=("runs",),

@@ -1,4 +1,4 @@
-"""Exercises of lessons 10-11: the sampler chain and DRY (predicted by hand, checked by `labutils.chain`)."""
+"""Exercises of notebooks/10_sampler_chain.ipynb."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from . import failed, passed, register
 
 # The toy next-token distribution of lesson 10's exercises (model probabilities, temperature 1).
 TOY_10 = {"Paris": 0.40, "the": 0.25, "a": 0.15, "France": 0.10, "located": 0.06, "in": 0.04}
+
+
 # The tokens DRY has seen in exercise 10.3, oldest first, and the DRY settings there (llama.cpp's, multiplier 0.8)
 TOY_DRY = ("A", "big", "red", "dog", "ran", ".", "A", "big", "red")
+
+
 TOY_DRY_SETTINGS = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2}
 
 
@@ -69,14 +73,3 @@ def _(answer):
                       "the repeat it would extend, and how many tokens of it are free (dry_allowed_length)?")
     return passed(f"{scan.explain()} Each loses 0.8 x 1.75^(L - 2): "
                   + ", ".join(f"{t!r} {v:.2f}" for t, v in expected.items()) + ".")
-
-
-@register("11.1", hint="json_object only promises some JSON object, any keys. Which constraint carries your keys "
-          "and their types to the server?", solution="json_schema", wrong="json_object")
-def _(answer):
-    if answer == "json_schema":
-        return passed("only the schema names the keys and types; llama-server turns it into a grammar, so every "
-                      "answer that finishes matches it (a cut answer still does not).")
-    if answer == "json_object":
-        return failed("json_object guarantees JSON, not which keys it has.")
-    return failed(f"{answer!r}: pick one of 'none', 'json_object', 'json_schema'.")
