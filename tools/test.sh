@@ -7,7 +7,8 @@
 #   A  the lessons (each twice), the lesson guard, the probe, the browser;
 #   B  everything else;
 #   C  the OGX suite (`make test-ogx`: its own stack and ports), then the tests that run whole processes of their
-#      own: grading (kernels per submission), the Binder image replay (pip into a fresh prefix), the class hub.
+#      own: grading (kernels per submission), the Binder image replay (pip into a fresh prefix), the class hub,
+#      the stacks with a second model.
 # The shared stack is started here and stopped at the end only if it was not already running; tests that break a
 # stack start private ones on free ports. Output is prefixed [A], [B], [C], [ogx]; each shard's 15 slowest tests
 # are listed at its end and every test's time is in .lab/test-logs/<shard>.xml (JUnit).
@@ -36,7 +37,7 @@ shard() {  # name, then pytest arguments: runs pytest with its output prefixed, 
 }
 
 A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py tests/test_probe.py tests/test_browser.py)
-C_FILES=(tests/test_grading.py tests/test_binder.py tests/test_hub.py)
+C_FILES=(tests/test_grading.py tests/test_binder.py tests/test_hub.py tests/test_models.py)
 ignore=()
 for f in "${A_FILES[@]}" "${C_FILES[@]}"; do ignore+=(--ignore="$f"); done
 
