@@ -34,7 +34,7 @@ lab: up                ## open JupyterLab on 127.0.0.1 with the stack answering
 browser-deps:          ## Chromium for the browser test (Debian package; no browser download)
 	@tools/browser-deps.sh
 
-test: setup             ## every test: unit, real stack, notebooks, browser, OGX (two shards at once)
+test: setup             ## every test: unit, real stack, notebooks, browser, OGX (three shards at once)
 	@$(MAKE) --no-print-directory -j3 setup-ogx browser-deps venv-deps
 	@tools/test.sh
 

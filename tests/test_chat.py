@@ -51,6 +51,38 @@ def test_replies_are_stored_with_the_assistant_role():
     assert [m["role"] for m in chat.last_sent if m["content"].startswith("reply")] == ["assistant"]
 
 
+def test_a_reproducible_conversation_is_read_back_from_the_cache(tmp_cache):
+    """Temperature 0 (or a seed): the same conversation again is answered from the lab's cache, turn by turn."""
+    lab = FakeLab()
+    first = Chat(lab, system=SYSTEM, temperature=0)
+    talk(first, 3)
+    again = Chat(lab, system=SYSTEM, temperature=0)
+    talk(again, 3)
+    assert len(lab.sent) == 3 and again.history == first.history and again.last.cached
+    assert Chat(lab, seed=4).send(msg(1)).text == Chat(lab, seed=4).send(msg(1)).text and len(lab.sent) == 4
+
+
+@pytest.mark.parametrize(("options", "streamed"), [
+    ({"temperature": 0.8}, False), ({"temperature": 0, "cache": False}, False), ({"temperature": 0}, True)])
+def test_draws_stream_and_cache_false_are_always_sent(tmp_cache, options, streamed):
+    lab = FakeLab()
+    pieces: list[str] = []
+    for _ in range(2):
+        Chat(lab, **options).send(msg(1), on_token=pieces.append if streamed else None)
+    assert len(lab.sent) == 2 and ("reply 2" in "".join(pieces) if streamed else not pieces)
+
+
+def test_a_chat_cache_of_its_own_and_a_bad_one(tmp_path):
+    from labutils.cache import Cache
+
+    own = Cache(tmp_path / "own.sqlite")
+    lab = FakeLab()
+    Chat(lab, temperature=0, cache=own).send(msg(1))
+    assert len(own) == 1 and Chat(lab, temperature=0, cache=own).send(msg(1)).cached
+    with pytest.raises(ParameterError, match="cache='yes' is not allowed: cache must be True"):
+        Chat(lab, cache="yes")
+
+
 def test_full_memory_sends_everything():
     lab = FakeLab()
     chat = Chat(lab, system=SYSTEM)

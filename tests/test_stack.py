@@ -128,10 +128,10 @@ def test_cli_status_and_down(settings):
     assert bad.returncode == 1 and "model file not found" in bad.stderr
 
 
-def test_up_reuses_a_busy_stack(settings):
+def test_up_reuses_a_busy_stack(own_stack):
     # a long generation occupies the engine: `up` must judge health by what answers while it works
     # (llama-server's /health), never restart the stack under a learner's running request
-    stack.up(settings, quiet=True)
+    settings = own_stack  # the session's breakable stack, running (conftest)
     pids = {r["server"]: r["pid"] for r in stack.status(settings)}
     lab = labutils.connect(settings.url)
     with ThreadPoolExecutor(settings.slots) as pool:
@@ -164,8 +164,8 @@ def test_a_pid_file_that_does_not_describe_its_process_is_not_ours(settings):
         victim.wait()
 
 
-def test_status_names_a_stack_started_elsewhere(settings, tmp_path):
-    stack.up(settings, quiet=True)
+def test_status_names_a_stack_started_elsewhere(own_stack, tmp_path):
+    settings = own_stack  # the session's breakable stack, running (conftest)
     other = stack.Settings(**{**settings.__dict__, "state": tmp_path / "elsewhere" / "stack"})
     rows = {r["server"]: r for r in stack.status(other)}
     assert {r["owner"] for r in rows.values()} == {"elsewhere"} and not any(r["running"] for r in rows.values())

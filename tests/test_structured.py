@@ -83,3 +83,18 @@ def test_a_failing_constraint_becomes_rows_with_errors_and_the_rest_runs():
     assert summary.loc[("json_object", 1.0), "share"] == 1.0
     assert summary.loc[("none", 0.0), "share"] == 0.0
     assert summary.loc[("json_schema", 0.0), "errors"] == 2
+
+
+def test_the_grid_is_read_back_from_the_cache_and_failures_are_asked_again(tmp_cache):
+    """Every request of `validity` is seeded: a second run reads the answers (not the failures) from the cache."""
+    lab = FakeLab()
+    lab.client = FlakyJSON()
+    first = structured.validity(lab, "Give JSON.", schema=SCHEMA, temperatures=[0.0, 1.0], samples=2)
+    sent = len(lab.client.requests)
+    again = structured.validity(lab, "Give JSON.", schema=SCHEMA, temperatures=[0.0, 1.0], samples=2)
+    assert len(lab.client.requests) - sent == 4  # only the 4 json_schema cells that failed
+    assert again.drop(columns="finish_reason").equals(first.drop(columns="finish_reason"))
+    structured.validity(lab, "Give JSON.", schema=SCHEMA, temperatures=[0.0], samples=1, cache=False)
+    assert len(lab.client.requests) - sent == 4 + 3
+    with pytest.raises(ParameterError, match="cache='no' is not allowed"):
+        structured.validity(lab, "Give JSON.", cache="no")

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# `make test`'s runner: ruff, then the suite in two shards at once against one embedded stack, then OGX.
+# `make test`'s runner: ruff, then the suite in three shards at once against one embedded stack, OGX in one of them.
 #
-# The machine has 2 cores and the engine answers with one thread: one pytest alone leaves a core idle
-# while a lesson's kernel starts or a test waits on a timeout, so two shards share the stack: A runs the
-# lessons, the lesson guard, grading, the browser and the probe, then the OGX suite; B everything else.
-# The stack is started here and stopped at the end only if it was not already running; tests that break
-# a stack start private ones on free ports. Output is prefixed [A], [B], [ogx]; each shard's 15 slowest
-# tests are listed at its end and every test's time is in .lab/test-logs/<shard>.xml (JUnit).
-# PYTEST passes extra pytest arguments to both shards.
+# The machine has 2 cores and each engine answers with one thread: one pytest alone leaves a core idle while a
+# lesson's kernel starts, a stack starts, pip unpacks or a test waits on a timeout, so the shards overlap that
+# waiting. They are balanced by the time each file took (.lab/test-logs/*.xml of a clean-clone run):
+#   A  the lessons (each twice), the lesson guard, the probe, the browser;
+#   B  everything else;
+#   C  the OGX suite (`make test-ogx`: its own stack and ports), then the tests that run whole processes of their
+#      own: grading (kernels per submission), the Binder image replay (pip into a fresh prefix), the class hub,
+#      the stacks with a second model.
+# The shared stack is started here and stopped at the end only if it was not already running; tests that break a
+# stack start private ones on free ports. Output is prefixed [A], [B], [C], [ogx]; each shard's 15 slowest tests
+# are listed at its end and every test's time is in .lab/test-logs/<shard>.xml (JUnit).
+# PYTEST passes extra pytest arguments to every shard.
 set -u
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -17,32 +22,43 @@ was_up=$("$PY" -c 'from labutils import stack; print(int(stack.is_up(stack.Setti
 "$PY" -m labutils.stack up || exit 1
 logs=.lab/test-logs
 mkdir -p "$logs" .lab/test-tmp  # pytest makes each shard's --basetemp, not its parent
+rm -f "$logs"/*.rc "$logs"/*.seconds  # a shard that never ran must not pass on an old exit code
 t0=$(date +%s)
 
-shard() {  # name, then pytest arguments: runs pytest with its output prefixed, writes its exit code
-  local name=$1; shift
+cpu() { awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }  # busy, all (jiffies)
+read -r busy0 all0 < <(cpu)
+
+shard() {  # name, then pytest arguments: runs pytest with its output prefixed, writes its exit code and seconds
+  local name=$1 start; shift
+  start=$(date +%s)
   { "$PY" -m pytest --basetemp=".lab/test-tmp/$name" -p no:cacheprovider --durations=15 --junitxml="$logs/$name.xml" "$@" ${PYTEST:-} 2>&1
     echo $? > "$logs/$name.rc"; } | sed -u "s/^/[$name] /"
+  echo $(( $(date +%s) - start )) > "$logs/$name.seconds"
 }
 
-A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py tests/test_grading.py tests/test_browser.py
-         tests/test_probe.py)
+A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py tests/test_probe.py tests/test_browser.py)
+C_FILES=(tests/test_grading.py tests/test_binder.py tests/test_hub.py tests/test_models.py)
 ignore=()
-for f in "${A_FILES[@]}"; do ignore+=(--ignore="$f"); done
+for f in "${A_FILES[@]}" "${C_FILES[@]}"; do ignore+=(--ignore="$f"); done
 
-{ shard A "${A_FILES[@]}"; make --no-print-directory test-ogx 2>&1 | sed -u "s/^/[ogx] /";
-  echo "${PIPESTATUS[0]}" > "$logs/ogx.rc"; } &
+shard A "${A_FILES[@]}" &
 pid_a=$!
 shard B tests "${ignore[@]}" &
 pid_b=$!
-wait "$pid_a" "$pid_b"
+{ start=$(date +%s); make --no-print-directory test-ogx 2>&1 | sed -u "s/^/[ogx] /"
+  echo "${PIPESTATUS[0]}" > "$logs/ogx.rc"; echo $(( $(date +%s) - start )) > "$logs/ogx.seconds"
+  shard C "${C_FILES[@]}"; } &
+pid_c=$!
+wait "$pid_a" "$pid_b" "$pid_c"
 
+read -r busy1 all1 < <(cpu)
 [ "$was_up" = 1 ] || "$PY" -m labutils.stack down
 status=0
-for name in A B ogx; do
+for name in A B ogx C; do
   rc=$(cat "$logs/$name.rc" 2>/dev/null || echo 1)
-  echo "shard $name: exit code $rc"
+  echo "shard $name: exit code $rc, $(cat "$logs/$name.seconds" 2>/dev/null || echo '?') s"
   [ "$rc" = 0 ] || status=1
 done
-echo "make test: $(( $(date +%s) - t0 )) s for the tests"
+echo "make test: $(( $(date +%s) - t0 )) s for the tests; the machine's CPUs were busy" \
+     "$(( 100 * (busy1 - busy0) / (all1 - all0 + 1) ))% of the time (all processes, not only the tests')"
 exit $status
