@@ -140,10 +140,15 @@ def _unprivileged() -> dict:
 
 
 def _fresh_prefix(dest: Path) -> None:
-    """A fresh Python installation, like repo2docker's conda environment: this venv's base Python copied,
-    its site-packages emptied but for pip (and without the stdlib's tests)."""
+    """A fresh Python installation with pip, like repo2docker's conda environment: this venv's base Python
+    copied, its site-packages emptied but for pip (and without the stdlib's tests); or, where the base is a
+    system's Python without pip of its own (Debian's /usr: no site-packages, pip refused by EXTERNALLY-MANAGED;
+    tools/fresh_machine.sh runs the suite there), a venv of it, which brings pip."""
     base = Path(sys.base_prefix)
     lib = base / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if not list((lib / "site-packages").glob("pip")):
+        subprocess.run([str(base / "bin" / lib.name), "-m", "venv", str(dest)], check=True)
+        return
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         if Path(folder) == lib:

