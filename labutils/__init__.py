@@ -30,7 +30,8 @@ __all__ = [
     "ModelNotFound", "ParameterError", "RequestFailed", "StackError", "TooManyCalls", "connect", "probe", "summarize",
 ]
 
-_LAZY_SUBMODULES = ("tables", "plots", "sampling", "export", "runs", "config", "compare", "exercises", "widgets")
+_LAZY_SUBMODULES = ("tables", "plots", "sampling", "export", "runs", "config", "compare", "evidence", "exercises",
+                    "widgets")
 
 
 def __getattr__(name: str):

@@ -1,9 +1,8 @@
 """Evidence in one call: send a request many times on fixed seeds, measure every answer, say it in one sentence.
 
-A core lesson shows the raw request, then hands the same request to this module, which sends the samples
-(seed i is the same for both sides, so A and B differ only in what the lesson changed), measures each answer
-and prints one plain sentence with its uncertainty. The machinery (grids, pairing, resampling, the odd bounds
-of tiny samples) stays here; the lesson shows the experiment and the sentence.
+A core lesson shows the raw request, then hands it to this module, which sends the samples (seed i is the
+same for both sides, so A and B differ only in what the lesson changed), measures each answer and prints one
+plain sentence with its uncertainty. The machinery (grid, pairing, resampling, odd bounds) stays here.
 
     from labutils import evidence
 
@@ -15,14 +14,11 @@ of tiny samples) stays here; the lesson shows the experiment and the sentence.
     result.answers          # the samples side by side: seed, each side's text and measure
     print(result)           # one sentence: both sides, the difference, its range, what it means
 
-A request is the keyword arguments of `client.chat.completions.create` without `model` and `seed`
-(`messages`, `temperature`, `top_p`, `max_tokens`, `stop`, ...): the helper adds the lab's model and the
-seeds. A measure is a function of one answer's text giving True/False (a share is compared) or a number (an
-average is compared), or `pairs_differ(...)`, a number of the whole set of answers.
-
-The sentence says "higher"/"lower" only when the whole 95% interval of the difference is on one side of 0,
-"no clear difference" when it holds 0, and "can't tell yet" below `MIN_PAIRS` samples or when the samples
-are too regular to give a range (every pair differing alike): never a zero-width range shown as evidence.
+A request is the keyword arguments of `client.chat.completions.create` without `model` and `seed`. A measure
+is a function of one answer's text giving True/False (shares are compared) or a number (averages are), or
+`pairs_differ(...)`, a number of the whole set. The sentence says "higher"/"lower" only when the whole 95%
+interval of the difference is on one side of 0, "no clear difference" when it holds 0, and "can't tell yet"
+below `MIN_PAIRS` samples or when every pair differs alike (never a zero-width range shown as evidence).
 Taught in notebooks/01_messages_and_roles.ipynb (how to read the numbers), used by lessons 02 and 03.
 """
 
@@ -77,18 +73,14 @@ def pairs_differ(key: Callable[[str], Any], what: str) -> Callable[[list[str]], 
 
 
 def _name(measure: Any, what: str | None) -> str:
-    if what is not None:
-        if not isinstance(what, str) or not what.strip():
-            raise ParameterError(f"what={shown(what)} is not allowed: what must be a short text naming the measure")
-        return what
-    return getattr(measure, "__name__", "measure")
-
-
-def _check_measure(measure: Any) -> None:
+    """The measure's name in the sentence (`what`, else the function's name); refuses what is not a measure."""
     if not callable(measure):
         raise ParameterError(f"measure={shown(measure)} is not allowed: measure must be a function of an answer's "
                              "text giving True/False or a number (e.g. evidence.one_word), or "
                              "evidence.pairs_differ(...)")
+    if what is not None and (not isinstance(what, str) or not what.strip()):
+        raise ParameterError(f"what={shown(what)} is not allowed: what must be a short text naming the measure")
+    return what or getattr(measure, "__name__", "measure")
 
 
 def _split(name: str, request: Any) -> tuple[list[dict], dict[str, list], dict[str, Any]]:
@@ -202,11 +194,10 @@ class Count:
         return (f"{self.what}: {_num(self.mean)} on average over {self.n} answers{self.failed}, likely between "
                 f"{_num(self.lo)} and {_num(self.hi)} ({self.level:.0%} interval)")
 
-    def __str__(self) -> str:
-        return self.sentence
-
     def __repr__(self) -> str:
         return self.sentence
+
+    __str__ = __repr__
 
 
 @dataclass
@@ -247,11 +238,10 @@ class Evidence:
             return f"{head}; {rng}: no clear difference, these samples cannot tell the two apart."
         return f"{head}; {rng}: {self.verdict} with {name_b}."
 
-    def __str__(self) -> str:
-        return self.sentence
-
     def __repr__(self) -> str:
         return self.sentence
+
+    __str__ = __repr__
 
 
 def _check_common(samples: Any, seed: Any) -> tuple[int, int]:
@@ -268,7 +258,6 @@ def count(lab: Lab, request: dict, measure: Measure, *, samples: int = 8, seed: 
     >>> evidence.count(lab, {"messages": msgs, "temperature": 0.7}, evidence.one_word, samples=8)  # doctest: +SKIP
     one-word answers: 7 of 8 answers; the share this request gets is likely between 0.53 and 0.98 (95% interval)
     """
-    _check_measure(measure)
     if getattr(measure, "pair", None) is not None:
         raise ParameterError("measure=pairs_differ(...) is not allowed in count: it measures a difference between "
                              "answers; use compare to set two requests side by side")
@@ -307,7 +296,6 @@ def compare(lab: Lab, a: dict, b: dict, measure: Measure, *, samples: int = 8, s
     >>> evidence.compare(lab, cold, hot, evidence.words)  # doctest: +SKIP
     words per answer: 9.1 with temperature=1.5, 7.2 with temperature=0.5 (the same 8 seeds); difference +1.9, ...
     """
-    _check_measure(measure)
     samples, seed = _check_common(samples, seed)
     name = _name(measure, what)
     if names is not None and not (isinstance(names, (tuple, list)) and len(names) == 2
