@@ -38,7 +38,8 @@ _LAZY = {"tables": ".views.tables", "plots": ".views.plots", "export": ".views.e
          "sampling": ".sampler.distribution", "sampler": ".sampler", "structured": ".structured", "ab": ".ab",
          "metrics": ".metrics", "intervals": ".intervals", "paired": ".paired", "scorers": ".scorers",
          "runs": ".runs", "config": ".config", "params": ".params", "chat": ".chat", "client": ".client",
-         "stack": ".stack", "exercises": ".exercises", "widgets": ".widgets", "views": ".views"}
+         "stack": ".stack", "exercises": ".exercises", "widgets": ".widgets", "views": ".views",
+         "evidence": ".evidence"}
 
 
 def __getattr__(name: str):
