@@ -152,21 +152,23 @@ def test_02_1_a_string_is_asked_to_be_a_number(capsys):
     assert "give a number" in capsys.readouterr().out
 
 
-class _CountLab:
-    """Answers COUNT_PROMPT like the model does: the count up to the first stop string."""
+class _SeaLab:
+    """Answers SEA_PROMPT as a model might: three sentences, cut at the first stop string."""
 
     def chat(self, prompt, *, stop=None, **_):
         from types import SimpleNamespace
 
-        text = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+        text, reason = "The sea is calm. Waves roll in! Gulls fly over the water.", "stop"
         for s in [stop] if isinstance(stop, str) else (stop or []):
             if s in text:
                 text = text[:text.index(s)]
-        return SimpleNamespace(text=text, finish_reason="stop")
+        return SimpleNamespace(text=text, finish_reason=reason)
 
 
-@pytest.mark.parametrize(("stop", "ok"), [(", 4", True), ([", 4"], True), ("4", False), ("\n", False)])
-def test_04_1_needs_the_answer_to_end_on_the_3(stop, ok, capsys):
-    assert exercises.exercise("04.1", stop, lab=_CountLab()) is ok
-    if stop == "4":
-        assert "does not end on the 3" in capsys.readouterr().out
+@pytest.mark.parametrize(("stop", "ok", "why"), [
+    (".", True, "first sentence"), ([".", "!", "?"], True, "first sentence"), ("!", False, "more than its first"),
+    ("\n", False, "more than its first"), ("sea", False, "before its first sentence is over"),
+    ("The", False, "empty"), ([], False, "give a stop string")])
+def test_04_1_keeps_the_first_sentence_of_what_the_model_wrote(stop, ok, why, capsys):
+    assert exercises.exercise("04.1", stop, lab=_SeaLab()) is ok
+    assert why in capsys.readouterr().out
