@@ -126,7 +126,7 @@ def _solution_063(lab: Any, turns: Any, keep: int) -> list[str]:
     i = 0
     while i < len(turns):
         new = {"role": "user", "content": turns[i]}
-        kept = history[len(history) - 2 * keep:]
+        kept = history[max(0, len(history) - 2 * keep):]
         reply = lab.chat([system, *kept, new], temperature=0, max_tokens=16)
         history += [new, {"role": "assistant", "content": reply.text}]
         replies.append(reply.text)
@@ -162,7 +162,7 @@ def _window_problem(answer: Any, lab: Any) -> tuple[str | None, Any]:
 
 
 @register("06.3", hint="Keep every exchange in `history` (a user message and the assistant's reply, 2 messages "
-          "each); each request sends `[system, *history[len(history) - 2 * keep:], new]`: the last `keep` "
+          "each); each request sends `[system, *history[max(0, len(history) - 2 * keep):], new]`: the last `keep` "
           "exchanges, the newest ones (mind keep=0: `history[-0:]` would be everything). The name is said in turn "
           "2; when turn 5 asks for it, how many earlier exchanges must the window reach back? "
           "Then `answer = (window_chat, KEEP)`.",

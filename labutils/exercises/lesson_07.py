@@ -7,8 +7,8 @@ from . import failed, passed, register
 LABEL_MAX_TOKENS_LIMIT = 32  # 07.1: the lesson itself labels with max_tokens=20 (LABEL_MAX_TOKENS)
 
 
-@register("07.1", hint="Look at section 3's `labels.answers`: at which temperature did the review get the same label in every "
-          "sample? "
+@register("07.1", hint="Look at section 3's `labels.answers`: at which temperature did the review get the same "
+          "label in every sample? "
           "And at `by_shots['tokens']` in section 1: how many tokens does a label take? A limit a little above "
           "that caps the cost of a rambling answer. Answer like `{'temperature': ..., 'max_tokens': ...}`.",
           solution={"temperature": 0.0, "max_tokens": 5}, wrong={"temperature": 1.0, "max_tokens": 200})
@@ -30,14 +30,16 @@ def _(answer):
 
 
 # Exercise 07.2: few-shot examples, written by the learner, for a label set of their own task: support tickets
-# labelled `bug` or `question`. The check asks the model about tickets the examples do not contain.
+# labelled `bug` or `question`. The check asks the model about tickets the examples do not contain and passes
+# when every answer is exactly one label. It reports, but does not require, right labels: at temperature 0 the
+# 135M model answered 'question' to all four tickets after every example set tried (measured), a content
+# judgement no set of examples could fix.
 TICKET_SYSTEM = "Label the support ticket. Answer with one word: bug or question."
 TICKET_LABELS = ("bug", "question")
 TICKETS_072 = (("The app crashes every time I press the save button.", "bug"),
                ("How do I change the email address on my account?", "question"),
                ("The export gives an empty file since the last update.", "bug"),
                ("Can I use the app on two phones at once?", "question"))
-TICKET_MIN_CORRECT = 3  # of the 4 tickets; every answer must also be exactly one label
 
 
 def _ticket_messages(examples: list[dict], ticket: str) -> list[dict]:
@@ -89,8 +91,6 @@ def _(answer, *, lab):
     if out:
         return failed(f"{len(out)} of {len(rows)} answers were not exactly one label ({shown}): the examples set "
                       "the format; are their assistant turns the bare labels?")
-    if right < TICKET_MIN_CORRECT:
-        return failed(f"every answer was a label, but only {right} of {len(rows)} were right ({shown}); at least "
-                      f"{TICKET_MIN_CORRECT} are needed: try clearer or more examples of each label.")
-    return passed(f"all {len(rows)} answers were a label and {right} of {len(rows)} right at temperature 0 "
-                  f"({shown}).")
+    return passed(f"all {len(rows)} answers were exactly one of your labels at temperature 0: the examples set the "
+                  f"format. {right} of {len(rows)} were right ({shown}); the 135M model follows a format far better "
+                  "than it judges content (a larger model, lesson 13, gets most of these right).")
