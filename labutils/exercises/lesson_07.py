@@ -93,4 +93,4 @@ def _(answer, *, lab):
                       "the format; are their assistant turns the bare labels?")
     return passed(f"all {len(rows)} answers were exactly one of your labels at temperature 0: the examples set the "
                   f"format. {right} of {len(rows)} were right ({shown}); the 135M model follows a format far better "
-                  "than it judges content (a larger model, lesson 13, gets most of these right).")
+                  "than it judges content.")
