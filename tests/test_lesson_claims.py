@@ -46,6 +46,13 @@ DIFF = re.compile(rf"(higher|lower) by ({NUM}) \((\d+)% CI \[({NUM}), ({NUM})\],
 SAME = re.compile(rf"no clear difference \(({NUM}); (\d+)% CI \[({NUM}), ({NUM})\], {WHERE}; (\d+) paired samples\)")
 OLD_CI = re.compile(rf"CI {NUM} to {NUM}")  # the old "95% CI +0 to +0.5", read as excluding 0
 CANT = re.compile(rf"can't tell yet, raise SAMPLES \(difference ({NUM}|nan), only (\d+) paired samples\)")
+# labutils.evidence's sentences (the core lessons' one call): "...(the same 8 seeds); difference +0.5, likely
+# between +0.2 and +0.8 (95% interval, all above 0): higher with ...", "...(the same 8 seeds). <why>: can't tell
+# yet", and a count's "5 of 8 answers; the share this request gets is likely between 0.3 and 0.9"
+EVIDENCE = re.compile(rf"the same (\d+) seeds[^)]*\); difference ({NUM}), likely between ({NUM}) and ({NUM}) "
+                      rf"\((\d+)% interval, {WHERE}[^)]*\): (higher|lower|no clear difference)")
+EVIDENCE_CANT = re.compile(r"the same (\d+) seeds[^)]*\)\. ([^\n]*?): can't tell yet")
+COUNT = re.compile(rf"(\d+) of (\d+) answers[^;\n]*; the share this request gets is likely between ({NUM}) and ({NUM})")
 OLD = "05a6624f757b72a3367b64cb47d2ade81dc637a6"  # the lessons as issue 12 found them
 
 
@@ -112,6 +119,26 @@ def comparison_problems(text: str) -> list[str]:
     for m in CANT.finditer(text):
         if int(m.group(2)) >= intervals.MIN_PAIRS:
             out.append(f"says 'can't tell yet' with {m.group(2)} pairs: {m.group(0)!r}")
+    return out + evidence_problems(text)
+
+
+def evidence_problems(text: str) -> list[str]:
+    """`labutils.evidence` sentences whose word disagrees with their range, or that show a range of no width."""
+    out = []
+    for m in EVIDENCE.finditer(text):
+        n, lo, hi, where, word = int(m.group(1)), float(m.group(3)), float(m.group(4)), m.group(6), m.group(7)
+        wrong = (n < intervals.MIN_PAIRS or (word == "higher" and not lo > 0) or (word == "lower" and not hi < 0)
+                 or (word == "no clear difference" and not lo <= 0 <= hi))
+        if wrong:
+            out.append(f"says {word!r} but the range is {lo} to {hi} over {n} seeds: {m.group(0)!r}")
+        out += _interval_words(lo, hi, where, m.group(0))
+    for m in EVIDENCE_CANT.finditer(text):
+        if int(m.group(1)) >= intervals.MIN_PAIRS and "too regular" not in m.group(2):
+            out.append(f"says 'can't tell yet' with {m.group(1)} seeds and no reason: {m.group(0)!r}")
+    for m in COUNT.finditer(text):
+        k, n, lo, hi = int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))
+        if not (lo < hi and lo <= k / n <= hi):
+            out.append(f"a count of {k} of {n} with the range {lo} to {hi}: {m.group(0)!r}")
     return out
 
 
@@ -229,6 +256,33 @@ def test_the_guard_reads_printed_comparisons():
     for lo, hi, n in ((0.2, 0.8, 8), (-0.8, -0.2, 8), (-0.1, 0.3, 8), (0.2, 0.8, 2), (0.0, 0.5, 8), (1.0, 1.0, 4)):
         d = intervals.Difference("m", {"t": 0}, {"t": 1}, (lo + hi) / 2, lo, hi, n)
         assert comparison_problems(d.sentence()) == [], d.sentence()
+
+
+def test_the_guard_reads_evidence_sentences():
+    import pandas as pd
+
+    from labutils import evidence
+
+    ok = ("one-word answers: 7 of 8 with B, 2 of 8 with A (the same 8 seeds); difference +0.625, likely between "
+          "+0.25 and +1 (95% interval, all above 0): higher with B.")
+    assert comparison_problems(ok) == []
+    assert comparison_problems(ok.replace("+0.25", "-0.25"))  # "higher" with a range holding 0
+    assert comparison_problems(ok.replace("+0.25 and +1", "+1 and +1"))  # a range of no width
+    assert comparison_problems(ok.replace("all above 0", "includes 0"))  # words that misplace 0
+    assert comparison_problems("x: 1 with B, 0 with A (the same 8 seeds). 8 samples per side: can't tell yet, raise")
+    assert comparison_problems("one-word answers: 8 of 8 answers; the share this request gets is likely between "
+                               "0.2 and 0.6 (95% interval)")
+
+    def runs(texts):
+        return pd.DataFrame({"seed": range(len(texts)), "text": texts, "error": [None] * len(texts)})
+
+    # the library's own sentences always pass: a rise, no clear difference, alike in every pair, too few
+    cases = [(["a b c"] * 4 + ["Cat."] * 4, ["Cat."] * 7 + ["a b"]), (["Cat.", "a b"] * 4, ["a b", "Cat."] * 4),
+             (["a b c"] * 6, ["Cat."] * 6), (["a b"] * 3, ["Cat."] * 3)]
+    for a, b in cases:
+        for measure in (evidence.one_word, evidence.words):
+            line = evidence.judge(runs(a), runs(b), measure, what="m").sentence
+            assert comparison_problems(line) == [], line
 
 
 def test_the_guard_reads_content():
