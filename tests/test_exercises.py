@@ -167,7 +167,8 @@ class _SeaLab:
 
 @pytest.mark.parametrize(("stop", "ok", "why"), [
     (".", True, "first sentence"), ([".", "!", "?"], True, "first sentence"), ("!", False, "more than its first"),
-    ("\n", False, "more than its first"), ("sea", False, "before its first sentence is over"),
+    ("\n", False, "more than its first"), ("calm", False, "before its first sentence is over"),
+    ("sea", False, "just"),
     ("The", False, "empty"), ([], False, "give a stop string")])
 def test_04_1_keeps_the_first_sentence_of_what_the_model_wrote(stop, ok, why, capsys):
     assert exercises.exercise("04.1", stop, lab=_SeaLab()) is ok
