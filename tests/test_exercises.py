@@ -152,21 +152,76 @@ def test_02_1_a_string_is_asked_to_be_a_number(capsys):
     assert "give a number" in capsys.readouterr().out
 
 
-class _CountLab:
-    """Answers COUNT_PROMPT like the model does: the count up to the first stop string."""
+class _SeaLab:
+    """Answers SEA_PROMPT as a model might: three sentences, cut at the first stop string."""
 
     def chat(self, prompt, *, stop=None, **_):
         from types import SimpleNamespace
 
-        text = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+        text, reason = "The sea is calm. Waves roll in! Gulls fly over the water.", "stop"
         for s in [stop] if isinstance(stop, str) else (stop or []):
             if s in text:
                 text = text[:text.index(s)]
-        return SimpleNamespace(text=text, finish_reason="stop")
+        return SimpleNamespace(text=text, finish_reason=reason)
 
 
-@pytest.mark.parametrize(("stop", "ok"), [(", 4", True), ([", 4"], True), ("4", False), ("\n", False)])
-def test_04_1_needs_the_answer_to_end_on_the_3(stop, ok, capsys):
-    assert exercises.exercise("04.1", stop, lab=_CountLab()) is ok
-    if stop == "4":
-        assert "does not end on the 3" in capsys.readouterr().out
+@pytest.mark.parametrize(("stop", "ok", "why"), [
+    (".", True, "first sentence"), ([".", "!", "?"], True, "first sentence"), ("!", False, "more than its first"),
+    ("\n", False, "more than its first"), ("calm", False, "before its first sentence is over"),
+    ("sea", False, "just"),
+    ("The", False, "empty"), ([], False, "give a stop string")])
+def test_04_1_keeps_the_first_sentence_of_what_the_model_wrote(stop, ok, why, capsys):
+    assert exercises.exercise("04.1", stop, lab=_SeaLab()) is ok
+    assert why in capsys.readouterr().out
+
+
+class _EchoLab:
+    """Answers every chat with a fixed reply (or `answer(messages)`), as the real lab's chat does: `.text`."""
+
+    def __init__(self, answer=lambda messages: "Blue."):
+        self.answer = answer
+
+    def chat(self, messages, **_):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(text=self.answer(messages), finish_reason="stop")
+
+
+def test_06_3_wants_a_real_window_and_the_smallest_that_sends_the_name(capsys):
+    from labutils.exercises import lesson_06
+
+    window = lesson_06._solution_063
+    assert exercises.verdict("06.3", (window, 3), lab=_EchoLab())[0]
+    ok, why = exercises.verdict("06.3", (window, 2), lab=_EchoLab())
+    assert not ok and "does not hold the name" in why
+    ok, why = exercises.verdict("06.3", (window, 4), lab=_EchoLab())
+    assert not ok and "smallest" in why
+    ok, why = exercises.verdict("06.3", (lesson_06._all_063, 3), lab=_EchoLab())  # full memory is no window
+    assert not ok and "request 5" in why
+    assert not exercises.verdict("06.3", (window, -1), lab=_EchoLab())[0]
+    assert not exercises.verdict("06.3", window, lab=_EchoLab())[0]
+
+
+def test_06_4_names_the_role_bug():
+    from labutils.exercises import lesson_06
+
+    ok, why = exercises.verdict("06.4", lesson_06._buggy_064, lab=_EchoLab())
+    assert not ok and "role 'user'" in why
+    assert exercises.verdict("06.4", lesson_06._fixed_064, lab=_EchoLab())[0]
+
+
+def test_07_2_counts_format_and_right_labels():
+    from labutils.exercises import lesson_07
+
+    def truth(messages):  # a model that gets every ticket right
+        return dict(lesson_07.TICKETS_072)[messages[-1]["content"].removeprefix("Ticket: ")]
+
+    assert exercises.verdict("07.2", lesson_07._SOLUTION_072, lab=_EchoLab(truth))[0]
+    ok, why = exercises.verdict("07.2", lesson_07._SOLUTION_072, lab=_EchoLab(lambda m: "bug"))
+    assert ok and "2 of 4 were right" in why  # the format is the skill; right labels are reported
+    ok, why = exercises.verdict("07.2", lesson_07._SOLUTION_072, lab=_EchoLab(lambda m: "It is a bug."))
+    assert not ok and "not exactly one label" in why
+    ok, why = exercises.verdict("07.2", lesson_07._WRONG_072, lab=_EchoLab(truth))
+    assert not ok and "both" in why
+    leaked = [{"role": "user", "content": f"Ticket: {lesson_07.TICKETS_072[0][0]}"}, *lesson_07._SOLUTION_072]
+    assert "check asks about" in exercises.verdict("07.2", leaked, lab=_EchoLab(truth))[1]

@@ -77,7 +77,7 @@ def test_nbgrader_source_marks_solution_and_locked_check_cells():
     (check,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert "verdict('04.1', answer, lab=lab)" in check.source and meta[1]["points"] == 1
     (answer,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    assert "### BEGIN SOLUTION\nanswer = \", 4\"" in answer.source
+    assert "### BEGIN SOLUTION\nanswer = [\".\", \"!\", \"?\"]" in answer.source
 
 
 @pytest.mark.parametrize(("learner", "found"), [

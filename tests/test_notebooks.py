@@ -37,7 +37,7 @@ CI_PARAMETERS: dict[str, dict] = {
     "03_top_p": {"SAMPLES": 4, "MAX_TOKENS": 8},
     "04_max_tokens_and_stop": {"MAX_TOKENS_VALUES": [8, 16], "SAMPLES": 1},
     "08_parameter_grid": {"SAMPLES": 2},
-    "07_use_cases": {"SAMPLES": 2},
+    "07_use_cases": {"SAMPLES": 4},
     "06_chatbot_with_memory": {"MAX_TOKENS": 16},
     "09_trust_but_verify": {"SAMPLES": 3},
     "10_sampler_chain": {"SAMPLES": 20, "MIN_PS": [0.0, 0.2], "PENALTIES": [1.0, 2.0], "DRY_MULTIPLIERS": [0.0, 1.0],
