@@ -171,6 +171,7 @@ from . import (  # noqa: E402,F401
     lesson_08,
     lesson_09,
     lesson_10,
+    lesson_11,
     lesson_12,
     lesson_13,
     lesson_14,
@@ -178,7 +179,8 @@ from . import (  # noqa: E402,F401
 from .lesson_02 import TOY  # noqa: E402
 from .lesson_04 import COUNT_PROMPT  # noqa: E402
 from .lesson_08 import GRID_08  # noqa: E402
-from .lesson_10 import TOY_10, TOY_DRY  # noqa: E402
+from .lesson_10 import TOY_10  # noqa: E402
+from .lesson_11 import TOY_DRY  # noqa: E402
 
 __all__ = ["COUNT_PROMPT", "GRID_08", "REGISTRY", "TOY", "TOY_10", "TOY_DRY", "Exercise", "Hint", "exercise", "failed",
            "hint", "is_placeholder", "passed", "register", "verdict"]
