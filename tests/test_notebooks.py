@@ -250,3 +250,11 @@ def test_exercise_checks_print_no_stray_value(path):
             and c.source.strip().splitlines()[-1:] and "exercises.exercise(" in c.source.strip().splitlines()[-1]
             and not c.source.strip().endswith(";")]
     assert not bare, f"{path.name}: end the exercise check with ';' so no stray False/True is shown: {bare}"
+
+
+def test_readme_lists_every_lesson_in_its_track():
+    """The README's tracks tables link every lesson, each once (lesson 11 was added by splitting 10)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        links = readme.count(f"(notebooks/{path.name})")
+        assert links >= 1, f"README.md does not link {path.name} in its lessons tables"
