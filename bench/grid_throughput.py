@@ -28,7 +28,7 @@ from _engine import with_hog  # bench/_engine.py (this folder is on sys.path)
 
 import labutils
 from labutils import Grid, stack
-from labutils.ab import send_pair
+from labutils.lessons.ab import send_pair
 
 PROMPT = "Describe a city at night."
 STORY = "Write a long story about a dragon who learns to read."

@@ -35,11 +35,13 @@ __all__ = [
 
 # the face's modules, loaded on first use (`labutils.plots`, `from labutils import tables`): a name -> its module
 _LAZY = {"tables": ".views.tables", "plots": ".views.plots", "export": ".views.export",
-         "sampling": ".sampler.distribution", "sampler": ".sampler", "structured": ".structured", "ab": ".ab",
+         "sampling": ".sampler.distribution", "sampler": ".sampler", "structured": ".lessons.structured",
+         "ab": ".lessons.ab",
          "metrics": ".metrics", "intervals": ".intervals", "paired": ".paired", "scorers": ".scorers",
          "runs": ".runs", "config": ".config", "params": ".params", "chat": ".chat", "client": ".client",
          "stack": ".stack", "exercises": ".exercises", "widgets": ".widgets", "views": ".views",
-         "evidence": ".evidence"}
+         "evidence": ".lessons.evidence", "glossary": ".lessons.glossary",
+         "lessons": ".lessons"}
 
 
 def __getattr__(name: str):

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 import labutils
 from labutils import Chat, Grid, probe, summarize
-from labutils.ab import send_pair
 from labutils.client import cache as cache_mod
 from labutils.client import connection as client_mod
 from labutils.errors import ConnectionFailed, LabError, ParameterError, TooManyCalls
+from labutils.lessons.ab import send_pair
 from labutils.params import PARAMS, RANDOM_SEED, check, check_all
 from labutils.views import export
 

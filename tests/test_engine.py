@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from labutils import Lab, ParameterError, stack
-from labutils.ab import send_pair
+from labutils.lessons.ab import send_pair
 
 pytestmark = pytest.mark.integration
 

@@ -225,3 +225,26 @@ def test_07_2_counts_format_and_right_labels():
     assert not ok and "both" in why
     leaked = [{"role": "user", "content": f"Ticket: {lesson_07.TICKETS_072[0][0]}"}, *lesson_07._SOLUTION_072]
     assert "check asks about" in exercises.verdict("07.2", leaked, lab=_EchoLab(truth))[1]
+
+
+def test_13_1_a_model_id_fails_when_the_run_cannot_tell(capsys):
+    """Issue 22: 13.1 passed any answer when the paired comparison could not tell (too few pairs)."""
+    from labutils.exercises.lesson_13 import _example_runs
+
+    few = _example_runs()
+    few = few[(few.seed < 2) & (few.temperature == 0.0)]  # 2 pairs: too few for a verdict
+    assert exercises.exercise("13.1", "instruct", runs=few) is False
+    assert "can't tell yet" in capsys.readouterr().out
+    assert exercises.exercise("13.1", "no clear difference", runs=few) is False
+    assert exercises.exercise("13.1", "can't tell yet", runs=few) is True
+    capsys.readouterr()
+    assert exercises.exercise("13.1", "can't tell yet", runs=_example_runs()) is False  # 12 pairs: a verdict
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOK_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_exercise_labels_name_their_lesson(path):
+    """A lesson's exercises are numbered after it: **13.1** in lesson 13 (12 and 13 had kept older numbers)."""
+    nb = nbformat.read(path, as_version=4)
+    labels = re.findall(r"^\*\*(\d\d)\.\d+\*\*", "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"),
+                        re.M)
+    assert labels and set(labels) == {path.name[:2]}, f"{path.name}: exercise labels {labels}"

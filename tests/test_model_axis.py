@@ -14,8 +14,8 @@ import pytest
 
 import labutils
 from labutils import Grid, ModelNotFound, ParameterError, runs, summarize
-from labutils.ab import send_pair
 from labutils.grid import _interleaved
+from labutils.lessons.ab import send_pair
 from labutils.views import export, plots, tables
 from tests.conftest import FakeLab
 

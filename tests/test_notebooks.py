@@ -40,8 +40,8 @@ CI_PARAMETERS: dict[str, dict] = {
     "07_use_cases": {"SAMPLES": 4},
     "06_chatbot_with_memory": {"MAX_TOKENS": 16},
     "09_trust_but_verify": {"SAMPLES": 3},
-    "10_sampler_chain": {"SAMPLES": 20, "MIN_PS": [0.0, 0.2], "PENALTIES": [1.0, 2.0], "DRY_MULTIPLIERS": [0.0, 1.0],
-                         "MAX_TOKENS": 12},
+    "10_sampler_chain": {"SAMPLES": 20, "MIN_PS": [0.0, 0.2], "MAX_TOKENS": 12},
+    "11_predicting_the_sampler": {"SAMPLES": 20, "PENALTIES": [1.0, 2.0], "DRY_MULTIPLIERS": [0.0, 1.0]},
     "12_structured_output": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 2, "MAX_TOKENS": 40},
     "13_models_side_by_side": {"TEMPERATURES": [0.0, 1.2], "SAMPLES": 3, "MAX_TOKENS": 16},
     "14_responses_api": {"MAX_OUTPUT_TOKENS": 24, "PROBE_SAMPLES": 3, "OTHER_DISTRIBUTION": False},
@@ -256,3 +256,11 @@ def test_exercise_checks_print_no_stray_value(path):
             and c.source.strip().splitlines()[-1:] and "exercises.exercise(" in c.source.strip().splitlines()[-1]
             and not c.source.strip().endswith(";")]
     assert not bare, f"{path.name}: end the exercise check with ';' so no stray False/True is shown: {bare}"
+
+
+def test_readme_lists_every_lesson_in_its_track():
+    """The README's tracks tables link every lesson, each once (lesson 11 was added by splitting 10)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        links = readme.count(f"(notebooks/{path.name})")
+        assert links >= 1, f"README.md does not link {path.name} in its lessons tables"

@@ -15,8 +15,8 @@ import pytest
 
 import labutils
 from labutils import Grid, stack
-from labutils.ab import send_pair
 from labutils.client.cache import Cache
+from labutils.lessons.ab import send_pair
 
 from .helpers import listening_addresses, sweep_killing
 

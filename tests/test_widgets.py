@@ -18,7 +18,7 @@ import pytest
 
 import labutils
 from labutils import Chat, ParameterError, stack
-from labutils.ab import send_pair
+from labutils.lessons.ab import send_pair
 from labutils.params import PARAMS, check
 from labutils.runs import COLUMNS
 from labutils.sampler import gof

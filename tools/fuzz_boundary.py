@@ -26,12 +26,12 @@ import pandas as pd
 
 import labutils
 from labutils import Chat, Grid, probe, summarize
-from labutils.ab import send_pair
 from labutils.client import lab as client_mod
 from labutils.errors import LabError
+from labutils.lessons.ab import send_pair
+from labutils.lessons.structured import validity
 from labutils.params import PARAMS
 from labutils.sampler import check_sampler
-from labutils.structured import validity
 from labutils.views import export
 from labutils.widgets import ab_panel, chat_ui, playground
 from labutils.widgets.tokens import chain_view, token_view

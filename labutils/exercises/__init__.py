@@ -171,6 +171,7 @@ from . import (  # noqa: E402,F401
     lesson_08,
     lesson_09,
     lesson_10,
+    lesson_11,
     lesson_12,
     lesson_13,
     lesson_14,
@@ -179,7 +180,8 @@ from .lesson_02 import TOY  # noqa: E402
 from .lesson_04 import SEA_PROMPT  # noqa: E402
 from .lesson_07 import TICKET_SYSTEM  # noqa: E402
 from .lesson_08 import GRID_08  # noqa: E402
-from .lesson_10 import TOY_10, TOY_DRY  # noqa: E402
+from .lesson_10 import TOY_10  # noqa: E402
+from .lesson_11 import TOY_DRY  # noqa: E402
 
 __all__ = ["GRID_08", "REGISTRY", "SEA_PROMPT", "TICKET_SYSTEM", "TOY", "TOY_10", "TOY_DRY", "Exercise", "Hint",
            "exercise", "failed", "hint", "is_placeholder", "passed", "register", "verdict"]

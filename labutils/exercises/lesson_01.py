@@ -66,8 +66,8 @@ def _before(answer) -> list[dict]:
           "{'role': 'user', 'content': QUESTION}], 'temperature': 0.7, 'max_tokens': 40}, evidence.one_word)`.",
           solution=_EXAMPLES_01, wrong="You are a helpful assistant.", needs=("lab",))
 def _(answer, lab):
-    from .. import evidence
     from ..errors import ParameterError
+    from ..lessons import evidence
 
     try:
         before = _before(answer)

@@ -5,18 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..sampler.chain import run_chain
-from ..sampler.dry import Context, dry_penalty, dry_scan
 from . import failed, passed, register
 
 # The toy next-token distribution of lesson 10's exercises (model probabilities, temperature 1).
 TOY_10 = {"Paris": 0.40, "the": 0.25, "a": 0.15, "France": 0.10, "located": 0.06, "in": 0.04}
-
-
-# The tokens DRY has seen in exercise 10.3, oldest first, and the DRY settings there (llama.cpp's, multiplier 0.8)
-TOY_DRY = ("A", "big", "red", "dog", "ran", ".", "A", "big", "red")
-
-
-TOY_DRY_SETTINGS = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2}
 
 
 def _kept(settings: dict) -> list[str]:
@@ -51,26 +43,3 @@ def _(answer):
                       "temperature.")
     return failed(f"min_p={answer} keeps {len(kept)} tokens ({', '.join(kept)}): the threshold "
                   f"{answer * 0.4:.3f} is not above p(the) = 0.25.")
-
-
-@register("10.3", hint="DRY looks for earlier places where the text's ending already occurred: the last three tokens "
-          "'A big red' occurred before, followed by 'dog', so 'dog' would extend a repeat of L = 3 tokens. It loses "
-          "dry_multiplier x dry_base^(L - dry_allowed_length) = 0.8 x 1.75^(3 - 2) from its logit. Answer with a "
-          "dict {token: penalty}.", solution={"dog": 1.4}, wrong={"dog": 0.8})
-def _(answer):
-    s = TOY_DRY_SETTINGS
-    scan = dry_scan(Context(TOY_DRY), s["dry_allowed_length"], 64)
-    expected = {t: dry_penalty(n, s["dry_multiplier"], s["dry_base"], s["dry_allowed_length"])
-                for t, n in scan.targets.items()}
-    if not isinstance(answer, dict) or not all(isinstance(v, (int, float)) for v in answer.values()):
-        return failed(f"answer with a dict of token -> penalty, e.g. {{'red': 2.0}}, not {answer!r}")
-    if set(answer) != set(expected):
-        extra = ", ".join(map(repr, sorted(set(answer) - set(expected))))
-        return failed(f"DRY penalises {len(expected)} token(s) here{', not ' + extra if extra else ''}: which token "
-                      "followed the earlier occurrence of the text's ending?")
-    off = {t: v for t, v in answer.items() if abs(v - expected[t]) > 0.01}
-    if off:
-        return failed(f"the right token, the wrong penalty ({', '.join(f'{v:g}' for v in off.values())}): how long is "
-                      "the repeat it would extend, and how many tokens of it are free (dry_allowed_length)?")
-    return passed(f"{scan.explain()} Each loses 0.8 x 1.75^(L - 2): "
-                  + ", ".join(f"{t!r} {v:.2f}" for t, v in expected.items()) + ".")

@@ -9,6 +9,7 @@ from ..paired import compare
 from . import failed, passed, register
 
 NO_CLEAR = "no clear difference"
+CANT = "can't tell yet"
 
 
 def _example_runs() -> pd.DataFrame:
@@ -21,7 +22,7 @@ def _example_runs() -> pd.DataFrame:
 
 
 def _more_often(runs: pd.DataFrame) -> tuple[str, str]:
-    """The expected answer of 12.1 (a model id, "no clear difference" or CANT_TELL) and the evidence."""
+    """The expected answer of 13.1 (a model id, "no clear difference" or CANT_TELL) and the evidence."""
     a, b = sorted(runs["model"].unique())[:2]
     d = compare(runs, "correct", {"model": a}, {"model": b}, on=["temperature", "seed"])
     expected = {"higher": b, "lower": a}.get(d.verdict, d.verdict)
@@ -31,17 +32,24 @@ def _more_often(runs: pd.DataFrame) -> tuple[str, str]:
 @register("13.1", hint="Use the paired comparison of section 3: labutils.compare(runs, 'correct', "
           "{'model': A}, {'model': B}, on=['temperature', 'seed']). Its verdict says 'higher' or 'lower' only "
           "when the 95% interval of the difference excludes 0. Answer with the model id that names Paris more "
-          "often, or 'no clear difference'.", solution="instruct", wrong="base", needs=("runs",),
+          "often, 'no clear difference', or \"can't tell yet\" when there are too few paired samples for any "
+          "verdict.", solution="instruct", wrong="base", needs=("runs",),
           given=lambda: {"runs": _example_runs()})
 def _(answer, *, runs):
     if not isinstance(answer, str):
-        return failed(f"answer with a model id (a string such as {sorted(runs['model'].unique())[0]!r}) or "
-                      f"{NO_CLEAR!r}, not {answer!r}")
+        return failed(f"answer with a model id (a string such as {sorted(runs['model'].unique())[0]!r}), "
+                      f"{NO_CLEAR!r} or {CANT!r}, not {answer!r}")
     if "correct" not in runs.columns or runs["model"].nunique() < 2:
         return failed("runs must be the two-model grid of section 2 (with its 'correct' scorer column)")
     expected, evidence = _more_often(runs)
-    if expected == CANT_TELL:
-        return passed(f"too few paired samples to decide ({evidence}); any answer stands until you raise SAMPLES")
+    said = answer.strip().lower().replace("’", "'").replace("cant", "can't")
+    if expected == CANT_TELL:  # too few pairs: a model id or "no clear difference" claims more than the run shows
+        if said.startswith(CANT):
+            return passed(f"yes: too few paired samples for any verdict ({evidence}); raise SAMPLES to decide")
+        return failed(f"this run has too few paired samples to say that ({evidence}): the honest answer is "
+                      f"{CANT!r}, until you raise SAMPLES")
+    if said.startswith(CANT):
+        return failed(f"this run has enough pairs for a verdict: {evidence}")
     if answer.strip() == expected:
         return passed(f"yes: {evidence}")
     return failed(f"not what this run shows: {evidence}")

@@ -17,6 +17,7 @@ Taught in notebooks/10_sampler_chain.ipynb.
 
 from .check import SamplerCheck, check_sampler
 from .distribution import next_token_distribution, show_token
+from .experiment import sampler_experiment
 from .gof import power, tv_distance
 from .grid import SamplerGrid
 from .plots import chain_stages, grid_reading, predicted_vs_observed
@@ -25,4 +26,4 @@ from .tokens import TokenView, answer_tokens, continue_from
 
 __all__ = ["SamplerCheck", "SamplerGrid", "TokenView", "answer_tokens", "chain_stages", "check_sampler",
            "continue_from", "grid_reading", "next_token_distribution", "power", "predict", "predicted_vs_observed",
-           "prompt_tokens", "prompt_window", "server_view", "show_token", "tv_distance"]
+           "prompt_tokens", "prompt_window", "sampler_experiment", "server_view", "show_token", "tv_distance"]

@@ -271,9 +271,11 @@ class SamplerGrid:
             return "too few draws"
         return "agrees" if c.agrees else "disagrees"
 
-    def sentence(self) -> str:
+    def sentence(self, tests: bool = True) -> str:
         """What the run allows one to say about the trend of `what`, read from the intervals of the two ends
-        of the grid (`labutils.intervals.trend`), with the prediction next to it; then the cells' checks."""
+        of the grid (`labutils.intervals.trend`), with the prediction next to it; then (`tests=True`) the
+        cells' checks, or (`tests=False`, lesson 10, before the test is taught) only the tokens drawn that the
+        prediction says are impossible."""
         if self.summary is None:
             raise LabError("no draws yet: sweep the grid and call observe(runs, summary) first")
         metric = f"{self.metric}_rate"
@@ -303,6 +305,16 @@ class SamplerGrid:
             why = "the intervals overlap, so " if word != intervals.CANT_TELL else ""
             head = (f"The share of {self.what}: {cell(a)} at {self.varied}={a:g}, {cell(b)} at {self.varied}={b:g} "
                     f"({predicted}): {why}this run {intervals.CANT_TELL}.")
+        if not tests:
+            ok = self.runs[self.runs["error"].isna()]
+            cut = {v: int((~ok[ok[self.varied] == v]["text"].isin(self.chains[v].final.index)).sum())
+                   for v in self.values if self.chains[v].complete}
+            if not cut:
+                return head
+            if not any(cut.values()):
+                return head + " Every token drawn is one the prediction keeps for its cell."
+            return head + " Tokens the prediction removes were drawn: " + ", ".join(
+                f"{n} at {self.varied}={v:g}" for v, n in cut.items() if n) + " (lesson 11 tests such a disagreement)."
         verdicts = {v: self.verdict(v) for v in self.values}
         tested = [v for v in self.values if verdicts[v] != "too few draws"]
         agree = [v for v in tested if verdicts[v] == "agrees"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import llama_stack_client
 
-from ..ab import pair_result, send_pair
+from ..lessons.ab import pair_result, send_pair
 from ..params import MODEL
 from ..views._frames import short
 from .base import RunPanel, answer_box, checked, output_text, prompt_boxes, set_text

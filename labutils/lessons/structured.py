@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .client.cache import Cache
-from .client.parallel import Stop, run_all
-from .errors import LabError, ParameterError
-from .intervals import wilson
-from .params import MAX_SAMPLES, check, integer
+from ..client.cache import Cache
+from ..client.parallel import Stop, run_all
+from ..errors import LabError, ParameterError
+from ..intervals import wilson
+from ..params import MAX_SAMPLES, check, integer
 
 if TYPE_CHECKING:
-    from .client.lab import Lab
+    from ..client.lab import Lab
 
 CONSTRAINTS = ("none", "json_object", "json_schema")
 

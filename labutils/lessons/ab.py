@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .client import Lab
-from .client.parallel import Stop, run_all
-from .errors import Interrupted, ParameterError
-from .metrics import text_metrics
-from .params import MODEL, shown
-from .views.tables import diff
+from ..client import Lab
+from ..client.parallel import Stop, run_all
+from ..errors import Interrupted, ParameterError
+from ..metrics import text_metrics
+from ..params import MODEL, shown
+from ..views.tables import diff
 
 if TYPE_CHECKING:
-    from .client import Completion
+    from ..client import Completion
 
 
 def send_pair(lab: Lab, prompt: str, a: dict[str, Any], b: dict[str, Any], *, system: str | None = None,

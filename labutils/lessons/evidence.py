@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import intervals
-from .errors import ParameterError
-from .intervals import CANT_TELL, LEVEL, MIN_PAIRS, signed, wilson
-from .params import MAX_SAMPLES, axes, integer, shown
+from .. import intervals
+from ..errors import ParameterError
+from ..intervals import CANT_TELL, LEVEL, MIN_PAIRS, signed, wilson
+from ..params import MAX_SAMPLES, axes, integer, shown
 
 if TYPE_CHECKING:
-    from .client import Lab
+    from ..client import Lab
 
 Measure = Callable[[str], Any]
 NOT_ALLOWED = ("model", "seed", "stream")  # the helper sets these (the lab's model, the seeds) or cannot use them
@@ -113,7 +113,7 @@ def sample(lab: Lab, request: dict, *, samples: int, seed: int = 0, name: str = 
     """Send `request` `samples` times (seed i derived from `seed` as a Grid does, the same for every request)
     and return one row per answer (`runs` columns: sample, seed, text, finish_reason, error, ...). Cached:
     a re-run sends nothing new."""
-    from .grid import Grid
+    from ..grid import Grid
 
     messages, grid_axes, fixed = _checked(lab, name, request)
     grid = Grid(samples=samples, seed=seed, **grid_axes)
