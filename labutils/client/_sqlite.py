@@ -59,3 +59,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's process (a class hub): it exists
         return True
     return True
+
+
+def _damage_seen_fresh(path: Path) -> str | None:
+    """What `PRAGMA quick_check` finds wrong with `path`, read through a new read-only connection (an open one
+    keeps pages in memory and misses damage done under it); None when sound, busy or unreadable (the
+    statements themselves report those)."""
+    try:
+        fresh = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = fresh.execute("PRAGMA quick_check").fetchall()
+        finally:
+            fresh.close()
+    except sqlite3.Error as e:
+        return str(e) if _is_corrupt(e) else None
+    return None if rows == [("ok",)] else " ".join(str(r[0]) for r in rows).replace("\n", " ")

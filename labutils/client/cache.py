@@ -40,7 +40,17 @@ from pathlib import Path
 from typing import Any
 
 from ..config import in_lab_home, lab_home, private_dir, private_file
-from ._sqlite import _SIDE_FILES, _alive, _CorruptFile, _FolderUnusable, _is_corrupt, _move_aside, _side
+from ._inflight import _InFlight
+from ._sqlite import (
+    _SIDE_FILES,
+    _alive,
+    _CorruptFile,
+    _damage_seen_fresh,
+    _FolderUnusable,
+    _is_corrupt,
+    _move_aside,
+    _side,
+)
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)"
 _PENDING = ("CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, "
@@ -262,17 +272,7 @@ class Cache:
                 warnings.warn(f"response cache {self.path} was removed while in use: the answers stored in it are "
                               "gone; the next ones go to a new file", stacklevel=2)
                 return False
-            try:
-                fresh = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-                try:
-                    rows = fresh.execute("PRAGMA quick_check").fetchall()
-                finally:
-                    fresh.close()
-                found = None if rows == [("ok",)] else " ".join(str(r[0]) for r in rows).replace("\n", " ")
-            except sqlite3.Error as e:
-                if not _is_corrupt(e):
-                    return True  # busy or unreadable: the statements themselves report that
-                found = str(e)
+            found = _damage_seen_fresh(self.path)
             if found is None:
                 return True
             with contextlib.suppress(OSError):  # it could not be moved: the next open reports it again
@@ -355,28 +355,5 @@ class Cache:
 
 def clear(path: str | Path | None = None) -> None:
     """Empty the response cache (the default one, or the file at `path`)."""
-    c = Cache(path)
-    try:
+    with contextlib.closing(Cache(path)) as c:
         c.clear()
-    finally:
-        c.close()
-
-
-class _InFlight:
-    """The context of `Cache.in_flight`: claim, else wait for the other claim's answer, else claim again."""
-
-    def __init__(self, cache: Cache, k: str, ttl: float, cancel: threading.Event | None):
-        self.cache, self.k, self.ttl, self.cancel, self.mine = cache, k, ttl, cancel, False
-
-    def __enter__(self) -> dict | None:
-        self.mine = self.cache.claim(self.k, self.ttl)
-        if not self.mine:  # the same request is in flight elsewhere: its answer is ours too
-            record = self.cache.wait(self.k, self.ttl, self.cancel)
-            if record is not None:
-                return record
-            self.mine = self.cache.claim(self.k, self.ttl)  # it gave up: generate it here
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        if self.mine:
-            self.cache.release(self.k)

@@ -142,10 +142,6 @@ def _failed(*frames: pd.DataFrame) -> str:
     return f" ({bad} answer{'s' if bad != 1 else ''} failed and {'are' if bad != 1 else 'is'} left out)" if bad else ""
 
 
-def _num(x: float) -> str:
-    return f"{x:.3g}"
-
-
 @dataclass
 class Count:
     """How often (or how much) one request's answers show a measure over seeded samples; `str()` is the sentence."""
@@ -187,12 +183,12 @@ class Count:
                                "more samples lower it")
             return line
         if self.n < 2 or math.isnan(self.lo):
-            return f"{self.what}: {_num(self.mean)} on average over {self.n} answer(s){self.failed}: {CANT_TELL}"
+            return f"{self.what}: {self.mean:.3g} on average over {self.n} answer(s){self.failed}: {CANT_TELL}"
         if self.lo == self.hi:
-            return (f"{self.what}: {_num(self.mean)} in every one of the {self.n} answers{self.failed}; no spread to "
+            return (f"{self.what}: {self.mean:.3g} in every one of the {self.n} answers{self.failed}; no spread to "
                     "give a range from, so raise SAMPLES before trusting it")
-        return (f"{self.what}: {_num(self.mean)} on average over {self.n} answers{self.failed}, likely between "
-                f"{_num(self.lo)} and {_num(self.hi)} ({self.level:.0%} interval)")
+        return (f"{self.what}: {self.mean:.3g} on average over {self.n} answers{self.failed}, likely between "
+                f"{self.lo:.3g} and {self.hi:.3g} ({self.level:.0%} interval)")
 
     def __repr__(self) -> str:
         return self.sentence
@@ -226,7 +222,7 @@ class Evidence:
         if self.share:
             sides = f"{self.counts[1]} with {name_b}, {self.counts[0]} with {name_a}"
         else:
-            sides = f"{_num(self.b)} with {name_b}, {_num(self.a)} with {name_a}"
+            sides = f"{self.b:.3g} with {name_b}, {self.a:.3g} with {name_a}"
         head = f"{self.what}: {sides} (the same {self.n} seeds{self.failed})"
         if self.verdict == CANT_TELL:
             why = self.note or f"{self.n} samples per side are too few to judge (at least {MIN_PAIRS} are needed)"
@@ -354,7 +350,7 @@ def judge(ra: pd.DataFrame, rb: pd.DataFrame, measure: Measure, *, what: str,
             lo, hi = b_lo - a_hi + 0.0, b_hi - a_lo + 0.0
             note = "; every pair differed alike, so the range comes from each side's own count"
         else:
-            same = "gave the same value" if diff == 0 else f"differed by exactly {_num(abs(diff))}"
+            same = "gave the same value" if diff == 0 else f"differed by exactly {abs(diff):.3g}"
             return Evidence(**base, lo=lo, hi=hi, verdict=CANT_TELL,
                             note=f"every one of the {n} pairs {same}, too regular to give a range")
     return Evidence(**base, lo=lo, hi=hi, verdict=intervals.verdict(lo, hi, n), note=note)
