@@ -101,8 +101,8 @@ def test_concept_checker_catches_an_early_use_and_accepts_a_definition():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_concept_before_use(path):
     problems = concept_problems(nbformat.read(path, as_version=4), lesson_number(path))
-    assert not problems, (f"{path.name} uses terms before the lesson that teaches them (define each in one "
-                          "markdown line: the term in bold and 'lesson NN', or move it):\n  " + "\n  ".join(problems))
+    assert not problems, (f"{path.name} uses terms before the lesson that teaches them (define each in one markdown "
+                          "paragraph: the term in bold and 'lesson NN', or move it):\n  " + "\n  ".join(problems))
 
 
 def test_concept_glossary_points_to_lessons_that_teach():

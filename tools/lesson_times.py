@@ -97,14 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     totals: dict[str, list[float]] = {}
     for path in lessons:
         r = reading(path)
-        run = run_at_defaults(path) if path.name[:2] in args.run else None
+        run, failed = None, ""
+        if path.name[:2] in args.run:
+            try:
+                run = run_at_defaults(path)
+            except Exception as e:  # a lesson that fails (e.g. the stack stopped) is reported, the table goes on
+                failed = f"failed: {type(e).__name__}"
         ci_s = ci.get(path.stem)
         t = track(int(path.name[:2]))
         totals.setdefault(t, [0.0, 0.0])
         totals[t][0] += r["reading min"]
         totals[t][1] += (run if run is not None else ci_s or 0.0) / 60
         print(f"| {path.stem} | {t} | {r['words']} | {r['code lines']} | {r['reading min']:.0f} min | "
-              f"{f'{run / 60:.1f} min' if run is not None else 'not run'} | "
+              f"{f'{run / 60:.1f} min' if run is not None else failed or 'not run'} | "
               f"{f'{ci_s / 60:.1f} min' if ci_s is not None else 'no timing'} |", flush=True)
     for t, (read, run) in totals.items():
         print(f"{t}: {read:.0f} min reading + {run:.0f} min running (defaults where run, else the tests' timing)")
