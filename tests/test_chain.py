@@ -21,7 +21,7 @@ from labutils.sampler import plots as sampler_plots
 from labutils.sampler.check import OTHER, check_counts, check_sampler
 from labutils.sampler.distribution import apply_sampling
 from labutils.sampler.grid import HELD, SamplerGrid
-from labutils.sampler.predict import _picks, predict, prompt_window
+from labutils.sampler.prediction import _picks, predict, prompt_window
 
 from .conftest import FakeLab
 

@@ -16,7 +16,7 @@ from labutils.sampler import chain, gof
 from labutils.sampler.check import OTHER, check_sampler
 from labutils.sampler.dry import Context, dry_penalty, dry_scan
 from labutils.sampler.grid import SamplerGrid
-from labutils.sampler.predict import predict, prompt_tokens, server_view
+from labutils.sampler.prediction import predict, prompt_tokens, server_view
 
 from .test_chain import LIVE_N, TRUE, Engine, sampler_grid, scripted
 
@@ -154,13 +154,13 @@ ENDS_IN_BREAKER = Context(("L", "The:", "B", "La", "L", "The:"))
 
 def checked(engine: Engine, context: Context, monkeypatch):
     """check_sampler against a scripted engine, the prompt's tokens being `context` (as read from an engine)."""
-    monkeypatch.setattr("labutils.sampler.predict.prompt_tokens", lambda lab, prompt: context)
+    monkeypatch.setattr("labutils.sampler.prediction.prompt_tokens", lambda lab, prompt: context)
     return check_sampler(scripted(engine), "The capital of France is", 300, concurrency=1, **DRY_SET)
 
 
 def test_an_engine_that_applies_dry_agrees(monkeypatch):
     res = checked(Engine(context=CONTEXT), CONTEXT, monkeypatch)
-    assert res.dry.dry is not None and res.chain.dry_penalties() == {"B": pytest.approx(2.0)}
+    assert res.chain.dry is not None and res.chain.dry_penalties() == {"B": pytest.approx(2.0)}
     assert res.agrees and res.chain.complete and not res.skipped, res.report()
 
 

@@ -7,7 +7,7 @@ request, stage by stage, and tested against live first tokens.
     grid = sampler.SamplerGrid(chain, "top_k", [1, 5, 40], 0.8)    # one sampler's values, predicted
 
 `distribution` (the next-token distribution and the textbook formulas of lessons 02-03, also reachable as
-`labutils.sampling`), `chain` (the stages in the engine's order, DRY's scanner), `predict` (the chain from
+`labutils.sampling`), `chain` (the stages in the engine's order, DRY's scanner), `prediction` (`predict`: the chain from
 the server's candidates), `check` (the live check of one setting), `grid` (one sampler's values, lesson 10's
 experiment), `gof` (goodness of fit), `tokens` (an answer token by token), `plots` (their figures;
 matplotlib loads when one is drawn). Every sampler fact (off value, default) is read from
@@ -21,7 +21,7 @@ from .experiment import sampler_experiment
 from .gof import power, tv_distance
 from .grid import SamplerGrid
 from .plots import chain_stages, grid_reading, predicted_vs_observed
-from .predict import predict, prompt_tokens, prompt_window, server_view
+from .prediction import predict, prompt_tokens, prompt_window, server_view
 from .tokens import TokenView, answer_tokens, continue_from
 
 __all__ = ["SamplerCheck", "SamplerGrid", "TokenView", "answer_tokens", "chain_stages", "check_sampler",

@@ -29,7 +29,7 @@ from ..errors import Interrupted, LabError, RequestFailed
 from ..params import MAX_SAMPLES, RANDOM_SEED, integer
 from . import chain as chain_mod
 from . import gof
-from .predict import CANDIDATES, _picks, _prompt_state, _top, post_sampling
+from .prediction import CANDIDATES, _picks, _prompt_state, _top, post_sampling
 
 if TYPE_CHECKING:
     from ..client.lab import Lab

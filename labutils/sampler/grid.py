@@ -18,7 +18,7 @@ from . import chain as chain_mod
 from . import gof
 from .check import ALPHA, SamplerCheck, check_counts
 from .dry import DRY
-from .predict import CANDIDATES, post_sampling
+from .prediction import CANDIDATES, post_sampling
 
 if TYPE_CHECKING:
     from ..client import Lab

@@ -21,7 +21,7 @@ from ..params import PARAMS
 from ..sampler import chain as chain_mod
 from ..sampler.check import server_distance
 from ..sampler.distribution import show_token
-from ..sampler.predict import post_sampling, predict
+from ..sampler.prediction import post_sampling, predict
 from ..sampler.tokens import answer_tokens, continue_from
 from .base import RunPanel, answer_box, checked, prompt_boxes, set_text
 from .controls import slider
