@@ -16,7 +16,7 @@ import pytest
 
 from .test_notebooks import NOTEBOOK_DIR
 
-CORE = ["00", "01", "02", "03"]  # Essentials 04-07 join this list when their rework (helper 22c) is merged
+CORE = ["00", "01", "02", "03", "04", "05", "06", "07"]  # the Essentials
 MAX_CELL_LINES = 15
 MAX_BRANCH_LINES = 2
 MACHINERY = re.compile(r"\b(Grid|sweep|summarize|intervals|scorers|bootstrap|Wilson|chi-square|chi2|p-value|"

@@ -61,19 +61,19 @@ TERMS: tuple[Term, ...] = (
     _t("OpenAI-compatible", 0, "the request and response shapes of OpenAI's chat API, which Llama Stack serves",
        r"\bOpenAI[- ]compatible\b"),
     _t("few-shot", 1, "example question-answer turns placed before the real question", r"\bfew[- ]shot\b"),
+    _t("sample", 1, "one answer drawn at random from the model; several samples of one request differ",
+       (r"\bsamples?\b", r"\bsampled\b", r"\bsampling\b(?!_)")),
+    _t("seed", 1, "the number that fixes the random draws: same seed, same parameters, same messages, same "
+       "answer", r"\bseed(?:s|ed)?\b"),
+    _t("interval", 1, "the range of values the run's numbers are consistent with (95%): a wide one says "
+       "'too few samples to know'", (r"\bintervals?\b", r"\b95% CI\b")),
+    _t("no clear difference", 1, "the interval of a difference includes 0: this run cannot say which is larger",
+       r"\bno clear difference\b"),
+    _t("can't tell yet", 1, "too few samples for any verdict: raise SAMPLES", r"\bcan'?t tell yet\b"),
     _t("temperature", 2, "how much the model's next-token probabilities are sharpened (below 1) or "
        "flattened (above 1); 0 always takes the most likely token", r"\btemperatures?\b"),
-    _t("sample", 2, "one answer drawn at random from the model; several samples of one request differ",
-       (r"\bsamples?\b", r"\bsampled\b", r"\bsampling\b(?!_)")),
-    _t("seed", 2, "the number that fixes the random draws: same seed, same parameters, same messages, same "
-       "answer", r"\bseed(?:s|ed)?\b"),
     _t("next-token probabilities", 2, "the probability the model gives each possible next token",
        r"\bnext[- ]token probabilit(?:y|ies)\b"),
-    _t("interval", 2, "the range of values the run's numbers are consistent with (95%): a wide one says "
-       "'too few samples to know'", (r"\bintervals?\b", r"\b95% CI\b")),
-    _t("no clear difference", 2, "the interval of a difference includes 0: this run cannot say which is larger",
-       r"\bno clear difference\b"),
-    _t("can't tell yet", 2, "too few samples for any verdict: raise SAMPLES", r"\bcan'?t tell yet\b"),
     _t("top_p", 3, "nucleus sampling: keep the most likely tokens until their probability adds up to top_p",
        (r"\btop[_-]p\b", r"\bnucleus\b")),
     _t("max_tokens", 4, "the most tokens the answer may have; an answer cut there ends with finish_reason "
@@ -162,4 +162,4 @@ def markdown() -> str:
 if __name__ == "__main__":  # pragma: no cover - writes notebooks/GLOSSARY.md
     from pathlib import Path
 
-    (Path(__file__).resolve().parent.parent / "notebooks" / "GLOSSARY.md").write_text(markdown())
+    (Path(__file__).resolve().parents[2] / "notebooks" / "GLOSSARY.md").write_text(markdown())
