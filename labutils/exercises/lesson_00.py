@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 
 def _finish_reason(response: Any) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 
 @register("01.1", hint="The roles should read `system, user, assistant, user`: a system message, a user message and "

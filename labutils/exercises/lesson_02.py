@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 
 def _close(a: Any, b: float, tol: float = 0.01) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 # Exercise 04.1: the prompt whose first sentence the learner's stop sequence must keep. The check reads what
 # the model really writes (no stop) and compares, so it holds for any model that writes two sentences or more

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 
 def _records(answer: Any) -> list[dict]:

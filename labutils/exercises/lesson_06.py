@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 
 @register("06.1", hint="Count three parts: the system message (always sent), the kept exchanges (memory='window' "

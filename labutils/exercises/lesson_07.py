@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 LABEL_MAX_TOKENS_LIMIT = 32  # 07.1: the lesson itself labels with max_tokens=20 (LABEL_MAX_TOKENS)
 

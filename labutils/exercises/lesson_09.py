@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 
 @register("09.1", hint="Each row of `df` has a `verdict`. Keep the rows whose verdict is not `'honoured'` (pandas "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..sampler.chain import run_chain
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 # The toy next-token distribution of lesson 10's exercises (model probabilities, temperature 1).
 TOY_10 = {"Paris": 0.40, "the": 0.25, "a": 0.15, "France": 0.10, "located": 0.06, "in": 0.04}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..sampler.dry import Context, dry_penalty, dry_scan
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 # The tokens DRY has seen in exercise 11.1, oldest first, and the DRY settings there (llama.cpp's, multiplier 0.8)
 TOY_DRY = ("A", "big", "red", "dog", "ran", ".", "A", "big", "red")

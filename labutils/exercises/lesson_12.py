@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 
 @register("12.1", hint="json_object only promises some JSON object, any keys. Which constraint carries your keys "

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..intervals import CANT_TELL
 from ..paired import compare
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 NO_CLEAR = "no clear difference"
 CANT = "can't tell yet"

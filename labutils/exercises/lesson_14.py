@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from . import failed, passed, register
+from .registry import failed, passed, register
 
 TURNS_13 = ["My name is Ada.", "I live in Paris.", "What is my name?"]
 
