@@ -13,7 +13,7 @@ import pytest
 
 import labutils
 from labutils import stack
-from labutils.client import _count_tokens
+from labutils.client.server import count_tokens
 from labutils.errors import ParameterError
 from labutils.params import PARAMS, RANDOM_SEED
 
@@ -100,9 +100,9 @@ def test_an_answer_cut_by_the_context_says_so_not_length(private_settings, tmp_c
     def prompt(words: int) -> list[dict]:
         return [{"role": "user", "content": "apple " * words + "\nCount from one to one hundred in words."}]
 
-    words = 200 - (_count_tokens(lab.engine_url, prompt(200)) - (lab.context_length - 16))  # one token a word
+    words = 200 - (count_tokens(lab.engine_url, prompt(200)) - (lab.context_length - 16))  # one token a word
     messages = prompt(words)
-    assert lab.context_length - 20 <= _count_tokens(lab.engine_url, messages) < lab.context_length - 8
+    assert lab.context_length - 20 <= count_tokens(lab.engine_url, messages) < lab.context_length - 8
     raw = lab.client.chat.completions.create(model=lab.model, messages=messages, temperature=0, seed=1)
     used = raw.usage.prompt_tokens + raw.usage.completion_tokens
     assert raw.choices[0].finish_reason == "length" and used >= lab.context_length, "the engine says length"
