@@ -118,7 +118,7 @@ def first_words_differ(a: str, b: str) -> float:
 def first_word_spread(texts: list[str]) -> float:
     """The share of pairs of answers whose first words differ, 0-1: 0 when all start alike, 1 when no two
     do (NaN below two texts). Moves with top_p and temperature even where whole answers share no word pair
-    (bigram similarity is near 0 for any two short samples). `intervals.pairwise_stat(first_words_differ,
+    (bigram similarity is near 0 for any two short samples). `paired.pairwise_stat(first_words_differ,
     ...)` compares it between cells. Taught in notebooks/03_top_p.ipynb."""
     pairs = list(combinations(texts, 2))
     return sum(first_words_differ(a, b) for a, b in pairs) / len(pairs) if pairs else float("nan")

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .. import intervals
+from .. import intervals, paired
 from ..errors import ParameterError
 from ..intervals import CANT_TELL, LEVEL, MIN_PAIRS, signed, wilson
 from ..params import MAX_SAMPLES, axes, integer, shown
@@ -69,7 +69,7 @@ def pairs_differ(key: Callable[[str], Any], what: str) -> Callable[[list[str]], 
     1 = no two alike), e.g. `pairs_differ(lambda t: t.split()[0] if t.split() else "", "first words differ")`."""
     if not callable(key):
         raise ParameterError(f"key={shown(key)} is not allowed: key must be a function of an answer's text")
-    return intervals.pairwise_stat(lambda x, y: key(x) != key(y), f"pairs whose {what}")
+    return paired.pairwise_stat(lambda x, y: key(x) != key(y), f"pairs whose {what}")
 
 
 def _name(measure: Any, what: str | None) -> str:
@@ -338,10 +338,10 @@ def judge(ra: pd.DataFrame, rb: pd.DataFrame, measure: Measure, *, what: str,
         return Evidence(**base, lo=math.nan, hi=math.nan, verdict=CANT_TELL)
     frame = pd.DataFrame({"side": ["a"] * n + ["b"] * n, "seed": [*both.index, *both.index], "text": [*ta, *tb]})
     if pairwise:
-        d = intervals.compare(frame, measure, {"side": "a"}, {"side": "b"})
+        d = paired.compare(frame, measure, {"side": "a"}, {"side": "b"})
     else:
         frame["value"] = [*va, *vb]
-        d = intervals.compare(frame, "value", {"side": "a"}, {"side": "b"})
+        d = paired.compare(frame, "value", {"side": "a"}, {"side": "b"})
     lo, hi, note = d.lo, d.hi, ""
     if not (math.isnan(lo) or lo < hi):  # every pair differs alike: resampling them gives no range
         if share:  # each side's own range instead: wider, but never of zero width
