@@ -461,7 +461,7 @@ def test_every_export_argument(name, value, tmp_path_factory):
             pd.testing.assert_frame_equal(export.load(path), df)
 
 
-VIEWS = {"playground": ("lab", "prompt", "system"), "compare": ("lab", "prompt", "system"),
+VIEWS = {"playground": ("lab", "prompt", "system"), "ab_panel": ("lab", "prompt", "system"),
          "chain_view": ("lab", "prompt"), "token_view": ("lab", "prompt", "temperature", "max_tokens"),
          "chat_ui": ("chat", "max_tokens", "temperature")}
 

@@ -73,7 +73,7 @@ def test_draws_stream_and_cache_false_are_always_sent(tmp_cache, options, stream
 
 
 def test_a_chat_cache_of_its_own_and_a_bad_one(tmp_path):
-    from labutils.cache import Cache
+    from labutils.client.cache import Cache
 
     own = Cache(tmp_path / "own.sqlite")
     lab = FakeLab()
