@@ -138,3 +138,24 @@ def test_lower_rooms_do_not_reach_up(low, high):
             reach.add(w)
             todo.append(w)
     assert not {r for r in reach if r == f"labutils.{high}" or r.startswith(f"labutils.{high}.")}, reach
+
+
+def test_every_labutils_import_resolves_function_level_ones_too():
+    """An import inside a function runs only when the function does: a move that left one behind (a lesson's
+    exercise check, the lab `exercise()` connects) would fail in front of a learner, not at import time."""
+    import importlib
+
+    broken = []
+    for name, path in MODULES.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or (node.level == 0 and not (node.module or "").startswith(
+                    "labutils")):
+                continue
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            target = (f"{base}.{node.module}" if node.module else base) if node.level else node.module
+            module = importlib.import_module(target)
+            for alias in node.names:
+                if not hasattr(module, alias.name) and importlib.util.find_spec(f"{target}.{alias.name}") is None:
+                    broken.append(f"{path.name}:{node.lineno} from {target} import {alias.name}")
+    assert not broken, "imports that name nothing there: " + ", ".join(broken)

@@ -48,7 +48,7 @@ _EXAMPLES_01 = [{"role": "user", "content": "Name a colour."}, {"role": "assista
 
 def _before(answer) -> list[dict]:
     """The learner's messages that go before each question: a system prompt (a string) or a list of messages."""
-    from ..params import messages_from
+    from ..client.request import messages_from
 
     if isinstance(answer, str):
         return [{"role": "system", "content": answer}]

@@ -90,7 +90,7 @@ def verdict(id: str, answer: Any, **given: Any) -> Verdict | None:
     if is_placeholder(answer):
         return None
     if "lab" in ex.needs and given.get("lab") is None:
-        from ..client.lab import connect
+        from ..client.connection import connect
 
         given["lab"] = connect()
     missing = [n for n in ex.needs if given.get(n) is None]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .grade import Graded
+    from .grader import Graded
 
 # cell marks, best first; colours of the plot and the HTML table
 STATUS_COLOURS = {
