@@ -111,7 +111,7 @@ class Chat:
     is answered from the lab's response cache (the one sweeps use, `LAB_CACHE_DIR`) and stored there, under
     the same key and rule as every request of the lab, so re-running a conversation sends nothing; an
     unseeded draw at temperature > 0 and a streamed reply (`on_token`) are always sent. False sends every
-    request; a `labutils.cache.Cache` uses that one.
+    request; a `labutils.client.Cache` uses that one.
     Taught in notebooks/06_chatbot_with_memory.ipynb.
     """
 
@@ -124,7 +124,7 @@ class Chat:
                                  "Chat(labutils.connect())")
         if not isinstance(cache, bool) and not (hasattr(cache, "get") and hasattr(cache, "put")):
             raise ParameterError(f"cache={shown(cache)} is not allowed: cache must be True (the lab's response "
-                                 "cache), False (send every request) or a labutils.cache.Cache")
+                                 "cache), False (send every request) or a labutils.client.Cache")
         self.lab = lab
         self.cache = cache
         self.system = messages_from("x", system)[0]["content"] if system is not None else None
