@@ -43,15 +43,18 @@ def test_the_launcher_refuses_a_missing_flag():
         prebuilt.parser().parse_args(["--model", "m.gguf"])
 
 
+# a whole launcher command line: the launcher's own checks refuse it before any engine starts
+LAUNCH = ["--model", "m", "--alias", "a", "--host", "127.0.0.1", "--port", "1", "--parallel", "1", "--ctx-size", "64",
+          "--threads", "1", "--threads-batch", "1", "--flash-attn", "off", "--poll", "0", "--no-kv-unified",
+          "--no-cache-prompt", "--no-webui"]
+
 def test_a_cpu_without_avx2_is_told_to_build_from_source(monkeypatch, capsys):
     assert prebuilt.missing_cpu_features("flags\t\t: fpu sse sse2 avx\n") == ["avx2", "fma", "f16c"]
     assert prebuilt.missing_cpu_features("flags\t\t: fpu avx avx2 fma f16c\n") == []
     monkeypatch.setattr(prebuilt, "missing_cpu_features", lambda *_: ["avx2"])
     with pytest.raises(StackError, match=r"lacks avx2.*LAB_ENGINE=source"):
         stack.Settings(engine="prebuilt").check_engine()
-    assert prebuilt.main(["--model", "m", "--alias", "a", "--host", "127.0.0.1", "--port", "1", "--parallel", "1",
-                          "--ctx-size", "64", "--threads", "1", "--threads-batch", "1", "--flash-attn", "off",
-                          "--poll", "0", "--no-kv-unified", "--no-cache-prompt", "--no-webui"]) == 2
+    assert prebuilt.main(LAUNCH) == 2
     assert "LAB_ENGINE=source" in capsys.readouterr().err
 
 
@@ -102,7 +105,5 @@ def test_a_system_without_libgomp_is_told_which_package_to_install(monkeypatch, 
     assert prebuilt.missing_libraries() == ["libgomp.so.1"]
     with pytest.raises(StackError, match=r"needs libgomp\.so\.1 .*apt-get install libgomp1"):
         stack.Settings(engine="prebuilt").check_engine()
-    assert prebuilt.main(["--model", "m", "--alias", "a", "--host", "127.0.0.1", "--port", "1", "--parallel", "1",
-                          "--ctx-size", "64", "--threads", "1", "--threads-batch", "1", "--flash-attn", "off",
-                          "--poll", "0", "--no-kv-unified", "--no-cache-prompt", "--no-webui"]) == 2
+    assert prebuilt.main(LAUNCH) == 2
     assert "apt-get install libgomp1" in capsys.readouterr().err
