@@ -11,6 +11,8 @@
 #   --root DIR    where the Debian root goes (default: /var/tmp/inference-lab-fresh; emptied first)
 #   --test        also run `make test` in it (about 20 minutes more on 2 cores)
 #   --keep        keep the root afterwards (default: deleted when the run succeeds)
+#   --reuse       keep a root an earlier --keep run left (no debootstrap; apt, pip and npm caches stay; the
+#                 clone and its .venv are made anew): a later commit checked in minutes, not a quarter-hour
 #
 # Inside the root, as root, like a user with a fresh Debian: apt-get install <the README's line>, git clone
 # (from this repository, mounted read-only),
@@ -27,7 +29,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-repo=$here ref=HEAD root=/var/tmp/inference-lab-fresh run_tests=0 keep=0
+repo=$here ref=HEAD root=/var/tmp/inference-lab-fresh run_tests=0 keep=0 reuse=0
 mirror=${FRESH_MIRROR:-http://deb.debian.org/debian}
 while [ $# -gt 0 ]; do
   case $1 in
@@ -36,8 +38,9 @@ while [ $# -gt 0 ]; do
     --root) root=$2; shift 2 ;;
     --test) run_tests=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1 (allowed: --ref REF, --repo PATH, --root DIR, --test, --keep)" >&2; exit 2 ;;
+    --reuse) reuse=1; keep=1; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (allowed: --ref REF, --repo PATH, --root DIR, --test, --keep, --reuse)" >&2; exit 2 ;;
   esac
 done
 say() { printf '[fresh] %s\n' "$*" >&2; }
@@ -80,7 +83,12 @@ debootstrap_root() {
     || { tail -n 20 "$root.debootstrap.log" >&2; return 1; }
   echo "deb $mirror trixie main" > "$root/etc/apt/sources.list"
 }
-step "debootstrap Debian 13 (minbase)" debootstrap_root
+if [ "$reuse" = 1 ] && [ -x "$root/usr/bin/apt-get" ]; then
+  say "reusing the Debian root in $root (its caches stay; the clone is made anew)"
+  rm -rf --one-file-system "$root/root/inference-lab"
+else
+  step "debootstrap Debian 13 (minbase)" debootstrap_root
+fi
 
 if [ -n "$ca" ] && [ -f "$ca" ]; then
   mkdir -p "$root/usr/local/share/fresh-machine" && cp "$ca" "$root/usr/local/share/fresh-machine/ca.crt"
