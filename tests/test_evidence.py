@@ -55,6 +55,12 @@ def test_every_pair_alike_is_never_a_zero_width_range():
     got = evidence.judge(_runs(["a b c"] * 6), _runs(["a b c d e"] * 6), evidence.words, what="words")
     assert got.verdict == CANT_TELL and "likely between" not in got.sentence
     assert "differed by exactly 2" in got.sentence
+    # each side one and the same answer on every seed (greedy): more samples would only repeat it, so the
+    # sentence must not ask for them
+    assert "raise SAMPLES" not in got.sentence and "more samples would only repeat" in got.sentence
+    varied = evidence.judge(_runs([f"a b c{i}" for i in range(6)]), _runs([f"a b c d{i} e" for i in range(6)]),
+                            evidence.words, what="words")
+    assert varied.verdict == CANT_TELL and "raise SAMPLES" in varied.sentence  # texts vary: more may help
 
 
 def test_same_on_every_seed_is_no_clear_difference_for_a_share():

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 import labutils
@@ -127,3 +128,15 @@ def test_lesson_10s_chain_plot_names_parameters_on_one_scale():
     fig = sampler_plots.chain_stages(found)
     assert figure_checks.problems(fig) == []
     assert any(ax.get_title(loc="left").startswith("typical_p=") for ax in fig.axes)
+
+
+def test_count_labels_of_close_answers_do_not_overlap():
+    # lesson 08 at its defaults: at max_tokens=48, answers of 22, 23, 24 and 25 tokens twice each, 48 (cut) twice
+    lengths = [22, 22, 23, 23, 24, 24, 25, 25, 14, 48, 48] + [31] * 10
+    runs = pd.DataFrame({"max_tokens": 48, "completion_tokens": lengths,
+                         "finish_reason": ["length" if n == 48 else "stop" for n in lengths], "error": None})
+    fig = plots.length_vs_max_tokens(runs)
+    assert figure_checks.overlap_problems(fig) == [], figure_checks.overlap_problems(fig)
+    labels = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("×")]
+    assert labels.count("×2") >= 3 and "×10" in labels
+    plt.close(fig)

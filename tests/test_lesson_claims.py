@@ -133,7 +133,7 @@ def evidence_problems(text: str) -> list[str]:
             out.append(f"says {word!r} but the range is {lo} to {hi} over {n} seeds: {m.group(0)!r}")
         out += _interval_words(lo, hi, where, m.group(0))
     for m in EVIDENCE_CANT.finditer(text):
-        if int(m.group(1)) >= intervals.MIN_PAIRS and "too regular" not in m.group(2):
+        if int(m.group(1)) >= intervals.MIN_PAIRS and not re.search(r"too regular|no spread", m.group(2)):
             out.append(f"says 'can't tell yet' with {m.group(1)} seeds and no reason: {m.group(0)!r}")
     for m in COUNT.finditer(text):
         k, n, lo, hi = int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))

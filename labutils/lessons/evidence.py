@@ -215,6 +215,7 @@ class Evidence:
     failed: str = ""
     counts: tuple[str, str] = ("", "")
     level: float = LEVEL
+    more_helps: bool = True  # False when every sample of each side gave one and the same answer: more won't help
 
     @property
     def sentence(self) -> str:
@@ -226,6 +227,8 @@ class Evidence:
         head = f"{self.what}: {sides} (the same {self.n} seeds{self.failed})"
         if self.verdict == CANT_TELL:
             why = self.note or f"{self.n} samples per side are too few to judge (at least {MIN_PAIRS} are needed)"
+            if not self.more_helps:
+                return f"{head}. {why}: can't tell yet, and more samples would only repeat them."
             return f"{head}. {why}: can't tell yet, raise SAMPLES."
         where = "includes 0" if self.lo <= 0 <= self.hi else "all above 0" if self.lo > 0 else "all below 0"
         rng = (f"difference {signed(self.diff)}, likely between {signed(self.lo)} and {signed(self.hi)} "
@@ -351,6 +354,10 @@ def judge(ra: pd.DataFrame, rb: pd.DataFrame, measure: Measure, *, what: str,
             note = "; every pair differed alike, so the range comes from each side's own count"
         else:
             same = "gave the same value" if diff == 0 else f"differed by exactly {abs(diff):.3g}"
+            if len(set(ta)) == 1 and len(set(tb)) == 1:  # each side one answer on every seed (greedy, say)
+                return Evidence(**base, lo=lo, hi=hi, verdict=CANT_TELL, more_helps=False,
+                                note=f"every one of the {n} pairs {same}, each side the same answer on every seed "
+                                     "(the seed changes nothing here), so there is no spread to give a range")
             return Evidence(**base, lo=lo, hi=hi, verdict=CANT_TELL,
                             note=f"every one of the {n} pairs {same}, too regular to give a range")
     return Evidence(**base, lo=lo, hi=hi, verdict=intervals.verdict(lo, hi, n), note=note)

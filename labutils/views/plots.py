@@ -233,6 +233,24 @@ def _ok_runs(runs: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]
     return ok, len(runs) - len(ok)
 
 
+def _count_labels(ax, points: pd.DataFrame, gap: float) -> None:
+    """"×n" beside each point of `points` (max_tokens, completion_tokens, count, colour) without two labels meeting:
+    within one max_tokens column, a label closer than `gap` (data units, about a text line) to the one below it
+    moves to the next free lane (right, left, far right); when all three are taken the marker's size says it."""
+    lanes = ((9, "left"), (-9, "right"), (30, "left"))
+    for _, column in points.sort_values("completion_tokens").groupby("max_tokens"):
+        last = [-np.inf] * len(lanes)  # the highest label so far in each lane
+        for _, pt in column.iterrows():
+            y = float(pt["completion_tokens"])
+            lane = next((i for i, top in enumerate(last) if y - top >= gap), None)
+            if lane is None:
+                continue
+            last[lane] = y
+            dx, ha = lanes[lane]
+            ax.annotate(f"×{pt['count']}", (pt["max_tokens"], y), textcoords="offset points",
+                        xytext=(dx, -4), ha=ha, fontsize=8, color=pt["colour"])
+
+
 def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
     """Completion tokens of every answer against its max_tokens, with the y = x limit line: answers on the
     line were cut (finish_reason "length"), answers below it stopped on their own.
@@ -246,6 +264,7 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
     ax.plot([0, top * 1.05], [0, top * 1.05], color="#444444", linestyle="--", linewidth=1,
             label="the limit: completion tokens = max_tokens")
     cut = ok["finish_reason"] == "length"
+    labelled = []
     for mask, colour, marker, name in ((~cut, STOP_COLOUR, "o", "stopped on its own"),
                                        (cut, LENGTH_COLOUR, "X", "cut by max_tokens (finish_reason 'length')")):
         sel = ok[mask]
@@ -253,9 +272,8 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
         ax.scatter(points["max_tokens"].to_numpy(float), points["completion_tokens"].to_numpy(float), color=colour,
                    marker=marker, s=(30 + 20 * points["count"]).to_numpy(float), alpha=0.75,
                    label=f"{name}: {len(sel)}", zorder=3)
-        for _, pt in points[points["count"] > 1].iterrows():
-            ax.annotate(f"×{pt['count']}", (pt["max_tokens"], pt["completion_tokens"]), textcoords="offset points",
-                        xytext=(9, -4), fontsize=8, color=colour)
+        labelled.append(points[points["count"] > 1].assign(colour=colour))
+    _count_labels(ax, pd.concat(labelled), gap=0.045 * top * 1.18)
     for m in limits:  # along the top edge, above each limit: never on the points
         group = ok[ok["max_tokens"] == m]
         n_cut = int((group["finish_reason"] == "length").sum())
