@@ -162,8 +162,9 @@ def _window_problem(answer: Any, lab: Any) -> tuple[str | None, Any]:
 
 
 @register("06.3", hint="Keep every exchange in `history` (a user message and the assistant's reply, 2 messages "
-          "each); each request sends `[system, *history[max(0, len(history) - 2 * keep):], new]`: the last `keep` "
-          "exchanges, the newest ones (mind keep=0: `history[-0:]` would be everything). The name is said in turn "
+          "each); each request sends the system message, the newest `keep` exchanges of `history` (a slice from its "
+          "end, 2 messages per exchange) and the new message. Mind keep=0: a slice from `-0` is the whole list, "
+          "not an empty one. The name is said in turn "
           "2; when turn 5 asks for it, how many earlier exchanges must the window reach back? "
           "Then `answer = (window_chat, KEEP)`.",
           solution=(_solution_063, 3), wrong=(_all_063, 3), needs=("lab",))

@@ -31,8 +31,9 @@ def _(answer):
                   f"{'; missing: ' + ', '.join(sorted(missing)) if missing else ''}. Apply the stages in order.")
 
 
-@register("10.2", hint="Find a min_p that keeps Paris alone: min_p x 0.40 must be above p(the) = 0.25. Any "
-          "min_p above 0.625 does it; then the first token is 'Paris' whatever the seed, even at temperature 1.5.",
+@register("10.2", hint="Find a min_p that keeps Paris alone: the threshold min_p x p(Paris) must be above the "
+          "probability of the second most likely token. Solve that for min_p and pick a value above it; then the "
+          "first token is 'Paris' whatever the seed, even at temperature 1.5.",
           solution=0.7, wrong=0.5)
 def _(answer):
     if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not 0 <= answer <= 1:
