@@ -52,15 +52,18 @@ class RequestFailed(LabError):
     `cause` names the part that failed when the request never got an answer from the model (connection
     refused or reset, timeout, HTTP 5xx, the model server down), e.g. "the model server (llama-server at
     http://127.0.0.1:8322) is not answering"; it is None when a server judged the request (HTTP 4xx).
-    A sweep stops sending after a few failures in a row with the same cause.
+    A sweep stops sending after a few failures in a row with the same cause. `down`: that part was checked
+    and does not answer (the embedded model server's /health), so every other request in flight fails too: a
+    sweep gives up on the first such failure instead of waiting for theirs.
     """
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
-                 cause: str | None = None):
+                 cause: str | None = None, down: bool = False):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
         self.cause = cause
+        self.down = down
 
 
 class Interrupted(LabError):

@@ -26,7 +26,7 @@ from . import config, runs
 from .client import cache as cache_mod
 from .client.parallel import NotSent, Stop, refusal, run_all
 from .client.request import model_ids
-from .errors import LabError, ParameterError, RequestFailed, TooManyCalls
+from .errors import Interrupted, LabError, ParameterError, RequestFailed, TooManyCalls
 from .params import (
     MAX_AXIS_VALUES,
     MAX_CALLS,
@@ -175,6 +175,10 @@ def _call(lab: Lab, messages: list[dict], params: dict, store: Any, retries: int
             if not e.retryable or attempt == retries or stop.halt.wait(backoff * 2**attempt):
                 stop.record(e)
                 raise
+        except Interrupted:
+            if stop.interrupted:
+                raise
+            raise RequestFailed(f"abandoned in flight: {stop.cause}", cause=stop.cause) from None  # a part is down
         except Exception as e:
             stop.record(e)
             raise

@@ -364,3 +364,35 @@ def test_numpy_numbers_work_everywhere(tmp_cache):
     assert len(runs) == 8 and runs["error"].isna().all()
     assert lab.chat("Hi", max_tokens=np.int64(4), temperature=np.float64(0.5), top_k=np.int16(5)).text
     assert Chat(lab, memory="window", max_turns=np.int64(2), max_tokens=np.int64(8)).send("Hi").text
+
+
+def test_a_part_found_down_stops_the_run_at_once_without_waiting_for_the_calls_in_flight():
+    """One failure whose part was checked and is down (the model server's /health) halts the run and gives the
+    calls in flight GRACE_S, where three failures in a row would each have waited for Llama Stack (up to a
+    minute against a dead engine)."""
+    from labutils.client.parallel import GRACE_S, Stop, run_all
+    from labutils.errors import RequestFailed
+
+    down = RequestFailed("the model server is not answering", cause="the model server is not answering", down=True)
+    released = threading.Event()
+
+    def call(i):
+        if i == 0:
+            time.sleep(0.3)
+            raise down
+        released.wait(30)  # a call stuck waiting for an answer that comes late
+        return i
+
+    stop = Stop()
+    t0 = time.monotonic()
+    results = run_all(call, [0, 1, 2], 3, stop=stop)
+    took = time.monotonic() - t0
+    released.set()
+    assert took < GRACE_S + 2, took
+    assert stop.halt.is_set() and stop.cancel.is_set() and not stop.interrupted
+    assert stop.cause.startswith("the model server is not answering (checked")
+    assert results[0] is down and stop.abandoned == 2
+    # the same failure without `down` (an unchecked 5xx) needs FAIL_FAST of them in a row
+    once = Stop()
+    once.record(RequestFailed("HTTP 500", cause="the stack answers HTTP 500"))
+    assert not once.halt.is_set()

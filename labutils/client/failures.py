@@ -38,8 +38,9 @@ def translate(exc: Exception | None, *, base_url: str, model: str,
         cause = f"the model server (llama-server at {engine_down}) is not answering"
         status = getattr(exc, "status_code", None)
         seen = f" (Llama Stack at {base_url} answered HTTP {status})" if status else ""
+        shared = bool(config.get("LAB_SHARED"))  # a class hub restarts its stack: worth waiting for
         return RequestFailed(f"{cause}{seen}; {when_down('`python -m labutils.stack up` restarts it')}",
-                             status=status, cause=cause, retryable=bool(config.get("LAB_SHARED")))
+                             status=status, cause=cause, retryable=shared, down=not shared)
     if isinstance(exc, (llama_stack_client.APITimeoutError, httpx.TimeoutException)):
         return RequestFailed(f"request to {base_url} timed out: {str(exc).rstrip('.') or 'no answer'}. The server "
                              "was told to stop generating it; ask for fewer tokens (max_tokens) or connect with a "

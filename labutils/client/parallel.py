@@ -5,6 +5,9 @@ finished. A sweep, the structured-output validity check, the sampler check's dra
 grader all go through it, so each stops the same way:
 - fail-fast: FAIL_FAST finished calls in a row that failed with one cause (the server down, timeouts,
   HTTP 5xx: a `LabError`'s `cause`; or the same refusal, HTTP 4xx) halt it, and no further call starts;
+  one failure whose part was checked and is down (`RequestFailed.down`: the model server) halts it at once
+  and gives the calls in flight GRACE_S, as Ctrl-C does: they would fail too, only later (Llama Stack
+  takes up to a minute to give up on a dead engine);
 - Ctrl-C: no further call starts, the requests in flight close their streams (`stop.cancel`, which
   `Lab.send(cancel=...)` watches) and get GRACE_S to finish; what finished is kept, never lost.
 Taught in notebooks/08_parameter_grid.ipynb (the sweep).
@@ -25,11 +28,12 @@ INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 class Stop:
-    """When a run stops starting calls: FAIL_FAST completed calls in a row failed with one cause, or Ctrl-C.
+    """When a run stops starting calls: FAIL_FAST completed calls in a row failed with one cause, one failure
+    whose part was checked and is down, or Ctrl-C.
 
-    `halt` tells the workers not to start another attempt; `cancel` (Ctrl-C only) also makes the requests
-    in flight close their streams, so the server stops generating them. `abandoned` counts the calls still
-    running when `run_all` returned (after Ctrl-C).
+    `halt` tells the workers not to start another attempt; `cancel` (Ctrl-C, or a part found down) also makes
+    the requests in flight close their streams, so the server stops generating them, and `run_all` return
+    after GRACE_S. `abandoned` counts the calls still running when `run_all` returned.
     """
 
     def __init__(self) -> None:
@@ -50,7 +54,11 @@ class Stop:
         with self._lock:
             self._run = self._run + 1 if cause is not None and cause == self._last else int(cause is not None)
             self._last = cause
-            if self._run >= FAIL_FAST and self.cause is None:
+            if getattr(error, "down", False) and self.cause is None:  # checked: every call in flight fails too
+                self.cause = f"{cause} (checked after a failed call: its /health does not answer)"
+                self.halt.set()
+                self.cancel.set()
+            elif self._run >= FAIL_FAST and self.cause is None:
                 self.cause = f"{cause} ({self._run} calls in a row failed so)"
                 self.halt.set()
 
@@ -121,12 +129,16 @@ def run_all(call: Callable[[Any], Any], items: Sequence, workers: int, *, stop: 
     pending = set(futures)
     try:
         try:
-            while pending:
+            while pending and not stop.cancel.is_set():
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in done:
                     collect(fut)
                 if on_tick is not None:
                     on_tick()
+            if pending:  # a part found down: the calls in flight get the same grace as after Ctrl-C
+                done, pending = wait(pending, timeout=GRACE_S)
+                for fut in done:
+                    collect(fut)
         except KeyboardInterrupt:
             stop.interrupt()
             done, pending = wait(pending, timeout=GRACE_S)  # finished answers are kept, the others cancelled
