@@ -7,7 +7,8 @@
 - a colour bar whose label states a range ("(0-1)") spans another range;
 - panels whose axes carry the same label (the same quantity, compared side by side) on different scales;
 - text (titles, labels, tick labels, annotations, legends) that runs off the figure, and texts written
-  into one panel (annotations, value labels) that overlap.
+  into one panel (annotations, value labels) that overlap;
+- a legend drawn over the panel's data (a bar or a marker under its box).
 
 The lesson tests run every lesson with the inline backend and `kernel_hook()` installed in the kernel
 (an IPython startup file): every figure a lesson displays is saved as a PNG under
@@ -152,10 +153,45 @@ def overlap_problems(fig: Figure) -> list[str]:
     return out
 
 
+def legend_problems(fig: Figure) -> list[str]:
+    """A panel's legend drawn over its data: a bar (a patch of non-zero size) or a marker under the legend box."""
+    import numpy as np
+
+    renderer = fig._get_renderer()
+    fig.draw(renderer)
+    out = []
+    for ax in _panels(fig):
+        legend = ax.get_legend()
+        if legend is None or not legend.get_visible():
+            continue
+        box = legend.get_window_extent(renderer)
+
+        def under(points, box=box) -> int:  # display coordinates strictly inside the legend's box
+            return sum(box.x0 + SLACK < x < box.x1 - SLACK and box.y0 + SLACK < y < box.y1 - SLACK for x, y in points)
+
+        def covered(patch, box=box) -> bool:
+            ext = patch.get_window_extent(renderer)
+            cut = box.intersection(box, ext) if ext.overlaps(box) else None
+            return cut is not None and cut.width > SLACK and cut.height > SLACK
+
+        hidden = sum(covered(p) for p in ax.patches
+                     if p.get_visible() and abs(p.get_width()) > 0 and abs(p.get_height()) > 0)
+        for line in ax.lines:
+            if line.get_visible() and line.get_marker() not in (None, "", "None", " "):
+                hidden += under(ax.transData.transform(np.column_stack(line.get_data()).astype(float)))
+        for coll in ax.collections:  # scatter points
+            offsets = np.asarray(coll.get_offsets(), dtype=float)
+            if coll.get_visible() and len(offsets):
+                hidden += under(coll.get_offset_transform().transform(offsets))
+        if hidden:
+            out.append(f"the legend of {ax.get_title()[:40]!r} covers {hidden} of its bars or points")
+    return out
+
+
 def problems(fig: Figure) -> list[str]:
     """Every problem of one figure (see the module docstring)."""
     return (label_problems(fig) + colourbar_problems(fig) + scale_problems(fig) + overflow_problems(fig)
-            + overlap_problems(fig))
+            + overlap_problems(fig) + legend_problems(fig))
 
 
 def title(fig: Figure) -> str:

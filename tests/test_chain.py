@@ -597,3 +597,15 @@ def test_a_server_that_keeps_failing_gives_a_clear_error():
 
     with pytest.raises(LabError, match="draws failed on the server"):
         check_sampler(scripted(Down()), "The capital of France is", 20, concurrency=1, **SETTINGS)
+
+
+def test_the_grid_plots_legends_leave_the_bars_and_points_visible():
+    """Lesson 11 at its defaults: with top_k 5 every cell keeps 5 tokens, the bars of expected and observed distinct
+    tokens all reach the top, and the legend sat on them."""
+    from . import figure_checks
+
+    seen = {"The": 1, "capital": 1}
+    g = sampler_grid(Engine(seen=seen), "presence_penalty", [0.0, 1.0, 2.0], 60, seen=seen, top_k=5)
+    fig = g.plot()
+    assert figure_checks.legend_problems(fig) == []
+    assert figure_checks.problems(fig) == []

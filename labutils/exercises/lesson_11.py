@@ -12,10 +12,10 @@ TOY_DRY = ("A", "big", "red", "dog", "ran", ".", "A", "big", "red")
 TOY_DRY_SETTINGS = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2}
 
 
-@register("11.1", hint="DRY looks for earlier places where the text's ending already occurred: the last three tokens "
-          "'A big red' occurred before, followed by 'dog', so 'dog' would extend a repeat of L = 3 tokens. It loses "
-          "dry_multiplier x dry_base^(L - dry_allowed_length) = 0.8 x 1.75^(3 - 2) from its logit. Answer with a "
-          "dict {token: penalty}.", solution={"dog": 1.4}, wrong={"dog": 0.8})
+@register("11.1", hint="DRY looks for an earlier place where the text's ending already occurred: find the longest "
+          "ending of the tokens that appeared before, the token that followed it there (the one that would extend "
+          "the repeat) and the repeat's length L. That token loses dry_multiplier x dry_base^(L - "
+          "dry_allowed_length) from its logit (section 5). Answer with a dict {token: penalty}.", solution={"dog": 1.4}, wrong={"dog": 0.8})
 def _(answer):
     s = TOY_DRY_SETTINGS
     scan = dry_scan(Context(TOY_DRY), s["dry_allowed_length"], 64)

@@ -95,11 +95,12 @@ def grid_reading(grid: SamplerGrid, ax=None):
     ax.set_xticks(x, [f"{v:g}" for v in grid.values])
     ax.set_xlabel(grid.varied)
     ax.set_ylabel("share of draws")
-    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylim(-0.05, 1.3)  # shares run 0-1; the band above 1 holds the legend
+    ax.set_yticks(np.linspace(0, 1, 6))
     low, high = int(table.draws.min()), int(table.draws.max())
     draws = f"{low}" if low == high else f"{low} to {high}"
     ax.set_title(f"{grid.what}\n({draws} draws per value, T={grid.temperature:g})", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
     if right is not None:
         right.bar(x - 0.2, table["expected distinct"], 0.4, color="#4c72b0", label="expected (from the prediction)")
         right.bar(x + 0.2, table["observed distinct"], 0.4, color="#dd8452", label="observed")
@@ -107,7 +108,9 @@ def grid_reading(grid: SamplerGrid, ax=None):
         right.set_xlabel(grid.varied)
         right.set_ylabel("distinct first tokens")
         right.set_title("distinct first tokens among the draws", fontsize=9)
-        right.legend(fontsize=8)
+        tallest = float(np.nanmax([table["expected distinct"].max(), table["observed distinct"].max(), 1]))
+        right.set_ylim(0, tallest * 1.3)  # a band above the tallest bar for the legend, never over a bar
+        right.legend(fontsize=8, loc="upper center", ncol=2)
         for panel in (ax, right):  # the same values on the same x scale in both panels
             panel.set_xlim(-0.5, len(x) - 0.5)
     fig.tight_layout()
