@@ -15,7 +15,8 @@ TOY_DRY_SETTINGS = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length
 @register("11.1", hint="DRY looks for an earlier place where the text's ending already occurred: find the longest "
           "ending of the tokens that appeared before, the token that followed it there (the one that would extend "
           "the repeat) and the repeat's length L. That token loses dry_multiplier x dry_base^(L - "
-          "dry_allowed_length) from its logit (section 5). Answer with a dict {token: penalty}.", solution={"dog": 1.4}, wrong={"dog": 0.8})
+          "dry_allowed_length) from its logit (section 5). Answer with a dict {token: penalty}.",
+          solution={"dog": 1.4}, wrong={"dog": 0.8})
 def _(answer):
     s = TOY_DRY_SETTINGS
     scan = dry_scan(Context(TOY_DRY), s["dry_allowed_length"], 64)
