@@ -140,3 +140,17 @@ def test_count_labels_of_close_answers_do_not_overlap():
     labels = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("×")]
     assert labels.count("×2") >= 3 and "×10" in labels
     plt.close(fig)
+
+
+def test_validity_lines_with_equal_shares_stay_apart():
+    """Lesson 12 at its defaults: json_object and json_schema both 8 of 8 at T=0 and 0.7, one line hid the other."""
+    from labutils import structured
+    from labutils.intervals import wilson
+
+    rows = [dict(constraint=c, temperature=t, answers=8, errors=0, valid=8, share=1.0, low=wilson(8, 8)[0], high=1.0)
+            for c in ("json_object", "json_schema") for t in (0.0, 0.7)]
+    fig = structured.plot_validity(pd.DataFrame(rows))
+    xs = [tuple(line.get_xdata()) for line in fig.axes[0].lines if line.get_marker() == "o"]
+    assert len(xs) == 2 and xs[0] != xs[1]
+    assert figure_checks.problems(fig) == []
+    plt.close(fig)

@@ -18,6 +18,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..client.cache import Cache
@@ -147,15 +148,21 @@ def plot_validity(summary: pd.DataFrame, title: str = "valid JSON", ax=None):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5)) if ax is None else (ax.figure, ax)
-    for constraint, g in summary.groupby("constraint", sort=False):
+    groups = list(summary.groupby("constraint", sort=False))
+    temps = sorted(summary.temperature.unique()) if len(summary) else [0.0]
+    step = (min(np.diff(temps)) if len(temps) > 1 else 1.0) * 0.06  # side by side, so equal shares stay visible
+    for k, (constraint, g) in enumerate(groups):
         err = [g.share - g.low, g.high - g.share]
-        ax.errorbar(g.temperature, g.share, yerr=err, marker="o", capsize=3, label=constraint)
-    ax.set_xlabel("temperature")
+        ax.errorbar(g.temperature + (k - (len(groups) - 1) / 2) * step, g.share, yerr=err, marker="o", capsize=3,
+                    label=constraint)
+    ax.set_xticks(temps)
+    ax.set_xlabel("temperature (each constraint drawn a little apart)")
     ax.set_ylabel(f"share {title}")
-    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylim(-0.05, 1.3)  # shares run 0-1; the band above holds the legend
+    ax.set_yticks(np.linspace(0, 1, 6))
     n = int(summary.answers.max()) if len(summary) else 0
     ax.set_title(f"{title}: share of answers (up to {n} per point, 95% intervals)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", ncol=len(groups))
     fig.tight_layout()
     return fig
 
