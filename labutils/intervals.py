@@ -159,9 +159,12 @@ def trend(summary: pd.DataFrame, metric: str, x: str) -> str:
 
 
 def ci_text(lo: Any, hi: Any, digits: int = 2) -> str:
-    """'[0.41, 0.93]' or '[n/a]' for an interval."""
+    """'[0.41, 0.93]' or '[n/a]' for an interval; one of no width says why it has none ('[0.12, 0.12], no spread:
+    the samples all gave it'), so it never reads as a precise measurement."""
     if pd.isna(lo) or pd.isna(hi):
         return "[n/a]"
+    if lo == hi:
+        return f"[{lo:.{digits}f}, {hi:.{digits}f}], no spread: the samples all gave it"
     return f"[{lo:.{digits}f}, {hi:.{digits}f}]"
 
 

@@ -37,6 +37,7 @@ class Difference:
     hi: float
     n: int
     level: float = LEVEL
+    repeats: bool = False  # each cell gave one and the same answer on every seed: more samples repeat it
 
     @property
     def verdict(self) -> str:
@@ -55,6 +56,9 @@ class Difference:
             return f"{what}, {cells}: {v} (difference {signed(self.diff)}, only {self.n} paired samples)"
         if self.lo == self.hi:
             same = "no difference" if self.diff == 0 else f"{v} by {abs(self.diff):.3g}"
+            if self.repeats:
+                return (f"{what}, {cells}: {same} in every one of the {self.n} paired samples (no interval: each "
+                        "cell gave one and the same answer on every seed, so more samples would only repeat it)")
             return (f"{what}, {cells}: {same} in every one of the {self.n} paired samples (no interval: "
                     "resampling pairs that all differ alike gives no spread; raise SAMPLES before trusting it)")
         where = ("includes 0" if self.lo <= 0 <= self.hi else "all above 0" if self.lo > 0 else "all below 0")
@@ -128,7 +132,8 @@ def compare(runs: pd.DataFrame, metric: str | Callable[[list[str]], float], a: d
             return np.array([metric([tb[i] for i in row]) - metric([ta[i] for i in row]) for row in idx])
 
         lo, hi = bootstrap_cells(n, stat, level, min(n_boot, 400), seed)
-    return Difference(name, dict(a), dict(b), diff, lo, hi, n, level)
+    repeats = n > 1 and all(f"text_{side}" in joined and joined[f"text_{side}"].nunique() == 1 for side in "ab")
+    return Difference(name, dict(a), dict(b), diff, lo, hi, n, level, repeats)
 
 
 def _pair_matrix(pair: Callable[[str, str], float], texts: list[str]) -> np.ndarray:

@@ -130,3 +130,18 @@ def test_live_system_prompt_and_temperature(lab):
     shout = [{"role": "system", "content": "Answer with one word only."}, *req["messages"]]
     c = evidence.count(lab, {**req, "messages": shout, "temperature": 0.7}, evidence.one_word, samples=6)
     assert c.n == 6 and 0 <= c.lo < c.hi <= 1 and f"{c.k} of 6 answers" in c.sentence
+
+
+def test_paired_sentence_says_when_more_samples_would_only_repeat():
+    """Lesson 13 at its defaults: at temperature 0 both models give one answer for every seed; the paired line
+    asked to 'raise SAMPLES', which repeats the same answers."""
+    from labutils import intervals, paired
+
+    runs = pd.DataFrame({"seed": [1, 2, 3, 4, 5, 6] * 2, "cell": ["a"] * 6 + ["b"] * 6,
+                         "text": ["Paris."] * 6 + ["Lyon is nice."] * 6, "correct": [1.0] * 6 + [0.0] * 6,
+                         "error": None})
+    d = paired.compare(runs, "correct", {"cell": "a"}, {"cell": "b"})
+    assert d.repeats and "raise SAMPLES" not in d.sentence() and "would only repeat" in d.sentence()
+    varied = runs.assign(text=[f"t{i}" for i in range(12)])
+    assert "raise SAMPLES" in paired.compare(varied, "correct", {"cell": "a"}, {"cell": "b"}).sentence()
+    assert intervals.ci_text(0.125, 0.125) == "[0.12, 0.12], no spread: the samples all gave it"
