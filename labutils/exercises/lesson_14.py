@@ -32,10 +32,9 @@ def _held(lab, response_id: str) -> list[str]:
     return texts
 
 
-@register("14.1", hint="Inside the loop: `previous = answers[-1].response_id if answers else None`, then "
-          "`answers.append(lab.respond(turn, temperature=0, max_output_tokens=24, previous_response_id=previous))`. "
-          "The first turn has no previous answer (None); every later one continues from the answer before it, "
-          "so the server prepends the whole conversation.", solution=_solution, wrong=_wrong, needs=("lab",))
+@register("14.1", hint="Every answer of `lab.respond` has a `.response_id`, and `lab.respond` takes "
+          "`previous_response_id=`: pass the id of the answer before (section 4, way 2). The first turn has no "
+          "answer before it, so it continues from nothing (None); then the server prepends the whole conversation.", solution=_solution, wrong=_wrong, needs=("lab",))
 def _(answer, *, lab):
     if not callable(answer):
         return failed(f"answer with a function of lab and turns (def answer(lab, turns): ...), not {answer!r:.80}")
