@@ -34,7 +34,8 @@ def _held(lab, response_id: str) -> list[str]:
 
 @register("14.1", hint="Every answer of `lab.respond` has a `.response_id`, and `lab.respond` takes "
           "`previous_response_id=`: pass the id of the answer before (section 4, way 2). The first turn has no "
-          "answer before it, so it continues from nothing (None); then the server prepends the whole conversation.", solution=_solution, wrong=_wrong, needs=("lab",))
+          "answer before it, so it continues from nothing (None); then the server prepends the whole conversation.",
+          solution=_solution, wrong=_wrong, needs=("lab",))
 def _(answer, *, lab):
     if not callable(answer):
         return failed(f"answer with a function of lab and turns (def answer(lab, turns): ...), not {answer!r:.80}")
