@@ -98,6 +98,10 @@ def test_the_distribution_plot_passes(top_p):
     legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()] if fig.axes[1].get_legend() else []
     if top_p >= 1.0:  # nothing is cut: no legend entry for cut tokens
         assert not any("cut" in t for t in legend), legend
+    # lesson 02 draws it at temperature alone, before lessons 03 and 10: its words name no later sampler
+    words = " ".join(t.get_text() for t in [fig._suptitle, *(ax.title for ax in fig.axes)])
+    later = ("top_k", "min_p") if top_p < 1 else ("top_k", "min_p", "top_p")
+    assert not [w for w in later if w in words], words
 
 
 def test_overlapping_annotations_are_caught():

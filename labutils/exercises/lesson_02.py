@@ -28,8 +28,9 @@ def _toy_cat(t: float) -> float:
 
 
 @register("02.1", hint="Temperature divides the log-probabilities by T: raise each probability to the power 1/T and "
-          "divide by the sum. At T=0.5 that is squaring: 0.25, 0.09, 0.04, then divide by their sum. Or let the "
-          "lab do it: `sampling.apply_temperature(np.log(list(labutils.exercises.TOY.values())), 0.5)[0]`.",
+          "divide by the sum. At T=0.5 that is squaring each probability; then divide cat's square by the sum of "
+          "the three squares. Check yourself with section 4's `sampling.apply_temperature` on the TOY's "
+          "log-probabilities.",
           solution=0.658, wrong=0.5)
 def _(answer):
     want = _toy_cat(0.5)

@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..params import PARAMS
 from ..sampler import distribution as sampling
 from ._frames import suptitle
 
@@ -48,7 +47,8 @@ def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.
     shown = np.where(kept, after, s.tempered)
     colours = [KEPT_COLOUR if k else CUT_COLOUR for k in kept]
     axes[1].barh(ypos, shown, color=colours)
-    axes[1].set_title(f"after: temperature={s.temperature:g}, top_p={s.top_p:g}", fontsize=10)
+    axes[1].set_title(f"after: temperature={s.temperature:g}" + (f", top_p={s.top_p:g}" if s.top_p < 1 else ""),
+                      fontsize=10)
     top = min(1.0, max(float(s.before.max()), float(shown.max()), 0.01) * 1.25)  # one scale for both panels
     for ax, probs in ((axes[0], s.before), (axes[1], shown)):
         for y, p in zip(ypos, probs):
@@ -66,12 +66,15 @@ def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.
     if not kept.all():
         handles.append(Patch(color=CUT_COLOUR, label="cut by top_p (probability before the cut)"))
     axes[1].legend(handles=handles, fontsize=8, loc="lower right")
-    how = ("top_p, then temperature: llama.cpp's order" if order == "top_p_first"
-           else "temperature, then top_p: the textbook order, not llama.cpp's")
-    what = "under top_p alone" if s.top_p < 1 else f"at temperature {s.temperature:g}"
-    suptitle(fig, f"Next-token candidates {what}: {count}\n{how}; the engine also cuts with top_k="
-                   f"{PARAMS['top_k'].default} and min_p={PARAMS['min_p'].default:g} (lesson 10); the top {n} tokens "
-                   f"hold {dist.coverage:.0%} of the model's probability", fontsize=10)
+    held = f"the top {n} tokens hold {dist.coverage:.0%} of the model's probability"
+    if s.top_p < 1:  # lesson 03 on: the order of the two matters, and the count is top_p's
+        how = ("top_p, then temperature: llama.cpp's order" if order == "top_p_first"
+               else "temperature, then top_p: the textbook order, not llama.cpp's")
+        title = f"Next-token candidates under top_p alone: {count}\n{how}; {held}"
+    else:  # temperature alone (lesson 02): nothing else is named before the lesson that teaches it
+        title = f"Next-token candidates at temperature {s.temperature:g}\n{held}"
+    suptitle(fig, f"{title}; the engine also trims the far tail with default cuts of its own (lesson 10)",
+             fontsize=10)
     return fig
 
 
