@@ -10,7 +10,7 @@ from .registry import failed, passed, register
 
 @register("03.1", hint="Sort the tokens by probability and add them up until the sum reaches top_p: the tokens "
           "added so far (including the one that crossed the line) survive. cat (0.5) is not yet 0.7, so keep "
-          "going. You can check with `sampling.nucleus(list(labutils.exercises.TOY.values()), 0.7).kept`.",
+          "going.",
           solution=["cat", "dog"], wrong=["cat"])
 def _(answer):
     if isinstance(answer, (str, dict)) or not hasattr(answer, "__iter__"):

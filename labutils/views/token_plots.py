@@ -70,11 +70,12 @@ def token_distribution(dist: sampling.TokenDistribution, temperature: float = 1.
     if s.top_p < 1:  # lesson 03 on: the order of the two matters, and the count is top_p's
         how = ("top_p, then temperature: llama.cpp's order" if order == "top_p_first"
                else "temperature, then top_p: the textbook order, not llama.cpp's")
-        title = f"Next-token candidates under top_p alone: {count}\n{how}; {held}"
+        title = (f"Next-token candidates under top_p alone (the textbook count): {count}\n{how}; {held}; the "
+                 "engine makes default cuts of its own too, and may keep fewer (ask the engine, lesson 03)")
     else:  # temperature alone (lesson 02): nothing else is named before the lesson that teaches it
-        title = f"Next-token candidates at temperature {s.temperature:g}\n{held}"
-    suptitle(fig, f"{title}; the engine also trims the far tail with default cuts of its own (lesson 10)",
-             fontsize=10)
+        title = (f"Next-token candidates at temperature {s.temperature:g}\n{held}; the engine also trims the far "
+                 "tail with default cuts of its own (lesson 10)")
+    suptitle(fig, title, fontsize=10)
     return fig
 
 
