@@ -13,10 +13,9 @@ def _records(answer: Any) -> list[dict]:
     return [dict(r) for r in answer]
 
 
-@register("05.1", hint="`pg.temperature.value = 1.0`, `pg.seed.value = 42` (keep 'random' off), then `pg.run()` "
-          "twice, then `answer = pg.history`. The check looks for two successful runs with temperature > 0, "
-          "identical parameters and seed, and the same text: same seed + same parameters = same answer, even when "
-          "sampling.",
+@register("05.1", hint="Section 1 drives the playground from code: set its controls' `.value`, call `pg.run()`. The "
+          "check looks in the history for two successful runs with temperature > 0, identical parameters and "
+          "seed, and the same text: same seed + same parameters = same answer, even when sampling.",
           solution=[{"temperature": 1.0, "top_p": 1.0, "max_tokens": 40, "seed": 7, "system": None,
                      "prompt": "Hi", "text": "Hello there!", "error": None}] * 2,
           wrong=[{"temperature": 1.0, "top_p": 1.0, "max_tokens": 40, "seed": s, "system": None,
