@@ -98,10 +98,9 @@ def _loop_problem(answer: Any, lab: Any, turns: tuple[str, ...]) -> tuple[str | 
     return None, rec
 
 
-@register("06.2", hint="Inside the loop: `messages.append({'role': 'user', 'content': text})`, then `reply = "
-          "lab.chat(messages, temperature=0, max_tokens=MAX_TOKENS)`, then append `{'role': 'assistant', "
-          "'content': reply.text}`: the model's words go back with role 'assistant', so the next request "
-          "carries them. Then `answer = chat_loop`.",
+@register("06.2", hint="Section 1's loop does it with the raw client: per turn, append the user's message, send the "
+          "whole list (here with `lab.chat(messages, ...)`, whose answer's text is `.text`), and append the reply "
+          "as the assistant's message, so the next request carries it. Then `answer = chat_loop`.",
           solution=_solution_08, wrong=_forgets_08, needs=("lab",))
 def _(answer, *, lab):
     problem, rec = _loop_problem(answer, lab, TURNS_08)
