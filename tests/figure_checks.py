@@ -122,10 +122,9 @@ def _drawn(text, renderer) -> bool:
     return not hasattr(text, "_check_xy") or text._check_xy(renderer)
 
 
-def overflow_problems(fig: Figure) -> list[str]:
+def overflow_problems(fig: Figure, renderer=None) -> list[str]:
     """Visible texts that reach outside the figure (drawn at the figure's own size, as savefig does)."""
-    renderer = fig._get_renderer()  # any canvas, also a figure pyplot has closed
-    fig.draw(renderer)
+    renderer = renderer or _render(fig)
     box = fig.bbox
     out = []
     for text in _drawn_texts(fig):
@@ -137,10 +136,9 @@ def overflow_problems(fig: Figure) -> list[str]:
     return out
 
 
-def overlap_problems(fig: Figure) -> list[str]:
+def overlap_problems(fig: Figure, renderer=None) -> list[str]:
     """Texts written into one panel (annotations, value labels) that overlap each other."""
-    renderer = fig._get_renderer()
-    fig.draw(renderer)
+    renderer = renderer or _render(fig)
     out = []
     for ax in _panels(fig):
         boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts
@@ -153,12 +151,11 @@ def overlap_problems(fig: Figure) -> list[str]:
     return out
 
 
-def legend_problems(fig: Figure) -> list[str]:
+def legend_problems(fig: Figure, renderer=None) -> list[str]:
     """A panel's legend drawn over its data: a bar (a patch of non-zero size) or a marker under the legend box."""
     import numpy as np
 
-    renderer = fig._get_renderer()
-    fig.draw(renderer)
+    renderer = renderer or _render(fig)
     out = []
     for ax in _panels(fig):
         legend = ax.get_legend()
@@ -188,10 +185,18 @@ def legend_problems(fig: Figure) -> list[str]:
     return out
 
 
+def _render(fig: Figure):
+    """The figure drawn at its own size, as savefig does (any canvas, also a figure pyplot has closed)."""
+    renderer = fig._get_renderer()
+    fig.draw(renderer)
+    return renderer
+
+
 def problems(fig: Figure) -> list[str]:
-    """Every problem of one figure (see the module docstring)."""
-    return (label_problems(fig) + colourbar_problems(fig) + scale_problems(fig) + overflow_problems(fig)
-            + overlap_problems(fig) + legend_problems(fig))
+    """Every problem of one figure (see the module docstring); the figure is drawn once for all the checks."""
+    renderer = _render(fig)
+    return (label_problems(fig) + colourbar_problems(fig) + scale_problems(fig) + overflow_problems(fig, renderer)
+            + overlap_problems(fig, renderer) + legend_problems(fig, renderer))
 
 
 def title(fig: Figure) -> str:

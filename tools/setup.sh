@@ -53,7 +53,7 @@ case $engine in
       t0=$(date +%s)
       work=$(mktemp -d)
       trap 'rm -rf "$work"' EXIT
-      say "building llama-server from the llama.cpp tree of $LLAMA_CPP_SDIST, portable flags (about 5 min on 2 idle cores)"
+      say "building llama-server from the llama.cpp tree of $LLAMA_CPP_SDIST, portable flags (about 10 min on 2 idle cores)"
       "${pip[@]}" download --quiet --no-deps --no-binary :all: -d "$work" "$LLAMA_CPP_SDIST"
       tar -xzf "$work"/*.tar.gz -C "$work"
       src=$(echo "$work"/*/vendor/llama.cpp)
