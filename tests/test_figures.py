@@ -158,3 +158,24 @@ def test_validity_lines_with_equal_shares_stay_apart():
     assert len(xs) == 2 and xs[0] != xs[1]
     assert figure_checks.problems(fig) == []
     plt.close(fig)
+
+
+def test_metric_lines_keep_their_legend_off_the_data():
+    """Lesson 13 at its defaults: the legend of two long model names sat on a point and an error bar."""
+    rows = [dict(model=m, temperature=t, unique_frac=v, unique_frac_lo=max(0, v - 0.2), unique_frac_hi=min(1, v + 0.2))
+            for m, vals in (("llama-cpp/smollm2-135m-instruct", [0.12, 0.38, 0.62]),
+                            ("llama-cpp2/gemma3-270m", [0.12, 0.75, 1.0]))
+            for t, v in zip([0.0, 0.7, 1.2], vals)]
+    fig = plots.metric_lines(pd.DataFrame(rows), "unique_frac", x="temperature", hue="model")
+    assert figure_checks.problems(fig) == [] and fig.legends and all(ax.get_legend() is None for ax in fig.axes)
+    plt.close(fig)
+
+
+def test_cut_counts_of_close_limits_do_not_overlap():
+    """Lesson 04 at its defaults: limits 8 and 16 on a scale to 128 wrote '4/4 cut' over '4/4 cut'."""
+    lengths = {8: [8] * 4, 16: [16] * 4, 32: [32] * 4, 64: [49, 64, 64, 64], 128: [49, 70, 80, 65]}
+    runs = pd.DataFrame([{"max_tokens": m, "completion_tokens": n, "finish_reason": "length" if n == m else "stop",
+                          "error": None} for m, ns in lengths.items() for n in ns])
+    fig = plots.length_vs_max_tokens(runs)
+    assert figure_checks.problems(fig) == [], figure_checks.problems(fig)
+    plt.close(fig)

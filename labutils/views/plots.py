@@ -215,7 +215,9 @@ def metric_lines(summary: pd.DataFrame, metric: str, x: str = "temperature", hue
         if title is not None:
             ax.set_title(title, fontsize=10)
     axes[0].set_ylabel(metric_label(metric))
-    axes[-1].legend(title=hue, fontsize=9, loc="best")
+    handles, names = axes[-1].get_legend_handles_labels()  # below the panels: never over a point or a bar
+    fig.legend(handles, names, title=hue, fontsize=9, loc="outside lower center",
+               ncol=len(names) if sum(map(len, names)) < 60 else 1)
     bars = ("\nerror bars: 95% confidence interval of each cell" if has_ci
             else "\nerror bars: ± one std over the samples of each cell" if has_std else "")
     where = f"; one panel per {' x '.join(facets)}" if facets else ""
@@ -274,11 +276,14 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
                    label=f"{name}: {len(sel)}", zorder=3)
         labelled.append(points[points["count"] > 1].assign(colour=colour))
     _count_labels(ax, pd.concat(labelled), gap=0.045 * top * 1.18)
-    for m in limits:  # along the top edge, above each limit: never on the points
+    last, rows = -np.inf, 1  # along the top edge, above each limit: never on the points; a limit close to the
+    for m in limits:         # one before it (8 and 16 on a scale to 128) puts its count one line higher
         group = ok[ok["max_tokens"] == m]
         n_cut = int((group["finish_reason"] == "length").sum())
+        row = 1 if m - last < 0.09 * top * 1.12 and rows == 1 else 0
+        rows, last = (2, m) if row else (1, m)
         ax.annotate(f"{n_cut}/{len(group)} cut", (m, 1.0), xycoords=("data", "axes fraction"),
-                    textcoords="offset points", xytext=(0, 3), ha="center", va="bottom", fontsize=9,
+                    textcoords="offset points", xytext=(0, 3 + 12 * row), ha="center", va="bottom", fontsize=9,
                     color=LENGTH_COLOUR if n_cut else "#333333")
     ax.set_xlim(0, top * 1.12)
     ax.set_ylim(0, top * 1.18)
@@ -290,7 +295,7 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
     ax.legend(fontsize=9, loc="upper left")
     note = f" ({dropped} failed calls not shown)" if dropped else ""
     ax.set_title(f"Answer length against the max_tokens limit{note}\n(marker size = number of answers; "
-                 "above each limit: how many it cut)", fontsize=11, pad=16)
+                 "above each limit: how many it cut)", fontsize=11, pad=28)
     return fig
 
 
