@@ -144,7 +144,7 @@ def test_heatmap_and_lines_have_one_panel_per_model_and_max_tokens():
     assert [ax.get_title() for ax in lines.axes] == ["model=fake-a", "model=fake-b"]
     both = s[(s["max_tokens"] == 16) & (s["top_p"] == 1.0)]
     by_model = plots.metric_lines(both, "words_mean", x="temperature", hue="model")  # models as lines
-    assert [t.get_text() for t in by_model.axes[0].get_legend().get_texts()] == ["model=fake-a", "model=fake-b"]
+    assert [t.get_text() for t in by_model.legends[0].get_texts()] == ["model=fake-a", "model=fake-b"]
 
 
 def test_side_by_side_and_samples_name_the_model(tmp_cache):

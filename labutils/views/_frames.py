@@ -1,16 +1,20 @@
 """Small helpers for frames and their values, shared by the views (tables, plots, widgets, probe).
 
-Private: the public names stay in the modules that use them. Nothing here draws or sends anything.
+Private: the public names stay in the modules that use them. Nothing here sends anything; `new_figure` makes
+the empty figure every plot starts from.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..errors import ParameterError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def is_missing(v: Any) -> bool:
@@ -78,3 +82,27 @@ def suptitle(fig, text: str, fontsize: float = 11) -> None:
     per_line = max(20, int(fig.get_figwidth() * 72 / (0.56 * fontsize)))  # ~0.56 em per character
     lines = [w for line in text.split("\n") for w in textwrap.wrap(line, per_line) or [""]]
     fig.suptitle("\n".join(lines), fontsize=fontsize)
+
+
+WIDTH = 9.5  # inches: fits a notebook cell
+
+
+def new_figure(ncols: int, height: float, width: float | None = None, sharey: bool = False) -> tuple[Figure, list]:
+    """A figure of `ncols` panels in one row (constrained layout), already closed in pyplot, and its axes."""
+    import matplotlib.pyplot as plt  # here, not on import: `import labutils` loads no matplotlib
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width or min(WIDTH, 1.5 + 3.6 * ncols), height),
+                             layout="constrained", sharey=sharey, squeeze=False)
+    plt.close(fig)  # the caller gets it; pyplot forgets it (no double display, no figure pile-up)
+    return fig, list(axes[0])
+
+
+def ok_runs(runs: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
+    """The rows of `runs` that succeeded and have every one of `columns`, and how many were left out."""
+    require(runs, columns)
+    ok = runs[runs["error"].isna()] if "error" in runs.columns else runs
+    ok = ok.dropna(subset=columns)
+    if ok.empty:
+        raise ParameterError(f"runs has no successful call with {', '.join(columns)} set ({len(runs)} rows, "
+                         f"{len(runs) - len(ok)} failed or missing): nothing to plot")
+    return ok, len(runs) - len(ok)
