@@ -3,7 +3,8 @@
 Nothing here sends a request, calls plt.show() or touches rcParams. The figures are closed in pyplot
 before they are returned, so a notebook shows each exactly once (leave it last in a cell or `display(fig)`),
 and `fig.savefig(...)` works as usual. Taught in notebooks/08_parameter_grid.ipynb (grid plots) and
-03_top_p.ipynb (`token_distribution`, which lives in `token_plots`).
+03_top_p.ipynb (`token_distribution`, which lives in `token_plots`) and 04_max_tokens_and_stop.ipynb
+(`length_vs_max_tokens` and `cost_fit`, which live in `length_plots`).
 """
 
 from __future__ import annotations
