@@ -253,7 +253,7 @@ def judge(ra: pd.DataFrame, rb: pd.DataFrame, measure: Measure, *, what: str,
             note = "; every pair differed alike, so the range comes from each side's own count"
         else:
             same = "gave the same value" if diff == 0 else f"differed by exactly {abs(diff):.3g}"
-            if len(set(ta)) == 1 and len(set(tb)) == 1:  # each side one answer on every seed (greedy, say)
+            if d.repeats:  # each side one answer on every seed (greedy, say): paired.compare tells
                 return Evidence(**base, lo=lo, hi=hi, verdict=CANT_TELL, more_helps=False,
                                 note=f"every one of the {n} pairs {same}, each side the same answer on every seed "
                                      "(the seed changes nothing here), so there is no spread to give a range")

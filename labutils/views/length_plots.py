@@ -57,18 +57,18 @@ def length_vs_max_tokens(runs: pd.DataFrame) -> Figure:
                    marker=marker, s=(30 + 20 * points["count"]).to_numpy(float), alpha=0.75,
                    label=f"{name}: {len(sel)}", zorder=3)
         labelled.append(points[points["count"] > 1].assign(colour=colour))
-    _count_labels(ax, pd.concat(labelled), gap=0.045 * top * 1.18)
-    last, rows = -np.inf, 1  # along the top edge, above each limit: never on the points; a limit close to the
-    for m in limits:         # one before it (8 and 16 on a scale to 128) puts its count one line higher
+    width, height = top * 1.12, top * 1.18  # the axes' spans
+    _count_labels(ax, pd.concat(labelled), gap=0.045 * height)
+    last, row = -np.inf, 0  # along the top edge, above each limit: never on the points; a limit close to the one
+    for m in limits:        # before it (8 and 16 on a scale to 128) takes the other of two lines
         group = ok[ok["max_tokens"] == m]
         n_cut = int((group["finish_reason"] == "length").sum())
-        row = 1 if m - last < 0.09 * top * 1.12 and rows == 1 else 0
-        rows, last = (2, m) if row else (1, m)
+        row, last = (1 - row if m - last < 0.09 * width else 0), m
         ax.annotate(f"{n_cut}/{len(group)} cut", (m, 1.0), xycoords=("data", "axes fraction"),
                     textcoords="offset points", xytext=(0, 3 + 12 * row), ha="center", va="bottom", fontsize=9,
                     color=LENGTH_COLOUR if n_cut else "#333333")
-    ax.set_xlim(0, top * 1.12)
-    ax.set_ylim(0, top * 1.18)
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
     ax.set_xlabel(axis_label("max_tokens"))
     ax.set_ylabel("completion tokens (tokens)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
