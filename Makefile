@@ -34,11 +34,11 @@ lab: up                ## open JupyterLab on 127.0.0.1 with the stack answering
 browser-deps:          ## Chromium for the browser test (Debian package; no browser download)
 	@tools/browser-deps.sh
 
-test: setup             ## every test: unit, real stack, notebooks, browser, OGX (three shards at once)
-	@$(MAKE) --no-print-directory -j3 setup-ogx browser-deps venv-deps
+test:                  ## every test: unit, real stack, notebooks, browser, OGX (three shards at once)
+	@$(MAKE) --no-print-directory -j3 setup setup-ogx browser-deps venv-deps
 	@tools/test.sh
 
-venv-deps:             # what `make test` adds to .venv, one pip at a time (setup-ogx and browser-deps run beside it)
+venv-deps: setup       # what `make test` adds to .venv, one pip at a time (setup-ogx and browser-deps run beside setup)
 	@$(MAKE) --no-print-directory model-gemma
 	@$(MAKE) --no-print-directory hub-deps
 

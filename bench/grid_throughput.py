@@ -55,20 +55,41 @@ def swept(lab: labutils.Lab, **kwargs) -> tuple[int, float, object]:
     return int(runs["completion_tokens"].sum()), time.perf_counter() - t0, runs
 
 
-def abba(lab: labutils.Lab, engine: str) -> dict:
-    """Bare single stream and the sweep, A-B-B-A: tokens/s of each and both arms' texts."""
+def cpu_seconds(s: stack.Settings) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the pool's engines, the balancer, Llama Stack (each process
+    with its children, from /proc) and this process, the client."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(pid: int | None) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+
+    balancer, distribution = stack.servers(s)
+    return {"engines": sum(used(e.pid()) for e in stack.pool_engines(s)), "balancer": used(balancer.pid()),
+            "llama-stack": used(distribution.pid()), "client": sum(os.times()[:2])}
+
+
+def abba(lab: labutils.Lab, engine: str, s: stack.Settings) -> dict:
+    """Bare single stream and the sweep, A-B-B-A: tokens/s of each, both arms' texts, and the sweep arms' CPU
+    seconds per 1,000 completion tokens, by process."""
     got = {"bare": [0, 0.0], "sweep": [0, 0.0]}
-    texts = {}
+    texts, cpu = {}, dict.fromkeys(cpu_seconds(s), 0.0)
     for which in ("bare", "sweep", "sweep", "bare"):  # a linear drift of the machine cancels out
         if which == "bare":
             tok, sec, texts["bare"] = bare(engine, lab.model.split("/", 1)[1])
         else:
+            before = cpu_seconds(s)
             tok, sec, runs = swept(lab, cache=False)
+            cpu = {k: cpu[k] + v - before[k] for k, v in cpu_seconds(s).items()}
             texts["sweep"] = list(runs["text"])
         got[which][0] += tok
         got[which][1] += sec
     return {"bare": got["bare"][0] / got["bare"][1], "sweep": got["sweep"][0] / got["sweep"][1],
-            "same": sum(a == b for a, b in zip(texts["bare"], texts["sweep"]))}
+            "same": sum(a == b for a, b in zip(texts["bare"], texts["sweep"])),
+            "cpu": {k: 1000 * v / got["sweep"][0] for k, v in cpu.items()}}
 
 
 
@@ -110,12 +131,17 @@ def run(s: stack.Settings, lab: labutils.Lab) -> None:
           f"{os.getloadavg()[0]:.1f} at the start")
     print(f"grid: {GRID}")
     lab.chat(PROMPT, max_tokens=4, temperature=0)  # warm up
-    idle = abba(lab, engine)
+    idle = abba(lab, engine, s)
     print(f"(a) idle: single stream on one engine {idle['bare']:.1f} tokens/s, Lab.sweep through Llama Stack "
           f"{idle['sweep']:.1f} tokens/s")
     print(f"    ratio sweep / single stream: {idle['sweep'] / idle['bare']:.2f}  (goal >= 2.0 on 2 idle cores); "
           f"identical texts {idle['same']}/{len(GRID)}")
-    busy = with_hog(lambda: abba(lab, engine))
+    cpu = idle["cpu"]
+    beside = cpu["llama-stack"] + cpu["balancer"] + cpu["client"]
+    print(f"    CPU seconds per 1,000 streamed tokens of the sweep: engines {cpu['engines']:.1f}, Llama Stack "
+          f"{cpu['llama-stack']:.2f}, balancer {cpu['balancer']:.2f}, this client {cpu['client']:.2f}: the parts "
+          f"beside the engines take {beside / (beside + cpu['engines']):.0%} of the CPU the sweep uses")
+    busy = with_hog(lambda: abba(lab, engine, s))
     print(f"(b) beside a CPU hog: single stream {busy['bare']:.1f} tokens/s, sweep {busy['sweep']:.1f} tokens/s; "
           f"identical texts {busy['same']}/{len(GRID)}")
     print(f"    sweep beside the hog / sweep idle: {busy['sweep'] / idle['sweep']:.2f}  (goal >= 0.5); "

@@ -139,6 +139,16 @@ def own_stack(breakable_settings):
     return stack.up(breakable_settings, quiet=True)
 
 
+@pytest.fixture
+def embedded_private(breakable_settings, monkeypatch):
+    """The session's breakable private stack (conftest's `own_stack`), as `connect()` sees the embedded one: the
+    LAB_*_PORT variables point at it. Whole at the start of each test (`up` starts again what a test killed)."""
+    monkeypatch.setenv("LAB_STACK_PORT", str(breakable_settings.stack_port))
+    monkeypatch.setenv("LAB_LLAMA_PORT", str(breakable_settings.llama_port))
+    monkeypatch.setenv("LAB_MODELS", "none")
+    return stack.up(stack.Settings(state=breakable_settings.state, start_timeout=120), quiet=True)
+
+
 @pytest.fixture(autouse=True)
 def _own_cache_folder(tmp_path, monkeypatch):
     """Every test's response cache is its own (`LAB_CACHE_DIR` under tmp_path), so nothing a test stores (a `Chat`

@@ -25,7 +25,8 @@ def counting_lab(lab: Lab, record: Callable[[httpx.Request], Any] | None = None)
     record = record or (lambda r: f"{r.method} {r.url.path}")
     http = httpx.Client(event_hooks={"request": [lambda r: sent.append(record(r))]})
     client = LlamaStackClient(base_url=lab.base_url, http_client=http, max_retries=0)
-    return Lab(client, lab.model, lab.base_url, context_length=lab.context_length, embedded=lab.embedded), sent
+    return Lab(client, lab.model, lab.base_url, context_length=lab.context_length, embedded=lab.embedded,
+               engine=lab.engine), sent  # the same engine: the same cache keys as `lab`
 
 
 def listening_addresses(port: int) -> set[str]:

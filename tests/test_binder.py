@@ -178,7 +178,7 @@ def _wheelhouse() -> Path:
     later run and clone."""
     import hashlib
 
-    files = [ROOT / "requirements.txt", ROOT / "requirements-model.txt", ROOT / "pyproject.toml"]
+    files = [ROOT / "requirements.txt", ROOT / "requirements-nodeps.txt", ROOT / "pyproject.toml"]
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "inference-lab" / "wheelhouse"
     house = cache / digest

@@ -283,16 +283,6 @@ def _idle_within(settings: stack.Settings, seconds: float) -> bool:
     return False
 
 
-@pytest.fixture
-def embedded_private(breakable_settings, monkeypatch):
-    """The session's breakable private stack (conftest's `own_stack`), as `connect()` sees the embedded one: the
-    LAB_*_PORT variables point at it. Whole at the start of each test (`up` starts again what a test killed)."""
-    monkeypatch.setenv("LAB_STACK_PORT", str(breakable_settings.stack_port))
-    monkeypatch.setenv("LAB_LLAMA_PORT", str(breakable_settings.llama_port))
-    monkeypatch.setenv("LAB_MODELS", "none")
-    return stack.up(stack.Settings(state=breakable_settings.state, start_timeout=120), quiet=True)
-
-
 LONG = "Write a long story about a dragon who learns to read."
 
 

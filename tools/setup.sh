@@ -76,7 +76,7 @@ esac
 
 # 2. The Python environment.
 stamp="$venv/.lab-stamp"
-want=$(cat requirements.txt requirements-model.txt pyproject.toml | sha256sum | cut -c1-16)-$build_key
+want=$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)-$build_key
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   say "environment up to date ($venv)"
   exit 0
@@ -85,7 +85,7 @@ t0=$(date +%s)
 say "installing pinned requirements into $venv"
 "${pip[@]}" install --quiet --upgrade pip
 "${pip[@]}" install --quiet -r requirements.txt
-"${pip[@]}" install --quiet --no-deps -r requirements-model.txt
+"${pip[@]}" install --quiet --no-deps -r requirements-nodeps.txt
 "${pip[@]}" install --quiet --no-deps -e .
 echo "$want" > "$stamp"
 say "done in $(( $(date +%s) - t0 )) s: $venv"

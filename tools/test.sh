@@ -16,6 +16,10 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+# Some machines set PYTHONDONTWRITEBYTECODE=1; then every Python process of the run (kernels, engines, stacks,
+# tools: hundreds) compiles labutils again, 0.45 CPU-s each on the 2-core machine. The run writes bytecode to the
+# git-ignored __pycache__ folders instead.
+unset PYTHONDONTWRITEBYTECODE
 "$PY" -m ruff check . || exit 1
 
 was_up=$("$PY" -c 'from labutils import stack; print(int(stack.is_up(stack.Settings())))') || exit 1
