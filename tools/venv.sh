@@ -26,7 +26,7 @@ make_venv() {
     cat >&2 <<MSG
 [$tool] No Python >= 3.12 found (llama-stack 0.7 and ogx 1.5 need it). Install one, then run this again
 (README.md, Prerequisites):
-  - Debian 13, Ubuntu 24.04:  sudo apt-get install python3 python3-venv
+  - Debian 13, Ubuntu 24.04:  sudo apt-get install python3 python3-venv libgomp1  (libgomp1: the engine's OpenMP)
   - Debian 12, Ubuntu 22.04:  curl -LsSf https://astral.sh/uv/install.sh | sh && ~/.local/bin/uv python install 3.12
   - macOS:                    brew install python@3.13
   - or point to one:          LAB_PYTHON=/path/to/python3.12 make $target
