@@ -188,8 +188,9 @@ def lab_home() -> Path:
     Outside a checkout (an installed, non-editable labutils) it falls back to
     `~/.cache/inference-lab`.
     """
-    if os.environ.get("LAB_HOME"):
-        return Path(os.environ["LAB_HOME"]).expanduser().resolve()
+    home = get("LAB_HOME")
+    if home:
+        return Path(home).expanduser().resolve()
     root = Path(__file__).resolve().parent.parent
     if (root / "pyproject.toml").exists():
         return root / ".lab"

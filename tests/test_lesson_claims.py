@@ -16,7 +16,7 @@ The rules, checked by `problems(nb)`:
 
 The executed check runs the lessons that print such claims at their CI parameters (every lesson, in
 `test_notebooks.test_executes`, whose executed copy is checked here too) and again at another seed
-(marker `notebooks`; one more seed per lesson, not two, keeps `make test` near its 20-minute goal);
+(marker `notebooks`; one more seed per lesson, not two, keeps `make test` shorter);
 the pure checks prove the guard fails on the texts lessons 04 and 07 had before this guard existed
 (issue 12).
 """
