@@ -72,10 +72,11 @@ def _cell_of(request) -> tuple[float, int]:
 
 
 def test_server_dying_mid_sweep_loses_nothing_and_rerun_fills_gaps(embedded_private, tmp_cache):
-    own_stack = embedded_private  # as a learner's lab sees its stack: a dead model server ends the sweep at once
-    lab = labutils.connect(own_stack.url)
+    """On the stack as a learner's lab sees its own (embedded): a dead model server ends the sweep at once."""
+    private = embedded_private
+    lab = labutils.connect(private.url)
     grid = Grid(temperature=[0.5, 1.0], top_p=[1], max_tokens=[24], samples=4)
-    llama = stack.servers(own_stack)[0]
+    llama = stack.servers(private)[0]
 
     def kill_after_a_few_rows():
         deadline = time.monotonic() + 60
@@ -93,12 +94,12 @@ def test_server_dying_mid_sweep_loses_nothing_and_rerun_fills_gaps(embedded_priv
     ok, failed = runs[runs["error"].isna()], runs[runs["error"].notna()]
     assert len(ok) >= 3 and len(failed) >= 1
     assert ok["text"].map(bool).all() and failed["text"].isna().all()
-    assert failed["error"].str.contains(f"llama-server at {own_stack.llama_base}", regex=False).all()
+    assert failed["error"].str.contains(f"llama-server at {private.llama_base}", regex=False).all()
 
-    stack.up(own_stack, quiet=True)  # restart
+    stack.up(private, quiet=True)  # restart
     counted, sent = counting_lab(lab, record=_cell_of)
     again = counted.sweep(PROMPT, grid, progress=False)
-    assert again["error"].isna().all(), f"{again['error'].dropna().tolist()}\n{stack.logs(own_stack, 80)}"
+    assert again["error"].isna().all(), f"{again['error'].dropna().tolist()}\n{stack.logs(private, 80)}"
     # only the missing rows are requested again (each cell once, unless a transient failure was retried)
     assert set(sent) == set(zip(failed["temperature"], failed["seed"]))
     assert again.loc[ok.index, "cached"].all() and not again.loc[failed.index, "cached"].any()
