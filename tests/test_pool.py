@@ -1,12 +1,15 @@
 """The pool: single-thread engines behind the balancer, on a stack of the module's own (nothing else runs on it).
 
 Each engine answers the same seeded request with the same text, A and B of the panel stream each on an engine
-of its own, and an engine killed in the middle of a sweep leaves rotation without losing a finished row.
+of its own, an engine killed in the middle of a sweep leaves rotation without losing a finished row, and a killed
+balancer is started again alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import threading
 import time
 
@@ -118,6 +121,22 @@ def test_a_killed_engine_leaves_rotation_without_losing_a_row_and_up_starts_it_a
     while time.monotonic() < deadline and not stack.listed_models(f"http://127.0.0.1:{victim.port}/v1"):
         time.sleep(0.25)
     assert _ask(victim.port, *SEEDED[0]) == _ask(pool.llama_port, *SEEDED[0])
+
+
+def test_a_killed_balancer_is_started_again_alone_and_the_rest_keeps_running(pool, pool_lab):
+    front_door, distribution = stack.servers(pool)
+    kept = [distribution.pid(), *(e.pid() for e in stack.pool_engines(pool))]
+    os.killpg(front_door.pid(), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while front_door.pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert front_door.pid() is None and not stack.engine_healthy(pool)
+    t0 = time.monotonic()
+    stack.up(pool, quiet=True)
+    print(f"up after a killed balancer: {time.monotonic() - t0:.1f} s")
+    assert front_door.pid() is not None and stack.engine_healthy(pool)
+    assert [distribution.pid(), *(e.pid() for e in stack.pool_engines(pool))] == kept, "up restarted more"
+    assert pool_lab.chat("Name three birds.", seed=13, max_tokens=8).text  # Llama Stack reaches it again
 
 
 def test_up_names_the_source_engine_when_it_is_missing(pool, tmp_path):

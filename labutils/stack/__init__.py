@@ -176,7 +176,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     # those using it: a model installed since (make model-gemma) is served from the next start on.
     later = missing_models(s) if answering else []
     later = f"; it does not serve {', '.join(later)}: `make down && make up` restarts it with them" if later else ""
-    if answering and all(ours) and engine_healthy(s):
+    if answering and ours[0] and (ours[1] or _heal_balancer(s, say)) and engine_healthy(s):
         _heal(s, say)
         say(f"Llama Stack already running at {s.url} (model {s.model_id}); reusing it{later}.")
         return s
@@ -246,6 +246,21 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
         raise
     say(f"{front} is up at {s.url}, serving {models} (cold start {time.monotonic() - t0:.1f} s).")
     return s
+
+
+def _heal_balancer(s: Settings, say) -> bool:
+    """Start again, on its port and with its Caddyfile, the balancer of a reused pool that died while every
+    engine still runs, so Llama Stack and the engines keep running; False (start clean) otherwise."""
+    front_door, config = servers(s)[0], s.state / "Caddyfile"
+    engines_alive = all(e.pid() for e in pool.engine_servers(s))
+    if (not config.exists() or not engines_alive or pool.recorded(s).get("slots_per_engine") != s.slots
+            or port_in_use(s.llama_port)):
+        return False
+    say(f"The balancer had stopped: starting it again on {s.llama_base}.")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
+    proc = _spawn(front_door, balancer.command(config), {**env, **balancer.environment(s.state)})
+    _wait(front_door, proc, lambda: pool.info(s) is not None and engine_healthy(s), time.monotonic() + s.start_timeout)
+    return True
 
 
 def _heal(s: Settings, say) -> None:
