@@ -28,13 +28,13 @@ from ..config import private_dir, private_file
 from ..errors import StackError
 from . import balancer, distribution, pool
 from .engine import (
-    _ENGINE_ENV_PREFIXES,
     _engine_ready,
     _get_json,
     default_engines,
     engine_command,
     identity,
     listed_models,
+    without_engine_settings,
 )
 from .models import GEMMA_FILE, KNOWN_ALIASES, MAX_EXTRA, check_extra_models, forget_extra_models, models_dir, store
 from .process import HOST, Server, cmdline, free_ports, is_zombie, port_in_use, running, start_time, stop
@@ -207,7 +207,7 @@ def _up(s: Settings, *, quiet: bool) -> Settings:
     for server, (alias, _) in extras:
         n = server.name.removeprefix(PROVIDER_ID)
         env[f"LAB_LLAMA_CPP{n}_URL"], env[f"LAB_MODEL{n}_ALIAS"] = f"http://{HOST}:{server.port}/v1", alias
-    engine_env = {k: v for k, v in env.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
+    engine_env = without_engine_settings(env)
     front = "OGX" if s.distribution == "ogx" else "Llama Stack"
     stack_cmd = distribution.command(s.distribution, RUN_CONFIG, s.stack_port, Path(sys.executable).parent)
     for name in ("kvstore.db", "sql_store.db"):  # created private before the distribution opens them
@@ -257,8 +257,8 @@ def _heal_balancer(s: Settings, say) -> bool:
             or port_in_use(s.llama_port)):
         return False
     say(f"The balancer had stopped: starting it again on {s.llama_base}.")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
-    proc = _spawn(front_door, balancer.command(config), {**env, **balancer.environment(s.state)})
+    env = {**without_engine_settings(os.environ), **balancer.environment(s.state)}
+    proc = _spawn(front_door, balancer.command(config), env)
     _wait(front_door, proc, lambda: pool.info(s) is not None and engine_healthy(s), time.monotonic() + s.start_timeout)
     return True
 
@@ -270,8 +270,7 @@ def _heal(s: Settings, say) -> None:
     for server in pool.engine_servers(s):
         if server.pid() is None and not port_in_use(server.port) and shape.get("slots_per_engine") == s.slots:
             say(f"{server.name} had stopped: starting it again on {HOST}:{server.port}.")
-            env = {k: v for k, v in os.environ.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
-            _spawn(server, engine_command(s, s.model_path(), port=server.port), env)
+            _spawn(server, engine_command(s, s.model_path(), port=server.port), without_engine_settings(os.environ))
 
 
 def down(settings: Settings | None = None, *, quiet: bool = False) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
 # Environment variables llama-server reads as settings (LLAMA_ARG_*, its API key): a learner's shell must
 # not change the engine behind the lab's back, so the command line `up` writes is the whole configuration.
 _ENGINE_ENV_PREFIXES = ("LLAMA_ARG_", "LLAMA_API_KEY", "LLAMA_LOG_")
+
+
+def without_engine_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` minus the variables llama-server reads as settings (`_ENGINE_ENV_PREFIXES`): what an engine, and
+    the balancer beside it, are started with."""
+    return {k: v for k, v in env.items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
+
+
 # What one engine holds beyond its model file (measured: SmolLM2-135M Q4_1, 2048-token slot, 295 MB RSS in all).
 ENGINE_OVERHEAD_MB = 256
 

@@ -104,5 +104,5 @@ def ok_runs(runs: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
     ok = ok.dropna(subset=columns)
     if ok.empty:
         raise ParameterError(f"runs has no successful call with {', '.join(columns)} set ({len(runs)} rows, "
-                         f"{len(runs) - len(ok)} failed or missing): nothing to plot")
+                             f"{len(runs) - len(ok)} failed or missing): nothing to plot")
     return ok, len(runs) - len(ok)
