@@ -5,7 +5,7 @@ JUPYTER_PORT ?= 8888
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # Jupyter refuses root without it (containers)
 PYTEST ?=
 
-.PHONY: setup setup-ogx model-gemma venv-deps hub-deps hub grade solutions bench-class lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
+.PHONY: setup setup-ogx model-gemma venv-deps nbgrader-deps hub-deps hub grade solutions bench-class lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
 
 setup:                 ## create .venv with the pinned environment, engine prebuilt (idempotent; LAB_ENGINE=source builds llama-server)
 	@tools/setup.sh
@@ -35,10 +35,11 @@ browser-deps:          ## Chromium for the browser test (Debian package; no brow
 	@tools/browser-deps.sh
 
 test:                  ## every test: unit, real stack, notebooks, browser, OGX (three shards at once)
-	@$(MAKE) --no-print-directory -j3 setup setup-ogx browser-deps venv-deps
+	@$(MAKE) --no-print-directory -j4 setup setup-ogx browser-deps nbgrader-deps venv-deps
 	@tools/test.sh
 
-venv-deps: setup       # what `make test` adds to .venv, one pip at a time (setup-ogx and browser-deps run beside setup)
+venv-deps: setup nbgrader-deps  # what `make test` adds to .venv, one pip at a time (setup-ogx, browser-deps and
+                                #   nbgrader-deps run beside setup)
 	@$(MAKE) --no-print-directory model-gemma
 	@$(MAKE) --no-print-directory hub-deps
 
@@ -48,8 +49,11 @@ test-ogx: setup setup-ogx  ## stack tests and lessons 00, 02, 09, 14 with OGX 1.
 	$(PY) -m pytest tests/test_ogx.py tests/test_stack.py tests/test_notebooks.py::test_executes \
 	  -k "not test_executes or 00_ or 02_ or 09_ or 14_" $(PYTEST)
 
-hub-deps: setup        ## JupyterHub, node (a wheel), its proxy (.lab/node) and nbgrader (.venv-nbgrader) for teaching a class
+hub-deps: setup nbgrader-deps  ## JupyterHub, node (a wheel), its proxy (.lab/node) and nbgrader (.venv-nbgrader) for teaching a class
 	@tools/hub-deps.sh
+
+nbgrader-deps:         # nbgrader's own venv (.venv-nbgrader); needs no .venv, so `make test` makes it beside setup
+	@tools/hub-deps.sh nbgrader
 
 hub: hub-deps          ## a JupyterHub for a class on this machine, shared stack included (deploy/README.md)
 	@.venv/bin/jupyterhub -f deploy/jupyterhub/jupyterhub_config.py

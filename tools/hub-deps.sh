@@ -6,6 +6,7 @@
 #     started by .lab/node/bin/configurable-http-proxy, which runs it with that node;
 #   - nbgrader (requirements-nbgrader.txt) into .venv-nbgrader, with a `python3` kernelspec in
 #     .lab/nbgrader-kernels that runs the lab's .venv python (so autograde imports labutils).
+# `tools/hub-deps.sh nbgrader` does only the last, which needs no .venv: `make test` runs it beside `make setup`.
 # Measured on the 2-core machine from PyPI/npm with warm caches: jupyterhub 4 s, proxy 2 s, nbgrader 37 s;
 # the node wheel adds 61 MB to download (206 MB installed).
 set -euo pipefail
@@ -15,13 +16,38 @@ cd "$here"
 say() { printf '[hub-deps] %s\n' "$*" >&2; }
 t0=$SECONDS
 py=$here/.venv/bin/python
+
+nbgrader_deps() {
+  local stamp=.venv-nbgrader/.lab-stamp want kernel=.lab/nbgrader-kernels/kernels/python3
+  want=$(sha256sum < requirements-nbgrader.txt | cut -c1-16)
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x .venv-nbgrader/bin/nbgrader ] && [ -f "$kernel/kernel.json" ]; then
+    return 0
+  fi
+  # shellcheck source=tools/venv.sh
+  source "$here/tools/venv.sh"
+  make_venv .venv-nbgrader hub-deps hub-deps
+  say "nbgrader into .venv-nbgrader"
+  .venv-nbgrader/bin/python -m pip install -q --disable-pip-version-check -r requirements-nbgrader.txt
+  mkdir -p "$kernel"
+  cat > "$kernel/kernel.json" <<JSON
+{"argv": ["$py", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+ "display_name": "Python 3 (Inference Lab)", "language": "python"}
+JSON
+  echo "$want" > "$stamp"
+}
+
+if [ "${1:-}" = nbgrader ]; then
+  nbgrader_deps
+  exit 0
+fi
 [ -x "$py" ] || { say "no .venv: run make setup first"; exit 1; }
 
 stamp=$here/.lab/hub-deps.stamp
-want=$(cat requirements-class.txt requirements-nbgrader.txt | sha256sum | cut -c1-16)
+want=$(sha256sum < requirements-class.txt | cut -c1-16)
 chp=.lab/node/bin/configurable-http-proxy  # what deploy/jupyterhub/jupyterhub_config.py starts
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$chp" ] && "$chp" --version >/dev/null 2>&1 \
-   && [ -x .venv-nbgrader/bin/nbgrader ] && "$py" -c 'import jupyterhub' 2>/dev/null; then
+   && "$py" -c 'import jupyterhub' 2>/dev/null; then
+  nbgrader_deps
   exit 0
 fi
 
@@ -47,18 +73,6 @@ SH
 chmod +x "$chp"
 say "proxy: configurable-http-proxy $("$chp" --version) on node $(.lab/node/bin/node --version)"
 
-if ! [ -x .venv-nbgrader/bin/python ]; then
-  base=$("$py" -c 'import sys; print(sys.base_prefix)')/bin/python3
-  say "creating .venv-nbgrader with $base"
-  "$base" -m venv .venv-nbgrader
-fi
-say "nbgrader into .venv-nbgrader"
-.venv-nbgrader/bin/python -m pip install -q --disable-pip-version-check -r requirements-nbgrader.txt
-kernel=.lab/nbgrader-kernels/kernels/python3
-mkdir -p "$kernel"
-cat > "$kernel/kernel.json" <<JSON
-{"argv": ["$py", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
- "display_name": "Python 3 (Inference Lab)", "language": "python"}
-JSON
+nbgrader_deps
 mkdir -p .lab && echo "$want" > "$stamp"
 say "done in $((SECONDS - t0)) s"
