@@ -54,7 +54,7 @@ def test_the_cluster_has_the_lab_s_shape():
     (container,) = engine["template"]["spec"]["containers"]
     assert container["resources"]["limits"]["cpu"] == "1"
     cmd = container["command"]
-    flags = cmd[cmd.index("labutils.stack.prebuilt") + 1:]
+    flags = cmd[next(i for i, a in enumerate(cmd) if a.endswith("labutils/stack/prebuilt.py")) + 1:]
     args = prebuilt.parser().parse_args(flags)  # the launcher takes them as they are
     assert (args.threads, args.parallel, args.poll, args.flash_attn) == (1, 2, 0, "off")
     ours = stack.engine_command(stack.Settings(slots=2, threads=1, engine="prebuilt"), Path(args.model), port=8322)

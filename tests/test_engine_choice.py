@@ -22,7 +22,7 @@ def test_both_engines_get_the_same_flags(tmp_path):
     model = tmp_path / "m.gguf"
     source = stack.engine_command(stack.Settings(engine="source", llama_server=str(binary), slots=1), model)
     ours = stack.engine_command(stack.Settings(engine="prebuilt", slots=1), tmp_path / "m.gguf")
-    assert source[0] == str(binary) and ours[:3] == [sys.executable, "-m", "labutils.stack.prebuilt"]
+    assert source[0] == str(binary) and ours[:3] == [sys.executable, "-P", prebuilt.__file__]
     assert source[1:] == ours[3:]
     assert {"--no-kv-unified", "--no-cache-prompt", "--no-webui", *FLAGS_WITH_VALUES} <= set(ours)
 

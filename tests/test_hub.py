@@ -69,7 +69,7 @@ def _llama_servers() -> dict[int, str]:
         try:
             argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
             if argv and (Path(argv[0].decode(errors="replace")).name == "llama-server"
-                         or b"labutils.stack.prebuilt" in argv[:3]):
+                         or any(a.endswith(b"labutils/stack/prebuilt.py") for a in argv[:3])):
                 found[int(proc.name)] = proc.joinpath("environ").read_bytes().decode(errors="replace")
         except OSError:
             continue

@@ -1,7 +1,7 @@
 """The engine of the embedded stack, llama.cpp's server: its command line and what it answers over HTTP.
 
 Two ways to run the same server code (`LAB_ENGINE`): `prebuilt`, the pinned `xllamacpp` wheel held by the
-lab's launcher (`python -m labutils.stack.prebuilt`, no compiler), or `source`, the `llama-server` that
+lab's launcher (`labutils/stack/prebuilt.py`, no compiler), or `source`, the `llama-server` that
 `LAB_ENGINE=source make setup` builds. Both get the same flags. Standard library only; `labutils.stack`
 starts and stops them.
 """
@@ -97,8 +97,10 @@ def engine_command(s: Settings, model: Path, *, alias: str | None = None, port: 
     (`LAB_ENGINE=prebuilt`, the default) or the source-built llama-server (`source`); each engine of the
     pool and each further model's engine gets the same settings with its own `alias` and `port`.
     """
+    # the launcher as a file, its folder kept off sys.path (-P): `-m labutils.stack.prebuilt` would import the
+    # labutils package first, 1.4 CPU-s of the lab's client at every engine start for a launcher that needs none
     program = ([str(s.engine_binary())] if s.engine == "source"
-               else [sys.executable, "-m", "labutils.stack.prebuilt"])
+               else [sys.executable, "-P", prebuilt.__file__])
     return [*program, "--model", str(model), "--alias", alias or s.model_alias,
             "--host", HOST, "--port", str(port or s.llama_port), "--parallel", str(s.slots), "--no-kv-unified",
             "--ctx-size", str(s.n_ctx * s.slots), "--threads", str(s.threads), "--threads-batch", str(s.threads),

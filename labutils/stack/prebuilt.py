@@ -1,6 +1,6 @@
 """llama.cpp's server from the pinned `xllamacpp` wheel: the embedded stack's engine, with no compiler.
 
-    python -m labutils.stack.prebuilt --model M.gguf --alias NAME --host 127.0.0.1 --port N --parallel 1 \
+    python -P labutils/stack/prebuilt.py --model M.gguf --alias NAME --host 127.0.0.1 --port N --parallel 1 \
         --no-kv-unified --ctx-size 2048 --threads 1 --threads-batch 1 --flash-attn off --no-cache-prompt \
         --poll 0 --no-webui
 
@@ -9,7 +9,8 @@ built from source) but no command line: `xllamacpp.Server(CommonParams)` serves 
 thread of the process that holds it. This launcher is that process. It takes exactly the flags that
 `engine_command` gives a source-built llama-server (each one required: nothing depends on a default
 of either engine), sets each on `CommonParams` by name, and holds the server until SIGTERM or SIGINT.
-Standard library and xllamacpp only; nothing happens on import.
+Standard library and xllamacpp only (it runs as a file, not with `-m`, so the labutils package is not
+imported with it); nothing happens on import.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def version() -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m labutils.stack.prebuilt", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -P labutils/stack/prebuilt.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag, kind in (("--model", str), ("--alias", str), ("--host", str), ("--port", int), ("--parallel", int),
                        ("--ctx-size", int), ("--threads", int), ("--threads-batch", int), ("--flash-attn", str),
