@@ -98,7 +98,8 @@ def engine_command(s: Settings, model: Path, *, alias: str | None = None, port: 
     pool and each further model's engine gets the same settings with its own `alias` and `port`.
     """
     # the launcher as a file, its folder kept off sys.path (-P): `-m labutils.stack.prebuilt` would import the
-    # labutils package first, 1.4 CPU-s of the lab's client at every engine start for a launcher that needs none
+    # labutils package and its client first, which the launcher never uses (an engine started with 1.6-1.75
+    # CPU-s that way, 0.76-1.08 as a file; README, measured)
     program = ([str(s.engine_binary())] if s.engine == "source"
                else [sys.executable, "-P", prebuilt.__file__])
     return [*program, "--model", str(model), "--alias", alias or s.model_alias,
