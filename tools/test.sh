@@ -49,7 +49,7 @@ shard A "${A_FILES[@]}" &
 pid_a=$!
 shard B tests "${ignore[@]}" &
 pid_b=$!
-{ start=$(date +%s); make --no-print-directory test-ogx 2>&1 | sed -u "s/^/[ogx] /"
+{ start=$(date +%s); make --no-print-directory test-ogx PYTEST="${PYTEST:-} --junitxml=$logs/ogx.xml" 2>&1 | sed -u "s/^/[ogx] /"
   echo "${PIPESTATUS[0]}" > "$logs/ogx.rc"; echo $(( $(date +%s) - start )) > "$logs/ogx.seconds"
   shard C "${C_FILES[@]}"; } &
 pid_c=$!
@@ -63,6 +63,8 @@ for name in A B ogx C; do
   echo "shard $name: exit code $rc, $(cat "$logs/$name.seconds" 2>/dev/null || echo '?') s"
   [ "$rc" = 0 ] || status=1
 done
+# The shards' output is interleaved and only the end of a long log may be kept (CI), so the failures come last.
+"$PY" tools/failures.py "$logs"/{A,B,ogx,C}.xml
 echo "make test: $(( $(date +%s) - t0 )) s for the tests; the machine's CPUs were busy" \
      "$(( 100 * (busy1 - busy0) / (all1 - all0 + 1) ))% of the time (all processes, not only the tests')"
 exit $status
