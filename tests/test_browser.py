@@ -24,7 +24,7 @@ import pytest
 
 from labutils.stack import free_ports
 
-from .helpers import wait_or_kill
+from .helpers import command_lines, wait_or_kill
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -60,15 +60,7 @@ def _api(url: str, token: str, method: str = "GET") -> object:
 
 def _processes_mentioning(text: str) -> list[int]:
     """Pids whose command line contains `text` (used to prove no kernel outlives the server)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if text in proc.joinpath("cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
+    return [pid for pid, argv in command_lines().items() if any(text in a for a in argv)]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ shared stack with itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import pytest
 
 from labutils.stack import free_ports
 
-from .helpers import wait_or_kill
+from .helpers import command_lines, wait_or_kill
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -63,16 +64,11 @@ def _api(url: str, token: str, method: str = "GET", body: dict | None = None, ti
 def _llama_servers() -> dict[int, str]:
     """pid -> environment of every running engine process, prebuilt or source-built (to tell whose it is)."""
     found = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
-            if argv and (Path(argv[0].decode(errors="replace")).name == "llama-server"
-                         or any(a.endswith(b"labutils/stack/prebuilt.py") for a in argv[:3])):
-                found[int(proc.name)] = proc.joinpath("environ").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
+    for pid, argv in command_lines().items():
+        prebuilt = any(a.endswith("labutils/stack/prebuilt.py") for a in argv[:3])
+        if argv and (Path(argv[0]).name == "llama-server" or prebuilt):
+            with contextlib.suppress(OSError):  # it ended since
+                found[pid] = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
     return found
 
 
