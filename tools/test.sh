@@ -11,7 +11,8 @@
 #      the stacks with a second model.
 # The shared stack is started here and stopped at the end only if it was not already running; tests that break a
 # stack start private ones on free ports. Output is prefixed [A], [B], [C], [ogx]; each shard's 15 slowest tests
-# are listed at its end and every test's time is in .lab/test-logs/<shard>.xml (JUnit).
+# are listed at its end, every test's time is in .lab/test-logs/<shard>.xml (JUnit), and the last lines name
+# every failed test of every shard (tools/failures.py), where a log cut to its end still shows them.
 # PYTEST passes extra pytest arguments to every shard.
 set -u
 cd "$(dirname "$0")/.."

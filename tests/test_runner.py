@@ -1,0 +1,23 @@
+"""`make test`'s own runner (tools/test.sh): the failed tests of every shard are named at the end of its output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FAILURES = ROOT / "tools" / "failures.py"
+
+
+def test_the_last_lines_name_each_failed_test_and_a_shard_that_never_finished(tmp_path):
+    (tmp_path / "test_two.py").write_text('def test_fine():\n    pass\n\n\ndef test_wrong():\n'
+                                          '    assert 1 == 2, "one is not two"\n')
+    report = tmp_path / "B.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+                    str(tmp_path / "test_two.py")], cwd=tmp_path, capture_output=True, check=False)
+    shown = subprocess.run([sys.executable, str(FAILURES), str(report), str(tmp_path / "C.xml")],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert shown == ["[B] FAILURE test_two::test_wrong: AssertionError: one is not two",
+                     f"[C] no test report ({tmp_path / 'C.xml'}): the shard did not finish",
+                     "failed or erroring tests: 1"]
