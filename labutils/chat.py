@@ -269,7 +269,12 @@ class Chat:
         If the request fails, nothing is recorded, so the conversation can simply be retried.
         """
         messages = self.messages_for(text, **params)
-        reply = self.lab.send(messages, {**self.params, **params}, on_token=on_token, cache=self._store(on_token))
+        store = self._store(on_token)
+        try:
+            reply = self.lab.send(messages, {**self.params, **params}, on_token=on_token, cache=store)
+        finally:
+            if store is not None and store is not self.cache:  # one this send opened (cache=True), not the caller's
+                store.close()
         if reply.prompt_tokens:
             self.calibration += reply.prompt_tokens - self.estimate(messages)
         self._turns.append({"role": "user", "content": messages[-1]["content"]})

@@ -1,5 +1,7 @@
 """Response cache: keys, hits, corruption vs. "cannot write", private files, concurrent writers. No server."""
 
+import contextlib
+import gc
 import multiprocessing as mp
 import os
 import socket
@@ -90,7 +92,8 @@ def test_concurrent_writers_do_not_corrupt(tmp_path):
     for t in threads:
         t.join()
     assert len(cache.Cache(path)) == 200
-    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 # ---------------------------------------------------------------- faults: corruption vs "cannot write"
@@ -229,16 +232,28 @@ def test_a_truncated_cache_warns_and_starts_empty(tmp_path):
     assert recorded(lambda: cache.Cache(path).get("k1"))[1] == [], "a cache with content again is quiet"
 
 
+def test_a_cache_dropped_without_close_closes_its_connection(tmp_path):
+    """Python 3.13 warns about an sqlite3 connection collected unclosed (a lesson drops its Cache objects)."""
+    store = cache.Cache(tmp_path / "c.sqlite")
+    store.put("k", {"text": "x"})
+    connection = store._conn
+    del store
+    gc.collect()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        connection.execute("SELECT 1")
+
+
 def test_new_caches_opened_at_once_do_not_warn(tmp_path):
     path = tmp_path / "fresh" / "c.sqlite"
     stores = [cache.Cache(path) for _ in range(6)]
     said: list[str] = []
+    gc.collect()  # an earlier test's garbage, collected in the window, would warn there (ResourceWarning, 3.13)
 
     def first_put(i):
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught:  # records every thread's warnings, not only i's
             warnings.simplefilter("always")
             stores[i].put(f"k{i}", {"text": str(i)})
-        said.extend(str(w.message) for w in caught)
+        said.extend(str(w.message) for w in caught if issubclass(w.category, UserWarning))  # the cache's own
 
     threads = [threading.Thread(target=first_put, args=(i,)) for i in range(6)]
     for t in threads:

@@ -1,5 +1,6 @@
-"""The response cache's file side: which SQLite errors prove corruption, moving a damaged file aside
-without overwriting, and whether a claiming process still runs. Private to `labutils.client.cache`.
+"""The response cache's file side: its tables and opening a checked connection, which SQLite errors prove
+corruption, moving a damaged file aside without overwriting, and whether a claiming process still runs.
+Private to `labutils.client.cache`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from pathlib import Path
 _CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 _CORRUPT_WORDS = ("file is not a database", "database disk image is malformed")
 _SIDE_FILES = ("-wal", "-shm")
+_SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)"
+_PENDING = ("CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, "
+            "since REAL NOT NULL)")
 
 
 
@@ -74,3 +78,20 @@ def _damage_seen_fresh(path: Path) -> str | None:
     except sqlite3.Error as e:
         return str(e) if _is_corrupt(e) else None
     return None if rows == [("ok",)] else " ".join(str(r[0]) for r in rows).replace("\n", " ")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the cache file at `path` in WAL mode, checked (`PRAGMA quick_check`) and with its tables."""
+    conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+        if rows != [("ok",)]:
+            found = " ".join(str(r[0]) for r in rows).replace("\n", " ")
+            raise _CorruptFile(f"database disk image is malformed (PRAGMA quick_check: {found[:200]})")
+        conn.execute(_SCHEMA)
+        conn.execute(_PENDING)
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn

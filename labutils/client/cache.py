@@ -44,6 +44,7 @@ from ._inflight import _InFlight
 from ._sqlite import (
     _SIDE_FILES,
     _alive,
+    _connect,
     _CorruptFile,
     _damage_seen_fresh,
     _FolderUnusable,
@@ -52,9 +53,6 @@ from ._sqlite import (
     _side,
 )
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)"
-_PENDING = ("CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, "
-            "since REAL NOT NULL)")
 POLL_S = 0.25  # how often a request waiting for another's identical request looks for its answer
 WATCH_S = 2.0  # while a sweep runs, how often it looks at its cache file for damage (quick_check: ~30 ms per 12 MB)
 
@@ -108,7 +106,7 @@ class Cache:
             for p in (self.path, *(_side(self.path, s) for s in _SIDE_FILES)):
                 private_file(p, create=False)  # an older lab left them world-readable
             truncated = self.path.stat().st_size == 0
-            self._conn = self._connect(self.path)
+            self._conn = _connect(self.path)
             if truncated:
                 warnings.warn(f"response cache {self.path} was 0 bytes: it was emptied outside the lab and its "
                               "answers are gone; using it as an empty cache (answers are requested again)",
@@ -126,29 +124,13 @@ class Cache:
         except OSError as e:
             raise _FolderUnusable(f"response cache folder {folder} cannot be used ({e})") from e
 
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            rows = conn.execute("PRAGMA quick_check").fetchall()
-            if rows != [("ok",)]:
-                found = " ".join(str(r[0]) for r in rows).replace("\n", " ")
-                raise _CorruptFile(f"database disk image is malformed (PRAGMA quick_check: {found[:200]})")
-            conn.execute(_SCHEMA)
-            conn.execute(_PENDING)
-        except sqlite3.Error:
-            conn.close()
-            raise
-        return conn
-
     def _create(self) -> None:
         """Build an empty cache under a temporary name and link it into place, so no process ever sees
         a half-made (0-byte) file; a cache another process made first is kept."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.new")
         try:
             private_file(tmp)
-            self._connect(tmp).close()
+            _connect(tmp).close()
             with contextlib.suppress(FileExistsError):  # another process made it first: keep theirs
                 _move_aside(tmp, self.path)
         finally:
@@ -349,6 +331,13 @@ class Cache:
 
     def close(self) -> None:
         with self._lock:
+            self._close()
+            self._close_read_only()
+
+    def __del__(self) -> None:
+        # A Cache dropped without close() closes its connections itself: Python 3.13 warns about an unclosed
+        # sqlite3 connection (ResourceWarning) when it is collected. Nobody else can hold the lock by now.
+        with contextlib.suppress(Exception):  # e.g. __init__ failed before the attributes existed
             self._close()
             self._close_read_only()
 

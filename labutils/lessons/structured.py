@@ -75,7 +75,6 @@ def validity(lab: Lab, prompt: str | list[dict], *, schema: dict | str | None = 
     samples = integer("samples", samples, low=1, high=MAX_SAMPLES)
     if not isinstance(cache, bool):
         raise ParameterError(f"cache={cache!r} is not allowed: cache must be True or False")
-    store = Cache() if cache else None
     if isinstance(schema, str):
         try:
             schema = json.loads(schema)
@@ -94,7 +93,7 @@ def validity(lab: Lab, prompt: str | list[dict], *, schema: dict | str | None = 
         return lab.send(prompt, {"temperature": t, "seed": s, "max_tokens": max_tokens,
                                  "response_format": formats[c]}, system=system, cache=store)
 
-    stop = Stop()
+    stop, store = Stop(), Cache() if cache else None  # opened once nothing more can be refused
     try:
         done = run_all(run, cells, lab.concurrency, stop=stop)
     finally:
