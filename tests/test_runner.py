@@ -13,6 +13,7 @@ FAILURES = ROOT / "tools" / "failures.py"
 def test_the_last_lines_name_each_failed_test_and_a_shard_that_never_finished(tmp_path):
     (tmp_path / "test_two.py").write_text('def test_fine():\n    pass\n\n\ndef test_wrong():\n'
                                           '    assert 1 == 2, "one is not two"\n')
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # its own rootdir, also when tmp_path is in this repo
     report = tmp_path / "B.xml"
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
                     str(tmp_path / "test_two.py")], cwd=tmp_path, capture_output=True, check=False)
