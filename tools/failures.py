@@ -1,7 +1,7 @@
 """The failed and erroring tests of JUnit files, one line each: `make test` prints them last (tools/test.sh).
 
 The shards' output is interleaved and CI may keep only the end of a long log, so a failure named in the middle of
-it can be lost. A file that is missing is named too: its shard never finished.
+it can be lost. A report that is missing or cut short is named too: its shard never finished.
 """
 import sys
 import xml.etree.ElementTree as ET
@@ -25,10 +25,15 @@ def main(paths: list[str]) -> int:
     found = 0
     for name in paths:
         path = Path(name)
-        if not path.exists():
+        try:
+            lines = failures(path)
+        except FileNotFoundError:
             print(f"[{path.stem}] no test report ({path}): the shard did not finish")
             continue
-        for line in failures(path):
+        except ET.ParseError as e:
+            print(f"[{path.stem}] unreadable test report ({path}: {e}): the shard did not finish")
+            continue
+        for line in lines:
             print(f"[{path.stem}] {line}")
             found += 1
     print(f"failed or erroring tests: {found}")

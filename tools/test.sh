@@ -27,7 +27,7 @@ was_up=$("$PY" -c 'from labutils import stack; print(int(stack.is_up(stack.Setti
 "$PY" -m labutils.stack up || exit 1
 logs=.lab/test-logs
 mkdir -p "$logs" .lab/test-tmp  # pytest makes each shard's --basetemp, not its parent
-rm -f "$logs"/*.rc "$logs"/*.seconds  # a shard that never ran must not pass on an old exit code
+rm -f "$logs"/*.rc "$logs"/*.seconds "$logs"/*.xml  # a shard that never ran must not pass on an old report
 t0=$(date +%s)
 
 cpu() { awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }  # busy, all (jiffies)
