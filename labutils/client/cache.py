@@ -336,10 +336,9 @@ class Cache:
 
     def __del__(self) -> None:
         # A Cache dropped without close() closes its connections itself: Python 3.13 warns about an unclosed
-        # sqlite3 connection (ResourceWarning) when it is collected. Nobody else can hold the lock by now.
+        # sqlite3 connection (ResourceWarning) when it is collected. Unreachable, so nobody holds its lock.
         with contextlib.suppress(Exception):  # e.g. __init__ failed before the attributes existed
-            self._close()
-            self._close_read_only()
+            self.close()
 
 
 def clear(path: str | Path | None = None) -> None:
