@@ -46,7 +46,7 @@ venv-deps: setup nbgrader-deps  # what `make test` adds to .venv, one pip at a t
 test-ogx: setup setup-ogx  ## stack tests and lessons 00, 02, 09, 14 with OGX 1.5 in front (own ports and state)
 	@set -- $$($(PY) -c 'from labutils.stack import free_ports; print(*free_ports(2))'); \
 	LAB_DISTRIBUTION=ogx LAB_STACK_PORT=$$1 LAB_LLAMA_PORT=$$2 LAB_HOME=$(CURDIR)/.lab/test-ogx \
-	$(PY) -m pytest tests/test_ogx.py tests/test_stack.py tests/test_notebooks.py::test_executes \
+	$(PY) -m pytest tests/test_stack.py tests/test_notebooks.py::test_executes \
 	  -k "not test_executes or 00_ or 02_ or 09_ or 14_" $(PYTEST)
 
 hub-deps: setup nbgrader-deps  ## JupyterHub, node (a wheel), its proxy (.lab/node) and nbgrader (.venv-nbgrader) for teaching a class

@@ -4,7 +4,7 @@
 # The machine has 2 cores and each engine answers with one thread: one pytest alone leaves a core idle while a
 # lesson's kernel starts, a stack starts, pip unpacks or a test waits on a timeout, so the shards overlap that
 # waiting. They are balanced by the time each file took (.lab/test-logs/*.xml of a clean-clone run):
-#   A  the lessons (each twice), the lesson guard, the probe, the browser;
+#   A  the lessons (twice each, but those that keep nothing), the lesson guard, the probe, the browser;
 #   B  everything else;
 #   C  the OGX suite (`make test-ogx`: its own stack and ports), then the tests that run whole processes of their
 #      own: grading (kernels per submission), the Binder image replay (pip into a fresh prefix), the class hub,
