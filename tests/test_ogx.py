@@ -102,76 +102,40 @@ def _require(what: str, error: Exception | str) -> None:
     pytest.skip(f"{what} ({error})")
 
 
-def _ogx_settings(settings: stack.Settings) -> stack.Settings:
-    fields = {f.name for f in dataclasses.fields(stack.Settings)}
-    return dataclasses.replace(settings, distribution="ogx") if "distribution" in fields else settings
+@pytest.fixture(scope="module")
+def home_ogx_existed() -> bool:
+    """Whether ~/.ogx existed before this module started OGX (it must keep its config under the state folder)."""
+    return (Path.home() / ".ogx").exists()
 
 
-def _launch(s: stack.Settings) -> None:
-    """Start llama-server, then OGX, the way `stack.up` does once Settings carries `distribution`."""
-    if not hasattr(stack, "engine_command"):
-        _require("this labutils.stack cannot start llama-server, which OGX needs (GET /props)", "no engine_command")
-    llama, front = stack.servers(s)
-    deadline = time.monotonic() + s.start_timeout
-    env = {**os.environ, "LAB_LLAMA_CPP_URL": s.llama_url, "LAB_STATE_DIR": str(s.state),
-           "LAB_MODEL_ALIAS": s.model_alias, "LAB_STACK_PORT": str(s.stack_port), "NO_COLOR": "1"}
-    cmd = distribution.command("ogx", stack.RUN_CONFIG, s.stack_port, BINDIR)
-    proc = stack._spawn(llama, stack.engine_command(s, s.model_path()), env)
-    stack._wait(llama, proc, lambda: s.model_alias in stack.listed_models(s.llama_url), deadline)
-    proc = stack._spawn(front, cmd, {**env, **distribution.environment("ogx", port=s.stack_port, state=s.state)})
-    stack._wait(front, proc, lambda: stack.is_up(s), deadline)
-
-
-@pytest.fixture
-def ogx_stack(private_settings):
-    """A stack of the test's own with OGX in front: started, yielded, stopped."""
+@pytest.fixture(scope="module")
+def ogx_settings(tmp_path_factory, home_ogx_existed):
+    """Settings of one stack with OGX in front for this module (free ports, state in a temp folder, one model),
+    started by `ogx_stack` when a test first needs it; stopped, and OGX's leftovers checked, at the end."""
     try:
         distribution.executable("ogx", BINDIR)
     except StackError as e:
         _require("OGX is not installed here; `make setup-ogx` installs it", e)
-    s = _ogx_settings(private_settings)
-    t0 = time.monotonic()
-    if s is not private_settings:
-        stack.up(s, quiet=True)
-    else:
-        try:
-            _launch(s)
-        except BaseException:
-            stack.down(s, quiet=True)
-            raise
-    print(f"cold start on OGX: {time.monotonic() - t0:.1f} s")
+    stack_port, llama_port = stack.free_ports(2)
+    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path_factory.mktemp("ogx") / "stack",
+                       start_timeout=120, models=(), distribution="ogx")
     yield s
     stack.down(s, quiet=True)
-    if s is private_settings:  # the local launcher cleans up what `down` will clean up
-        for path in distribution.leftovers("ogx", s.state):
-            path.unlink()
+
+
+@pytest.fixture
+def ogx_stack(ogx_settings):
+    """The module's OGX stack, whole at the start of each test: `up` starts what the last test stopped (the tests
+    share one cold start, as conftest's `own_stack` does; the one that stops it comes last)."""
+    t0 = time.monotonic()
+    s = stack.up(ogx_settings, quiet=True)
+    print(f"up on OGX: {time.monotonic() - t0:.1f} s")
+    return s
 
 
 @pytest.fixture
 def client(ogx_stack):
     return LlamaStackClient(base_url=ogx_stack.url, max_retries=0, timeout=120)
-
-
-@pytest.mark.integration
-@pytest.mark.ogx
-def test_up_status_down_on_ogx(ogx_stack):
-    s = ogx_stack
-    home_ogx_existed = (Path.home() / ".ogx").exists()
-    rows = {r["server"]: r for r in stack.status(s)}
-    assert all(r["running"] and r["listening"] for r in rows.values()), rows
-    pids = [r["pid"] for r in rows.values()]
-    front = stack.servers(s)[1]
-    assert distribution.kind_of(json.loads(front.pidfile.read_text())["cmd"]) == "ogx"
-    assert stack.is_up(s) and s.model_id in stack.listed_models(s.url)
-    for port in (s.stack_port, s.llama_port):
-        assert listening_addresses(port) == {"127.0.0.1"}, f"port {port} must listen on loopback only"
-    assert (Path.home() / ".ogx").exists() == home_ogx_existed, "OGX must keep its config under the state folder"
-    stack.down(s, quiet=True)
-    assert not any(stack._start_time(pid) is not None and not stack._is_zombie(pid) for pid in pids)
-    assert not stack.port_in_use(s.stack_port) and not stack.port_in_use(s.llama_port)
-    assert not list(s.state.glob("*.pid"))
-    if "distribution" in {f.name for f in dataclasses.fields(stack.Settings)}:
-        assert not distribution.leftovers("ogx", s.state), "down removes the run config OGX leaves behind"
 
 
 @pytest.mark.integration
@@ -214,8 +178,6 @@ def test_the_labs_client_works_against_ogx(ogx_stack, client):
 @pytest.mark.ogx
 def test_up_on_the_other_distribution_restarts_the_front(ogx_stack):
     s = ogx_stack
-    if "distribution" not in {f.name for f in dataclasses.fields(stack.Settings)}:
-        pytest.skip("stack.Settings has no `distribution` field yet: `up` cannot be asked for one")
     front = stack.servers(s)[1]
 
     def running() -> str | None:
@@ -226,3 +188,23 @@ def test_up_on_the_other_distribution_restarts_the_front(ogx_stack):
     assert not distribution.leftovers("ogx", s.state), "the stopped OGX's run config is removed"
     stack.up(s, quiet=True)
     assert running() == "ogx" and stack.is_up(s)
+
+
+@pytest.mark.integration
+@pytest.mark.ogx
+def test_up_status_down_on_ogx(ogx_stack, home_ogx_existed):
+    s = ogx_stack
+    rows = {r["server"]: r for r in stack.status(s)}
+    assert all(r["running"] and r["listening"] for r in rows.values()), rows
+    pids = [r["pid"] for r in rows.values()]
+    front = stack.servers(s)[1]
+    assert distribution.kind_of(json.loads(front.pidfile.read_text())["cmd"]) == "ogx"
+    assert stack.is_up(s) and s.model_id in stack.listed_models(s.url)
+    for port in (s.stack_port, s.llama_port):
+        assert listening_addresses(port) == {"127.0.0.1"}, f"port {port} must listen on loopback only"
+    assert (Path.home() / ".ogx").exists() == home_ogx_existed, "OGX must keep its config under the state folder"
+    stack.down(s, quiet=True)
+    assert not any(stack._start_time(pid) is not None and not stack._is_zombie(pid) for pid in pids)
+    assert not stack.port_in_use(s.stack_port) and not stack.port_in_use(s.llama_port)
+    assert not list(s.state.glob("*.pid"))
+    assert not distribution.leftovers("ogx", s.state), "down removes the run config OGX leaves behind"
