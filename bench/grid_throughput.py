@@ -5,7 +5,9 @@ A private embedded stack on free ports as `make lab` starts it (one single-threa
 balancer, `LAB_ENGINES`). A 3x3x3 grid with 3 samples (81 seeded calls):
 (a) completion tokens/s of `Lab.sweep` (cache off) through Llama Stack vs the same requests sent one by one
     straight to ONE engine of the pool (a single stream, no Llama Stack), A-B-B-A to cancel drift; goal
-    >= 2.0 on 2 idle cores; the texts must be identical (an engine does not change answers);
+    >= 2.0 on 2 idle cores; the texts must be identical (an engine does not change answers); and, as a third
+    arm (A-B-C-C-B-A), the same requests unstreamed through Llama Stack: the sweep's ceiling with nothing
+    passed on per token;
 (b) the same beside a CPU hog (one process spinning on one core): the sweep's rate >= 0.5 of its idle rate,
     and >= 1.2x the single stream beside the same hog;
 (c) two streams at once (the A/B panel's case, `send_pair`) vs one stream alone: each stream's tokens/s
@@ -48,6 +50,24 @@ def bare(engine: str, model: str) -> tuple[int, float, list[str]]:
     return tokens, time.perf_counter() - t0, texts
 
 
+def unstreamed(lab: labutils.Lab) -> tuple[int, float, list[str]]:
+    """The sweep's requests through Llama Stack as plain unstreamed calls, `lab.concurrency` at once: what the
+    sweep would cost with no per-token work beside the engines (no chunks for Llama Stack, the balancer or the
+    client to pass on), and without what streaming gives (a closed connection stops the engine)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with httpx.Client(timeout=600) as http:
+        def one(cell) -> tuple[int, str]:
+            r = http.post(lab.base_url + "/v1/chat/completions", json={
+                "model": lab.model, "messages": [{"role": "user", "content": PROMPT}], **cell.params()}).json()
+            return r["usage"]["completion_tokens"], r["choices"][0]["message"]["content"]
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(lab.concurrency) as pool:
+            done = list(pool.map(one, GRID))
+    return sum(n for n, _ in done), time.perf_counter() - t0, [text for _, text in done]
+
+
 def swept(lab: labutils.Lab, **kwargs) -> tuple[int, float, object]:
     t0 = time.perf_counter()
     runs = lab.sweep(PROMPT, GRID, progress=False, **kwargs)
@@ -72,14 +92,18 @@ def cpu_seconds(s: stack.Settings) -> dict[str, float]:
             "llama-stack": used(distribution.pid()), "client": sum(os.times()[:2])}
 
 
-def abba(lab: labutils.Lab, engine: str, s: stack.Settings) -> dict:
-    """Bare single stream and the sweep, A-B-B-A: tokens/s of each, both arms' texts, and the sweep arms' CPU
-    seconds per 1,000 completion tokens, by process."""
-    got = {"bare": [0, 0.0], "sweep": [0, 0.0]}
+def abba(lab: labutils.Lab, engine: str, s: stack.Settings, *, plain: bool = False) -> dict:
+    """Bare single stream and the sweep, A-B-B-A (with `plain`, the unstreamed calls too: A-B-C-C-B-A): tokens/s
+    of each, the texts of each arm that match the bare one's, and the sweep arms' CPU seconds per 1,000
+    completion tokens, by process."""
+    arms = ("bare", "sweep", "plain") if plain else ("bare", "sweep")
+    got = {arm: [0, 0.0] for arm in arms}
     texts, cpu = {}, dict.fromkeys(cpu_seconds(s), 0.0)
-    for which in ("bare", "sweep", "sweep", "bare"):  # a linear drift of the machine cancels out
+    for which in (*arms, *reversed(arms)):  # a linear drift of the machine cancels out
         if which == "bare":
             tok, sec, texts["bare"] = bare(engine, lab.model.split("/", 1)[1])
+        elif which == "plain":
+            tok, sec, texts["plain"] = unstreamed(lab)
         else:
             before = cpu_seconds(s)
             tok, sec, runs = swept(lab, cache=False)
@@ -87,8 +111,9 @@ def abba(lab: labutils.Lab, engine: str, s: stack.Settings) -> dict:
             texts["sweep"] = list(runs["text"])
         got[which][0] += tok
         got[which][1] += sec
-    return {"bare": got["bare"][0] / got["bare"][1], "sweep": got["sweep"][0] / got["sweep"][1],
-            "same": sum(a == b for a, b in zip(texts["bare"], texts["sweep"])),
+    rates = {arm: tok / sec for arm, (tok, sec) in got.items()}
+    same = {arm: sum(a == b for a, b in zip(texts["bare"], texts[arm])) for arm in arms}
+    return {**rates, "same": same["sweep"], "same_plain": same.get("plain"),
             "cpu": {k: 1000 * v / got["sweep"][0] for k, v in cpu.items()}}
 
 
@@ -131,11 +156,14 @@ def run(s: stack.Settings, lab: labutils.Lab) -> None:
           f"{os.getloadavg()[0]:.1f} at the start")
     print(f"grid: {GRID}")
     lab.chat(PROMPT, max_tokens=4, temperature=0)  # warm up
-    idle = abba(lab, engine, s)
+    idle = abba(lab, engine, s, plain=True)
     print(f"(a) idle: single stream on one engine {idle['bare']:.1f} tokens/s, Lab.sweep through Llama Stack "
           f"{idle['sweep']:.1f} tokens/s")
     print(f"    ratio sweep / single stream: {idle['sweep'] / idle['bare']:.2f}  (goal >= 2.0 on 2 idle cores); "
           f"identical texts {idle['same']}/{len(GRID)}")
+    print(f"    the same requests unstreamed through Llama Stack, {lab.concurrency} at once: {idle['plain']:.1f} "
+          f"tokens/s, {idle['plain'] / idle['bare']:.2f}x the single stream, identical texts "
+          f"{idle['same_plain']}/{len(GRID)}: the ratio with no per-token work beside the engines")
     cpu = idle["cpu"]
     beside = cpu["llama-stack"] + cpu["balancer"] + cpu["client"]
     print(f"    CPU seconds per 1,000 streamed tokens of the sweep: engines {cpu['engines']:.1f}, Llama Stack "
