@@ -6,8 +6,8 @@ balancer, `LAB_ENGINES`). A 3x3x3 grid with 3 samples (81 seeded calls):
 (a) completion tokens/s of `Lab.sweep` (cache off) through Llama Stack vs the same requests sent one by one
     straight to ONE engine of the pool (a single stream, no Llama Stack), A-B-B-A to cancel drift; goal
     >= 2.0 on 2 idle cores; the texts must be identical (an engine does not change answers); and, as a third
-    arm (A-B-C-C-B-A), the same requests unstreamed through Llama Stack: the sweep's ceiling with nothing
-    passed on per token;
+    arm (A-B-C-C-B-A), the same requests unstreamed through Llama Stack: what the sweep reaches when nothing
+    is passed on per token;
 (b) the same beside a CPU hog (one process spinning on one core): the sweep's rate >= 0.5 of its idle rate,
     and >= 1.2x the single stream beside the same hog;
 (c) two streams at once (the A/B panel's case, `send_pair`) vs one stream alone: each stream's tokens/s
