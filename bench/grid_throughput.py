@@ -38,16 +38,19 @@ GRID = Grid(temperature=[0.3, 0.7, 1.0], top_p=[0.5, 0.9, 1.0], max_tokens=[16, 
 
 
 
+def ask(http: httpx.Client, base: str, model: str, cell) -> tuple[int, str]:
+    """One cell of the grid as a plain unstreamed chat completion: (completion tokens, text)."""
+    r = http.post(base + "/v1/chat/completions", json={
+        "model": model, "messages": [{"role": "user", "content": PROMPT}], **cell.params()}).json()
+    return r["usage"]["completion_tokens"], r["choices"][0]["message"]["content"]
+
+
 def bare(engine: str, model: str) -> tuple[int, float, list[str]]:
     """The grid's requests one at a time, straight to one engine (no Llama Stack, no balancer)."""
-    tokens, texts, t0 = 0, [], time.perf_counter()
+    t0 = time.perf_counter()
     with httpx.Client(timeout=600) as http:
-        for cell in GRID:
-            r = http.post(engine + "/v1/chat/completions", json={
-                "model": model, "messages": [{"role": "user", "content": PROMPT}], **cell.params()}).json()
-            tokens += r["usage"]["completion_tokens"]
-            texts.append(r["choices"][0]["message"]["content"])
-    return tokens, time.perf_counter() - t0, texts
+        done = [ask(http, engine, model, cell) for cell in GRID]
+    return sum(n for n, _ in done), time.perf_counter() - t0, [text for _, text in done]
 
 
 def unstreamed(lab: labutils.Lab) -> tuple[int, float, list[str]]:
@@ -56,15 +59,9 @@ def unstreamed(lab: labutils.Lab) -> tuple[int, float, list[str]]:
     client to pass on), and without what streaming gives (a closed connection stops the engine)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with httpx.Client(timeout=600) as http:
-        def one(cell) -> tuple[int, str]:
-            r = http.post(lab.base_url + "/v1/chat/completions", json={
-                "model": lab.model, "messages": [{"role": "user", "content": PROMPT}], **cell.params()}).json()
-            return r["usage"]["completion_tokens"], r["choices"][0]["message"]["content"]
-
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(lab.concurrency) as pool:
-            done = list(pool.map(one, GRID))
+    t0 = time.perf_counter()
+    with httpx.Client(timeout=600) as http, ThreadPoolExecutor(lab.concurrency) as pool:
+        done = list(pool.map(lambda cell: ask(http, lab.base_url, lab.model, cell), GRID))
     return sum(n for n, _ in done), time.perf_counter() - t0, [text for _, text in done]
 
 

@@ -15,6 +15,8 @@ import pytest
 
 from labutils import Lab, RequestFailed, stack
 
+from .helpers import private_settings_in
+
 RUNS_FIXTURE = Path(__file__).parent / "data" / "runs.jsonl"
 
 
@@ -113,9 +115,7 @@ def lab(embedded_stack):
 def private_settings(tmp_path):
     """Settings of a stack of the test's own: free ports, state under tmp_path, one model (no Gemma, even
     where `make model-gemma` installed it: tests/test_models.py starts those); stopped at the end."""
-    stack_port, llama_port = stack.free_ports(2)
-    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path / "stack", start_timeout=120,
-                       models=())
+    s = private_settings_in(tmp_path / "stack")
     yield s
     stack.down(s, quiet=True)
 
@@ -124,9 +124,7 @@ def private_settings(tmp_path):
 def breakable_settings(tmp_path_factory):
     """Settings of one private stack per test session (free ports, state in a temp folder, one model), for the
     tests that break a stack; started by `own_stack` when a test first needs it, stopped at the end."""
-    stack_port, llama_port = stack.free_ports(2)
-    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path_factory.mktemp("breakable") /
-                       "stack", start_timeout=120, models=())
+    s = private_settings_in(tmp_path_factory.mktemp("breakable") / "stack")
     yield s
     stack.down(s, quiet=True)
 

@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 from llama_stack_client import LlamaStackClient
 
-from labutils import Lab
+from labutils import Lab, stack
+
+
+def private_settings_in(state: Path, **fields: Any) -> stack.Settings:
+    """Settings of a stack of a test's own: free ports, `state` as its state folder, one model (no Gemma, even where
+    `make model-gemma` installed it), a start timeout for a busy machine; `fields` change the rest."""
+    stack_port, llama_port = stack.free_ports(2)
+    return stack.Settings(**{"stack_port": stack_port, "llama_port": llama_port, "state": state, "start_timeout": 120,
+                             "models": (), **fields})
 
 
 def counting_lab(lab: Lab, record: Callable[[httpx.Request], Any] | None = None) -> tuple[Lab, list]:

@@ -22,7 +22,7 @@ from labutils import stack
 from labutils.errors import ConfigError, StackError
 from labutils.stack import distribution
 
-from .helpers import listening_addresses
+from .helpers import listening_addresses, private_settings_in
 
 BINDIR = Path(sys.executable).parent
 MESSAGES = [{"role": "user", "content": "Name three colors."}]
@@ -111,14 +111,12 @@ def home_ogx_existed() -> bool:
 @pytest.fixture(scope="module")
 def ogx_settings(tmp_path_factory, home_ogx_existed):
     """Settings of one stack with OGX in front for this module (free ports, state in a temp folder, one model),
-    started by `ogx_stack` when a test first needs it; stopped, and OGX's leftovers checked, at the end."""
+    started by `ogx_stack` when a test first needs it and stopped at the end."""
     try:
         distribution.executable("ogx", BINDIR)
     except StackError as e:
         _require("OGX is not installed here; `make setup-ogx` installs it", e)
-    stack_port, llama_port = stack.free_ports(2)
-    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path_factory.mktemp("ogx") / "stack",
-                       start_timeout=120, models=(), distribution="ogx")
+    s = private_settings_in(tmp_path_factory.mktemp("ogx") / "stack", distribution="ogx")
     yield s
     stack.down(s, quiet=True)
 

@@ -21,7 +21,7 @@ from labutils import Grid, stack
 from labutils.client.cache import Cache
 from labutils.lessons.ab import send_pair
 
-from .helpers import listening_addresses, sweep_killing
+from .helpers import listening_addresses, private_settings_in, sweep_killing
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +32,7 @@ SEEDED = [("Describe the sea at night.", 11), ("Explain what a compiler does.", 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     """A stack of two single-thread engines (one slot each) behind the balancer, on free ports."""
-    stack_port, llama_port = stack.free_ports(2)
-    s = stack.Settings(stack_port=stack_port, llama_port=llama_port, state=tmp_path_factory.mktemp("pool") / "stack",
-                       start_timeout=120, models=(), pool_size=2, slots=1, threads=1)
+    s = private_settings_in(tmp_path_factory.mktemp("pool") / "stack", pool_size=2, slots=1, threads=1)
     stack.up(s, quiet=True)
     yield s
     stack.down(s, quiet=True)
