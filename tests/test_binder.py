@@ -122,7 +122,7 @@ def test_two_starts_at_once_share_one_stack(own_stack_env):
 # first on PATH), on Ubuntu's buildpack-deps base (a compiler, no cmake: the engine is the prebuilt wheel); the
 # image then starts `binder/start <jupyter command>`. Here: `nobody` (when the suite runs as root), a copy of the
 # work tree as $HOME, a copy of this venv's base Python as the prefix, and a PATH without cmake. The packages are
-# the same pinned files as on Binder, from a local folder (pip's --find-links, no index): the wheels of the pinned
+# the same pinned files as on Binder, from a local folder (--find-links, no index): the wheels of the pinned
 # requirements, downloaded once per requirements (`_wheelhouse`), so a test run does not download them again.
 CA_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
 NO_CMAKE = ("cmake", "ctest", "cpack", "ccmake")
@@ -172,7 +172,7 @@ def _path_without_cmake(folder: Path) -> str:
 
 
 def _wheelhouse() -> Path:
-    """A folder with every wheel postBuild's `pip install` needs (the pinned requirements and their dependencies,
+    """A folder with every wheel postBuild's install needs (the pinned requirements and their dependencies,
     the model's wheel, pip and setuptools), made once per version of the requirement files (`pip wheel`: a
     package published only as an sdist is built once) in ~/.cache/inference-lab/wheelhouse/ and reused by every
     later run and clone."""
@@ -246,10 +246,9 @@ def test_postbuild_as_unprivileged_user_then_start_serves_a_lesson():
                "PATH": f"{home}/.local/bin:{prefix}/bin:{programs}",
                "LD_LIBRARY_PATH": str(prefix / "lib"),  # a shared libpython found by RUNPATH in the original
                **{k: v for k, v in os.environ.items() if k.startswith("PIP_") or k in CA_VARS},
+               # pip (which installs uv) and uv take every package from the wheelhouse, none from an index
                "PIP_FIND_LINKS": str(work / "wheels"), "PIP_NO_INDEX": "1",
-               # the one step left out: pip compiling every installed module to bytecode (about 75 CPU-s
-               # on the 2-core machine); the lesson's imports below compile what they use
-               "PIP_NO_COMPILE": "1"}
+               "UV_FIND_LINKS": str(work / "wheels"), "UV_NO_INDEX": "1"}
         t0 = time.monotonic()
         with log.open("w") as out:
             built = subprocess.run([str(home / "binder" / "postBuild")], cwd=home, env=env, stdout=out,
@@ -258,7 +257,8 @@ def test_postbuild_as_unprivileged_user_then_start_serves_a_lesson():
         assert built.returncode == 0, log.read_text()[-4000:]
         assert list(prefix.glob("lib/python3*/site-packages/xllamacpp")), "no prebuilt engine in the image's Python"
         assert not (home / ".venv").exists(), "postBuild must install into $NB_PYTHON_PREFIX, not a .venv"
-        assert not (home / ".cache" / "pip").exists(), "postBuild leaves pip's download cache in the image"
+        for cache in ("pip", "uv"):
+            assert not (home / ".cache" / cache).exists(), f"postBuild leaves {cache}'s cache in the image"
 
         stack_port, llama_port = stack.free_ports(2)
         env.update(LAB_STACK_PORT=str(stack_port), LAB_LLAMA_PORT=str(llama_port), LAB_MODELS="none")

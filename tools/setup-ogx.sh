@@ -20,7 +20,6 @@ say() { printf '[setup-ogx] %s\n' "$*" >&2; }
 # shellcheck source=tools/venv.sh
 source "$here/tools/venv.sh"
 make_venv "$venv" setup-ogx setup-ogx
-pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
 stamp="$venv/.lab-stamp"
 want=$({ cat "$requirements"; "$venv/bin/python" --version; } | sha256sum | cut -c1-16)
@@ -29,9 +28,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$venv/bin/ogx" ]; then
   exit 0
 fi
 say "installing ogx and its $(grep -c '^[A-Za-z]' "$requirements") exact pins from requirements-ogx.txt into $venv"
-"${pip[@]}" install --quiet --upgrade pip
-"${pip[@]}" install --quiet -r "$requirements"
-"${pip[@]}" check >/dev/null || { "${pip[@]}" check >&2; say "the pins in requirements-ogx.txt conflict"; exit 1; }
+uv_pip "$venv/bin/python" install --quiet -r "$requirements"
+uv_pip "$venv/bin/python" check --quiet || { uv_pip "$venv/bin/python" check >&2; say "the pins in requirements-ogx.txt conflict"; exit 1; }
 "$venv/bin/ogx" run --help >/dev/null  # the entry point the lab starts imports and runs
 echo "$want" > "$stamp"
 say "done: $venv/bin/ogx in $((SECONDS - t0)) s"

@@ -10,8 +10,9 @@
 #    that the pinned llama-cpp-python sdist vendors (a registry package, so no other download), with the
 #    CPU flags this machine has, static, server target only; cached per (source version, flags) in
 #    ~/.cache/inference-lab/llama-server/ and reused by every clone; .venv/bin/llama-server links to it.
-# 2. Finds a Python >= 3.12 (llama-stack 0.7 needs it) and installs the pinned requirements, skipping
-#    everything when requirements, pyproject and the engine choice have not changed.
+# 2. Finds a Python >= 3.12 (llama-stack 0.7 needs it) and installs the pinned requirements with uv (a wheel,
+#    put into the venv by its pip: tools/venv.sh), skipping everything when requirements, pyproject and the
+#    engine choice have not changed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,9 +84,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
 fi
 t0=$(date +%s)
 say "installing pinned requirements into $venv"
-"${pip[@]}" install --quiet --upgrade pip
-"${pip[@]}" install --quiet -r requirements.txt
-"${pip[@]}" install --quiet --no-deps -r requirements-nodeps.txt
-"${pip[@]}" install --quiet --no-deps -e .
+uv_pip "$venv/bin/python" install --quiet -r requirements.txt
+uv_pip "$venv/bin/python" install --quiet --no-deps -r requirements-nodeps.txt
+uv_pip "$venv/bin/python" install --quiet --no-deps -e .
 echo "$want" > "$stamp"
 say "done in $(( $(date +%s) - t0 )) s: $venv"

