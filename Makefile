@@ -5,10 +5,13 @@ JUPYTER_PORT ?= 8888
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # Jupyter refuses root without it (containers)
 PYTEST ?=
 
-.PHONY: setup setup-ogx model-gemma venv-deps nbgrader-deps hub-deps hub grade solutions bench-class lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
+.PHONY: setup dev-deps setup-ogx model-gemma venv-deps nbgrader-deps hub-deps hub grade solutions bench-class lab up down status logs test test-ogx test-fast lint clean-notebooks bench browser-deps
 
 setup:                 ## create .venv with the pinned environment, engine prebuilt (idempotent; LAB_ENGINE=source builds llama-server)
 	@tools/setup.sh
+
+dev-deps: setup        ## add the test and lint tools (requirements-dev.txt) to .venv
+	@tools/setup.sh dev
 
 setup-ogx:             ## create .venv-ogx with OGX 1.5, the alternative distribution (idempotent)
 	@tools/setup-ogx.sh
@@ -38,12 +41,13 @@ test:                  ## every test: unit, real stack, notebooks, browser, OGX 
 	@$(MAKE) --no-print-directory -j4 setup setup-ogx browser-deps nbgrader-deps venv-deps
 	@tools/test.sh
 
-venv-deps: setup nbgrader-deps  # what `make test` adds to .venv, one pip at a time (setup-ogx, browser-deps and
-                                #   nbgrader-deps run beside setup)
+venv-deps: setup nbgrader-deps  # what `make test` adds to .venv, one install at a time (setup-ogx, browser-deps
+                                #   and nbgrader-deps run beside setup)
+	@$(MAKE) --no-print-directory dev-deps
 	@$(MAKE) --no-print-directory model-gemma
 	@$(MAKE) --no-print-directory hub-deps
 
-test-ogx: setup setup-ogx  ## stack tests and lessons 00, 02, 09, 14 with OGX 1.5 in front (own ports and state)
+test-ogx: dev-deps setup-ogx  ## stack tests and lessons 00, 02, 09, 14 with OGX 1.5 in front (own ports and state)
 	@set -- $$($(PY) -c 'from labutils.stack import free_ports; print(*free_ports(2))'); \
 	LAB_DISTRIBUTION=ogx LAB_STACK_PORT=$$1 LAB_LLAMA_PORT=$$2 LAB_HOME=$(CURDIR)/.lab/test-ogx \
 	$(PY) -m pytest tests/test_stack.py tests/test_notebooks.py::test_executes \
@@ -67,10 +71,10 @@ solutions: setup       ## a solved copy of every lesson in solved/ (instructor o
 bench-class: setup     ## 30 simulated learners on one private stack, one engine per core as on a hub (~15 min)
 	@$(PY) bench/class_load.py --learners 30
 
-test-fast: setup       ## unit tests only (no server)
+test-fast: dev-deps    ## unit tests only (no server)
 	@$(PY) -m pytest -m "not integration and not notebooks and not browser" $(PYTEST)
 
-lint: setup
+lint: dev-deps
 	@$(PY) -m ruff check .
 
 clean-notebooks: setup ## strip outputs and execution counts from the lessons

@@ -257,6 +257,8 @@ def test_postbuild_as_unprivileged_user_then_start_serves_a_lesson():
         assert built.returncode == 0, log.read_text()[-4000:]
         assert list(prefix.glob("lib/python3*/site-packages/xllamacpp")), "no prebuilt engine in the image's Python"
         assert not (home / ".venv").exists(), "postBuild must install into $NB_PYTHON_PREFIX, not a .venv"
+        dev = [p.name for p in prefix.glob("lib/python3*/site-packages/*") if p.name in ("pytest", "playwright")]
+        assert not dev, f"the image has test tools ({dev}): they belong in requirements-dev.txt"
         for cache in ("pip", "uv"):
             assert not (home / ".cache" / cache).exists(), f"postBuild leaves {cache}'s cache in the image"
 

