@@ -2,13 +2,13 @@
 # `make test`'s runner: ruff, then the suite in three shards at once against one embedded stack, OGX in one of them.
 #
 # The machine has 2 cores and each engine answers with one thread: one pytest alone leaves a core idle while a
-# lesson's kernel starts, a stack starts, pip unpacks or a test waits on a timeout, so the shards overlap that
+# lesson's kernel starts, a stack starts, an install unpacks or a test waits on a timeout, so the shards overlap that
 # waiting. They are balanced by the time each file took (.lab/test-logs/*.xml of a clean-clone run):
 #   A  the lessons (twice each, but those that keep nothing) and the lesson guard;
 #   B  everything else;
 #   C  the OGX suite (`make test-ogx`: its own stack and ports), then the tests that run whole processes of their
-#      own: grading (kernels per submission), the Binder image replay (pip into a fresh prefix), the class hub,
-#      the stacks with a second model, the browser.
+#      own: grading (kernels per submission), the Binder image replay (an install into a fresh prefix), the class
+#      hub, the stacks with a second model, the browser; and the probe (on the shared stack; B was the longest).
 # The shared stack is started here and stopped at the end only if it was not already running; tests that break a
 # stack start private ones on free ports. Output is prefixed [A], [B], [C], [ogx]; each shard's 15 slowest tests
 # are listed at its end, every test's time is in .lab/test-logs/<shard>.xml (JUnit), and the last lines name
@@ -42,7 +42,8 @@ shard() {  # name, then pytest arguments: runs pytest with its output prefixed, 
 }
 
 A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py)
-C_FILES=(tests/test_grading.py tests/test_binder.py tests/test_hub.py tests/test_models.py tests/test_browser.py)
+C_FILES=(tests/test_grading.py tests/test_binder.py tests/test_hub.py tests/test_models.py tests/test_browser.py
+         tests/test_probe.py)
 ignore=()
 for f in "${A_FILES[@]}" "${C_FILES[@]}"; do ignore+=(--ignore="$f"); done
 
