@@ -29,7 +29,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$venv/bin/ogx" ]; then
 fi
 say "installing ogx and its $(grep -c '^[A-Za-z]' "$requirements") exact pins from requirements-ogx.txt into $venv"
 uv_pip "$venv/bin/python" install --quiet -r "$requirements"
-uv_pip "$venv/bin/python" check --quiet || { uv_pip "$venv/bin/python" check >&2; say "the pins in requirements-ogx.txt conflict"; exit 1; }
+if ! uv_pip "$venv/bin/python" check --quiet; then
+  uv_pip "$venv/bin/python" check >&2
+  say "the pins in requirements-ogx.txt conflict"
+  exit 1
+fi
 "$venv/bin/ogx" run --help >/dev/null  # the entry point the lab starts imports and runs
 echo "$want" > "$stamp"
 say "done: $venv/bin/ogx in $((SECONDS - t0)) s"
