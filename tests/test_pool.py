@@ -121,6 +121,29 @@ def test_a_killed_engine_leaves_rotation_without_losing_a_row_and_up_starts_it_a
     assert _ask(victim.port, *SEEDED[0]) == _ask(pool.llama_port, *SEEDED[0])
 
 
+def test_a_dead_engines_port_held_by_another_program_is_named_then_used_once_free(pool, monkeypatch, capsys):
+    """`up` waits a while for a dead engine's port (a killed process may hold it a moment), names a program
+    that keeps it rather than leaving the pool short without a word, and starts the engine once it is free."""
+    import socket
+
+    victim = stack.pool_engines(pool)[1]
+    os.killpg(victim.pid(), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while stack.port_in_use(victim.port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    monkeypatch.setattr(stack, "HEAL_PORT_WAIT", 1.0)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the dead engine's closed connections
+        squatter.bind(("127.0.0.1", victim.port))
+        squatter.listen()
+        stack.up(pool)
+        assert f"engine-2 had stopped and another program holds its port 127.0.0.1:{victim.port}" in (
+            capsys.readouterr().err)
+        assert victim.pid() is None
+    stack.up(pool, quiet=True)
+    assert victim.pid() is not None
+
+
 def test_a_killed_balancer_is_started_again_alone_and_the_rest_keeps_running(pool, pool_lab):
     front_door, distribution = stack.servers(pool)
     kept = [distribution.pid(), *(e.pid() for e in stack.pool_engines(pool))]

@@ -263,14 +263,30 @@ def _heal_balancer(s: Settings, say) -> bool:
     return True
 
 
+HEAL_PORT_WAIT = 30.0  # seconds a dead engine's port may stay taken while its process finishes exiting
+
+
 def _heal(s: Settings, say) -> None:
     """Start again, on its recorded port, any engine of a reused pool that died; the balancer's health
-    check takes it back into rotation once it answers (its requests went to the others meanwhile)."""
+    check takes it back into rotation once it answers (its requests went to the others meanwhile).
+
+    A killed engine's threads may hold its port for a moment after its pid file stops describing a
+    running process (seen on a loaded machine: the next `up` a few seconds later found it free), so
+    its port is waited for; a port another program keeps is named instead of leaving the pool short
+    without a word."""
     shape = pool.recorded(s)
     for server in pool.engine_servers(s):
-        if server.pid() is None and not port_in_use(server.port) and shape.get("slots_per_engine") == s.slots:
-            say(f"{server.name} had stopped: starting it again on {HOST}:{server.port}.")
-            _spawn(server, engine_command(s, s.model_path(), port=server.port), without_engine_settings(os.environ))
+        if server.pid() is not None or shape.get("slots_per_engine") != s.slots:
+            continue
+        deadline = time.monotonic() + min(s.start_timeout, HEAL_PORT_WAIT)
+        while port_in_use(server.port) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        if port_in_use(server.port):
+            say(f"{server.name} had stopped and another program holds its port {HOST}:{server.port}: the "
+                "other engines answer until `make down && make up` starts the pool again.")
+            continue
+        say(f"{server.name} had stopped: starting it again on {HOST}:{server.port}.")
+        _spawn(server, engine_command(s, s.model_path(), port=server.port), without_engine_settings(os.environ))
 
 
 def down(settings: Settings | None = None, *, quiet: bool = False) -> None:
