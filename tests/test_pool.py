@@ -20,6 +20,7 @@ import labutils
 from labutils import Grid, stack
 from labutils.client.cache import Cache
 from labutils.lessons.ab import send_pair
+from labutils.stack.process import port_freed
 
 from .helpers import listening_addresses, private_settings_in, sweep_killing
 
@@ -128,9 +129,7 @@ def test_a_dead_engines_port_held_by_another_program_is_named_then_used_once_fre
 
     victim = stack.pool_engines(pool)[1]
     os.killpg(victim.pid(), signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while stack.port_in_use(victim.port) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    assert port_freed(victim.port, 30), "the killed engine's port stayed taken"
     monkeypatch.setattr(stack, "HEAL_PORT_WAIT", 1.0)
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the dead engine's closed connections

@@ -37,7 +37,7 @@ from .engine import (
     without_engine_settings,
 )
 from .models import GEMMA_FILE, KNOWN_ALIASES, MAX_EXTRA, check_extra_models, forget_extra_models, models_dir, store
-from .process import HOST, Server, cmdline, free_ports, is_zombie, port_in_use, running, start_time, stop
+from .process import HOST, Server, cmdline, free_ports, is_zombie, port_freed, port_in_use, running, start_time, stop
 from .settings import PROVIDER_ID, Settings
 
 __all__ = ["GEMMA_FILE", "HOST", "KNOWN_ALIASES", "MAX_EXTRA", "Server", "Settings", "down", "engine_command",
@@ -278,10 +278,7 @@ def _heal(s: Settings, say) -> None:
     for server in pool.engine_servers(s):
         if server.pid() is not None or shape.get("slots_per_engine") != s.slots:
             continue
-        deadline = time.monotonic() + min(s.start_timeout, HEAL_PORT_WAIT)
-        while port_in_use(server.port) and time.monotonic() < deadline:
-            time.sleep(0.25)
-        if port_in_use(server.port):
+        if not port_freed(server.port, min(s.start_timeout, HEAL_PORT_WAIT)):
             say(f"{server.name} had stopped and another program holds its port {HOST}:{server.port}: the "
                 "other engines answer until `make down && make up` starts the pool again.")
             continue

@@ -72,6 +72,16 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
+def port_freed(port: int, seconds: float) -> bool:
+    """Whether 127.0.0.1:port stops accepting connections within `seconds` (a killed server's may for a moment)."""
+    deadline = time.monotonic() + seconds
+    while port_in_use(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
+    return True
+
+
 def stop(pid: int, timeout: float = 10.0) -> bool:
     """Stop `pid` and its process group: SIGTERM, then SIGKILL. True when it is gone."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
