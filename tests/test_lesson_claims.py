@@ -14,11 +14,10 @@ The rules, checked by `problems(nb)`:
 
 4. Nothing a lesson shows (printed, or a table) holds a word from a short list unfit for a classroom.
 
-The executed check runs the lessons that print such claims at their CI parameters (every lesson, in
-`test_notebooks.test_executes`, whose executed copy is checked here too) and again at another seed
-(marker `notebooks`; one more seed per lesson, not two, keeps `make test` shorter);
-the pure checks prove the guard fails on the texts lessons 04 and 07 had before this guard existed
-(issue 12).
+`test_notebooks.test_executes` runs `problems` on every run of every lesson at its CI parameters; the lessons
+that print such claims (`test_notebooks.CLAIMING`) run there a second time at SEED = 1, so the guard reads them
+at two seeds. The pure checks here prove the guard fails on the texts lessons 04 and 07 had before this guard
+existed (issue 12).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import pytest
 
 from labutils import intervals, paired
 
-from .test_notebooks import CI_PARAMETERS, NOTEBOOK_DIR, ROOT, execute
+from .test_notebooks import CLAIMING, NOTEBOOK_DIR, ROOT, SECOND_SEED
 
 # Sentences that state what this run's data show. In markdown they are a claim nobody checks.
 OUTCOME_PHRASES = [
@@ -335,27 +334,12 @@ def test_lesson_prose_states_no_outcome(path):
     assert markdown_claims(nbformat.read(path, as_version=4)) == []
 
 
-# --- the lessons, executed at a second seed ---------------------------------------------------------
-
-CLAIMING = ["01_messages_and_roles", "02_temperature", "03_top_p", "04_max_tokens_and_stop", "08_parameter_grid",
-            "07_use_cases"]
-
-
-@pytest.mark.notebooks
-@pytest.mark.parametrize("seed", [1])  # seed 0 (the CI run) is checked by test_notebooks.test_executes
-@pytest.mark.parametrize("stem", CLAIMING)
-def test_interpretations_agree_with_the_numbers(stem, seed, embedded_stack, tmp_path, monkeypatch):
-    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
-    out = tmp_path / f"{stem}.ipynb"
-    execute(NOTEBOOK_DIR / f"{stem}.ipynb", {**CI_PARAMETERS.get(stem, {}), "SEED": seed}, out)
-    executed = nbformat.read(out, as_version=4)
-    found = problems(executed)
-    assert not found, f"{stem} at seed {seed}: " + "; ".join(found)
-
+# --- the lessons that claim take a seed (test_notebooks.test_executes runs them at two) ----------------
 
 def test_claiming_lessons_take_a_seed():
     from .test_notebooks import parameter_names, parameters_cells
 
+    assert SECOND_SEED != 0, "the second run of a claiming lesson must use another seed than the first (0)"
     for stem in CLAIMING:
         nb = nbformat.read(NOTEBOOK_DIR / f"{stem}.ipynb", as_version=4)
         assert "SEED" in parameter_names(nb), f"{stem} needs a SEED parameter so the guard can rerun it at other seeds"

@@ -2,14 +2,17 @@
 
 Structure tests are pure (no server). The execution tests (marker `notebooks`) run every
 notebooks/*.ipynb against the embedded stack with the small CI parameters below, in a fresh kernel,
-with an empty response cache of their own, so every request is real; then once more on that cache
-(a learner's "Restart & Run All"; not the lessons that keep nothing), and check every figure they display
-(tests/figure_checks.py).
+with an empty response cache of their own, so every request is real; then once more on that cache, and
+check every figure they display (tests/figure_checks.py). The second run is a learner's "Restart & Run All"
+(every cacheable request read from the cache), or, for the lessons that print claims about their numbers
+(CLAIMING), the learner who sets SEED = 1 and runs all again: what does not depend on the seed is read from
+the cache, the rest is sent, and tests/test_lesson_claims.py's guard reads that run at a second seed.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import subprocess
 import sys
@@ -54,6 +57,11 @@ OGX_PARAMETERS: dict[str, dict] = {"14_responses_api": {"OTHER_DISTRIBUTION": Tr
 # Lessons that keep nothing between two runs (no cache entry, no file, nothing stored on the server): their
 # "Restart & Run All" would send the same requests again and test nothing more, so test_executes runs them once.
 KEEP_NOTHING = {"00_setup_and_first_request", "04_max_tokens_and_stop", "05_playground"}
+# Lessons that print claims about their numbers (tests/test_lesson_claims.py): their second run is at SEED = 1,
+# so the guard reads them at two seeds (a lesson of KEEP_NOTHING among them runs twice for that alone).
+CLAIMING = ["01_messages_and_roles", "02_temperature", "03_top_p", "04_max_tokens_and_stop", "08_parameter_grid",
+            "07_use_cases"]
+SECOND_SEED = 1
 
 ids = [p.stem for p in NOTEBOOKS]
 
@@ -77,8 +85,9 @@ def test_there_are_lessons():
 
 
 def test_ci_parameters_name_existing_notebooks():
-    stale = (set(CI_PARAMETERS) | set(OGX_PARAMETERS) | KEEP_NOTHING) - set(ids)
-    assert not stale, f"CI_PARAMETERS, OGX_PARAMETERS or KEEP_NOTHING name notebooks that do not exist: {sorted(stale)}"
+    stale = (set(CI_PARAMETERS) | set(OGX_PARAMETERS) | KEEP_NOTHING | set(CLAIMING)) - set(ids)
+    assert not stale, ("CI_PARAMETERS, OGX_PARAMETERS, KEEP_NOTHING or CLAIMING name notebooks that do not exist: "
+                       f"{sorted(stale)}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
@@ -208,56 +217,100 @@ def figure_dir(stem: str) -> Path:
     return lab_home() / "test-logs" / "figures" / stem
 
 
+def stored(cache: Path) -> dict[str, tuple[float, str]]:
+    """The response cache's entries: key -> (when it was stored, the request it answers: model, messages,
+    params and API, as JSON)."""
+    import json
+    import sqlite3
+
+    if not cache.exists():
+        return {}
+    with contextlib.closing(sqlite3.connect(cache)) as db:
+        rows = db.execute("SELECT key, created, record FROM responses").fetchall()
+    out = {}
+    for key, created, record in rows:
+        r = json.loads(record)
+        out[key] = (created, json.dumps([r.get("model"), r.get("messages"), r.get("params"), r.get("surface")],
+                                        sort_keys=True))
+    return out
+
+
+def cache_problems(before: dict, after: dict) -> list[str]:
+    """What a run on a warm cache did wrong: an answer the first run stored was stored again (its request was
+    sent, not read), or one request is stored under two keys (its key changed between runs)."""
+    resent = [k for k, (created, _) in before.items() if k in after and after[k][0] != created]
+    requests: dict[str, list[str]] = {}
+    for key, (_, request) in after.items():
+        requests.setdefault(request, []).append(key)
+    twice = [request for request, keys in requests.items() if len(keys) > 1]
+    return ([f"{len(resent)} answer(s) of the first run were sent and stored again instead of read"] * bool(resent)
+            + [f"one request stored under {len(requests[r])} keys: {r[:200]}" for r in twice])
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_executes(path, embedded_stack, tmp_path, monkeypatch, record_property):
-    """Each lesson runs twice on one cache, as a learner's "Restart & Run All": the first run sends its
-    requests, the second answers every cacheable one from the cache (it adds no entry) and must pass too
-    (a lesson of KEEP_NOTHING runs once).
+    """Each lesson runs twice on one cache. The second run is a learner's "Restart & Run All": every cacheable
+    request is read from the cache (it stores nothing new). A lesson of CLAIMING runs the second time at
+    SEED = 1, as a learner who changes the seed: what the seed does not change is read from the cache, and its
+    printed claims are checked at a second seed. A lesson of KEEP_NOTHING that claims nothing runs once (a
+    second run would repeat the first exactly). On every warm run no answer of the first run is sent again and
+    no request is stored under two keys.
     Both runs use the inline backend; every figure of the first run is saved as a PNG under
-    .lab/test-logs/figures/<lesson>/ and checked (tests/figure_checks.py)."""
+    .lab/test-logs/figures/<lesson>/ and checked (tests/figure_checks.py), the second run's too."""
     import shutil
 
-    from labutils.client.cache import Cache
-
     from . import figure_checks
-    from .test_lesson_claims import problems  # the guard reads this run too: its words against its numbers
+    from .test_lesson_claims import problems  # the guard reads every run: its words against its numbers
 
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))  # the kernel inherits it: real runs
     monkeypatch.delenv("LLAMA_STACK_URL", raising=False)
     monkeypatch.delenv("LAB_MODEL", raising=False)
     figures = figure_dir(path.stem)
     shutil.rmtree(figures, ignore_errors=True)
-    seconds, entries = [], []
-    # The re-run tests the lab's cache, which does not depend on the distribution: the OGX suite runs once.
+    # The OGX suite runs each lesson once: the second run tests the lab's cache and the lesson's claims, which
+    # do not depend on the distribution.
     ogx = os.environ.get("LAB_DISTRIBUTION") == "ogx"
-    # A lesson of KEEP_NOTHING runs once too: a re-run would repeat its first run exactly.
-    again = () if ogx or path.stem in KEEP_NOTHING else (tmp_path / "figures-rerun",)
     parameters = {**CI_PARAMETERS.get(path.stem, {}), **(OGX_PARAMETERS.get(path.stem, {}) if ogx else {})}
-    runs = (figures, *again)
-    for run, saved in enumerate(runs):
+    runs = [(parameters, figures)]
+    if not ogx and path.stem in CLAIMING:
+        runs.append(({**parameters, "SEED": SECOND_SEED}, tmp_path / "figures-rerun"))
+    elif not ogx and path.stem not in KEEP_NOTHING:
+        runs.append((parameters, tmp_path / "figures-rerun"))
+    cache = tmp_path / "cache" / "responses.sqlite"
+    seconds, entries = [], []
+    for run, (sent, saved) in enumerate(runs):
         figure_checks.install(tmp_path / f"ipython-{run}", saved, monkeypatch)
         out = tmp_path / f"run{run}" / path.name
         out.parent.mkdir()
+        seed = f", SEED={sent['SEED']}" if "SEED" in sent else ""
+        label = f"{path.name} (run {run + 1} of {len(runs)}{seed})"
         t0 = time.perf_counter()
-        execute(path, parameters, out)
+        execute(path, sent, out)
         seconds.append(time.perf_counter() - t0)
-        entries.append(len(Cache(tmp_path / "cache" / "responses.sqlite")))
+        entries.append(stored(cache))
         found = problems(nbformat.read(out, as_version=4))
-        assert not found, f"{path.name} (run {run + 1} of {len(runs)}): " + "; ".join(found)
+        assert not found, f"{label}: " + "; ".join(found)
         drawn = figure_checks.read(saved)
         bad = [f"{f['figure']} ({f['title'][:50]!r}): {p}" for f in drawn for p in f["problems"]]
-        assert not bad, f"{path.name} (run {run + 1} of {len(runs)}) figures, saved in {saved}: " + "; ".join(bad)
+        assert not bad, f"{label} figures, saved in {saved}: " + "; ".join(bad)
     if path.stem in KEEP_NOTHING:
-        assert entries[0] == 0, (f"{path.name} stored {entries[0]} cache entries: take it out of KEEP_NOTHING "
-                                 "so its re-run on that cache is tested")
+        assert not any(entries), (f"{path.name} stored {max(map(len, entries))} cache entries: take it out of "
+                                  "KEEP_NOTHING so its re-run on that cache is tested")
     record_property("seconds", round(seconds[0], 1))
-    if not again:
+    if len(runs) == 1:
         return
     record_property("rerun_seconds", round(seconds[1], 1))
-    print(f"{path.name}: {seconds[0]:.1f} s, again on its cache {seconds[1]:.1f} s")
-    assert entries[1] == entries[0], (f"{path.name}: the re-run on a warm cache added {entries[1] - entries[0]} "
-                                      "cache entries: a cacheable request was sent again instead of read")
+    reseeded = "SEED" in runs[1][0]
+    again = f"again at SEED={SECOND_SEED}" if reseeded else "again"
+    print(f"{path.name}: {seconds[0]:.1f} s, {again} on its cache {seconds[1]:.1f} s, "
+          f"{len(entries[1]) - len(entries[0])} new cache entries beside the first run's {len(entries[0])}")
+    wrong = cache_problems(entries[0], entries[1])
+    assert not wrong, f"{path.name}, run 2 on the first run's cache: " + "; ".join(wrong)
+    if not reseeded:
+        assert len(entries[1]) == len(entries[0]), (
+            f"{path.name}: the re-run on a warm cache added {len(entries[1]) - len(entries[0])} cache entries: a "
+            "cacheable request was sent again instead of read")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
@@ -276,3 +329,23 @@ def test_readme_lists_every_lesson_in_its_track():
     for path in NOTEBOOKS:
         links = readme.count(f"(notebooks/{path.name})")
         assert links >= 1, f"README.md does not link {path.name} in its lessons tables"
+
+
+def test_cache_problems_name_a_resent_answer_and_a_request_under_two_keys(tmp_path):
+    from labutils.client.cache import Cache
+
+    path = tmp_path / "responses.sqlite"
+    cache = Cache(path)
+    record = {"text": "hi", "model": "m", "messages": [{"role": "user", "content": "x"}], "params": {"seed": 1}}
+    cache.put("k1", record)
+    before = stored(path)
+    assert list(before) == ["k1"] and '"seed": 1' in before["k1"][1]
+    cache.put("k2", {**record, "params": {"seed": 2}})  # another request: fine
+    assert cache_problems(before, stored(path)) == []
+    cache.put("k3", record)  # the same request under another key: its key changed between runs
+    assert cache_problems(before, stored(path)) == ["one request stored under 2 keys: " + before["k1"][1][:200]]
+    time.sleep(0.01)
+    cache.put("k1", record)  # stored again: it was sent, not read
+    resent = "1 answer(s) of the first run were sent and stored again instead of read"
+    assert resent in cache_problems(before, stored(path))
+    cache.close()

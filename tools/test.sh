@@ -4,7 +4,8 @@
 # The machine has 2 cores and each engine answers with one thread: one pytest alone leaves a core idle while a
 # lesson's kernel starts, a stack starts, an install unpacks or a test waits on a timeout, so the shards overlap that
 # waiting. They are balanced by the time each file took (.lab/test-logs/*.xml of a clean-clone run):
-#   A  the lessons (twice each, but those that keep nothing) and the lesson guard;
+#   A  the lessons (twice each, those that claim the second time at another seed; once those that keep and
+#      claim nothing) and the lesson guard;
 #   B  everything else;
 #   C  the OGX suite (`make test-ogx`: its own stack and ports), then the tests that run whole processes of their
 #      own: grading (kernels per submission), the Binder image replay (an install into a fresh prefix), the class
