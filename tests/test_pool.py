@@ -130,6 +130,10 @@ def test_a_dead_engines_port_held_by_another_program_is_named_then_used_once_fre
     victim = stack.pool_engines(pool)[1]
     os.killpg(victim.pid(), signal.SIGKILL)
     assert port_freed(victim.port, 30), "the killed engine's port stayed taken"
+    # the balancer's next health check (each second, labutils/stack/balancer.py) finds the port closed and takes
+    # the engine out of rotation; a program listening there before that would be sent requests it never answers,
+    # and `up` would find the pool unhealthy and start the whole stack again (a CI run did)
+    time.sleep(2.5)
     monkeypatch.setattr(stack, "HEAL_PORT_WAIT", 1.0)
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the dead engine's closed connections
