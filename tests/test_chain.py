@@ -279,6 +279,59 @@ def test_fit_pools_small_bins_and_an_impossible_token_fails():
     assert gof.tv_distance(pd.Series({"a": 1.0}), pd.Series({"b": 1.0})) == 1.0
 
 
+def _fit_as_written_before(counts: pd.Series, predicted: pd.Series) -> tuple[float, int, float]:
+    """`gof.fit` as it was before its binning was shared with `gof.power` (the reference of the test below)."""
+    n = int(counts.sum())
+    counts, predicted = counts.align(predicted, fill_value=0)
+    impossible = int(counts[predicted <= 0].sum())
+    e, o = predicted[predicted > 0] * n, counts[predicted > 0].astype(float)
+    order = e.sort_values().index
+    e, o = e[order], o[order]
+    pooled_e, pooled_o, names = 0.0, 0.0, []
+    while len(e) and (e.iloc[0] < gof.MIN_EXPECTED or (pooled_e and pooled_e < gof.MIN_EXPECTED)):
+        pooled_e += e.iloc[0]
+        pooled_o += o.iloc[0]
+        names.append(str(e.index[0]))
+        e, o = e.iloc[1:], o.iloc[1:]
+    rows = pd.DataFrame({"expected": e, "observed": o})
+    if names:
+        rows.loc[f"(pooled: {len(names)})"] = [pooled_e, pooled_o]
+    rows["contribution"] = (rows.observed - rows.expected) ** 2 / rows.expected
+    df = len(rows) - 1
+    if impossible:
+        return math.inf, max(df, 1), 0.0
+    if df < 1:
+        return 0.0, 0, 1.0
+    stat = float(rows.contribution.sum())
+    return stat, df, gof.chi2_sf(stat, df)
+
+
+def test_fit_and_power_bin_exactly_as_the_old_fit_did():
+    """`power` bins each simulated experiment once per set of drawn tokens; statistic, df, p-value and the
+    power must be exactly those of the per-experiment `fit` it replaced: ties, pooling, impossible tokens."""
+    rng = np.random.default_rng(7)
+    for case in range(24):
+        k = int(rng.integers(2, 14))
+        tokens = [f"t{i}" for i in rng.permutation(k)]
+        raw = rng.choice([1.0, 2.0, 3.0, 5.0], size=k) if case % 2 else rng.random(k)  # ties in every other case
+        predicted = pd.Series(raw / raw.sum(), index=tokens)
+        alt = predicted.copy()
+        if case % 3 == 0:
+            alt[f"x{case}"] = 0.05  # a token the prediction calls impossible
+        alt = alt.sample(frac=1.0, random_state=case)  # the alternative's own token order
+        n = int(rng.integers(5, 80))
+        reference, sims = 0, 15
+        sim = np.random.default_rng(case)
+        for _ in range(sims):
+            draws = pd.Series(sim.multinomial(n, (alt / alt.sum()).to_numpy()), index=alt.index)
+            counts = draws[draws > 0]
+            old = _fit_as_written_before(counts, predicted)
+            new = gof.fit(counts, predicted)
+            assert (new.statistic, new.df, new.p_value) == old, (case, counts.to_dict())
+            reference += old[2] < 0.01
+        assert gof.power(predicted, alt, n, sims=sims, seed=case) == reference / sims, case
+
+
 # --- predicted vs observed against scripted engines ---
 
 TRUE = {"L": 0.09, "La": 0.072, "B": 0.054, "The": 0.048, "C": 0.036, "Est": 0.027, "A": 0.026, "I": 0.025}

@@ -80,6 +80,63 @@ class Fit:
     impossible: int  # draws of tokens the prediction gives probability 0
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How `fit` bins counts over one index of tokens: the bins' tokens and expected counts, in the order of
+    `Fit.bins` (the pooled bin last), and the tokens the prediction calls impossible."""
+
+    tokens: list[list]  # each bin's tokens
+    expected: np.ndarray
+    names: list[str]  # each bin's row name in Fit.bins
+    impossible: list  # tokens of the counts or the prediction that the prediction gives probability 0
+
+
+def _layout(index: pd.Index, predicted: pd.Series, n: int) -> _Layout:
+    """The bins of `fit` for counts over the tokens `index` (in the counts' order), `n` draws in all.
+
+    Categories expected fewer than MIN_EXPECTED times are pooled, smallest first, into one bin. The order
+    (and so which of several equally likely tokens is pooled) follows the counts aligned with the prediction;
+    it depends on the counts' tokens, never on how often each was drawn.
+    """
+    _, predicted = pd.Series(0, index=index).align(predicted, fill_value=0)
+    impossible = list(predicted.index[predicted <= 0])
+    e = predicted[predicted > 0] * n
+    order = e.sort_values().index
+    e = e[order]
+    pooled_e, pooled = 0.0, []
+    while len(e) and (e.iloc[0] < MIN_EXPECTED or (pooled_e and pooled_e < MIN_EXPECTED)):
+        pooled_e += e.iloc[0]
+        pooled.append(e.index[0])
+        e = e.iloc[1:]
+    tokens = [[t] for t in e.index] + ([pooled] if pooled else [])
+    names = list(e.index) + ([f"(pooled: {len(pooled)})"] if pooled else [])
+    return _Layout(tokens, np.array([*e.to_numpy(dtype=float), *([pooled_e] if pooled else [])]), names, impossible)
+
+
+def _observed(groups: list[list], count) -> np.ndarray:
+    """Each bin's observed count, `count(item)` summed over its group in order (a pooled bin in the order its
+    tokens were pooled, as `fit` always added them)."""
+    out = []
+    for group in groups:
+        total = 0.0
+        for item in group:
+            total += float(count(item))
+        out.append(total)
+    return np.array(out)
+
+
+def _test(layout: _Layout, observed: np.ndarray, impossible: bool) -> tuple[float, int, float]:
+    """Pearson's statistic, degrees of freedom and p-value of `observed` counts in `layout`'s bins (`impossible`:
+    a token the prediction calls impossible was drawn)."""
+    df = len(layout.expected) - 1
+    if impossible:
+        return math.inf, max(df, 1), 0.0
+    if df < 1:
+        return 0.0, 0, 1.0
+    stat = float(((observed - layout.expected) ** 2 / layout.expected).sum())
+    return stat, df, chi2_sf(stat, df)
+
+
 def fit(counts: pd.Series, predicted: pd.Series) -> Fit:
     """Compare token `counts` (N draws) with `predicted` probabilities (summing to 1 over their tokens).
 
@@ -90,40 +147,40 @@ def fit(counts: pd.Series, predicted: pd.Series) -> Fit:
     n = int(counts.sum())
     if n <= 0:
         raise ParameterError("fit needs at least one observed draw")
-    counts, predicted = counts.align(predicted, fill_value=0)
-    impossible = int(counts[predicted <= 0].sum())
-    e, o = predicted[predicted > 0] * n, counts[predicted > 0].astype(float)
-    order = e.sort_values().index
-    e, o = e[order], o[order]
-    pooled_e, pooled_o, names = 0.0, 0.0, []
-    while len(e) and (e.iloc[0] < MIN_EXPECTED or (pooled_e and pooled_e < MIN_EXPECTED)):
-        pooled_e += e.iloc[0]
-        pooled_o += o.iloc[0]
-        names.append(str(e.index[0]))
-        e, o = e.iloc[1:], o.iloc[1:]
-    rows = pd.DataFrame({"expected": e, "observed": o})
-    if names:
-        rows.loc[f"(pooled: {len(names)})"] = [pooled_e, pooled_o]
+    layout = _layout(counts.index, predicted, n)
+    observed = _observed(layout.tokens, lambda t: counts.get(t, 0))
+    rows = pd.DataFrame({"expected": layout.expected, "observed": observed}, index=layout.names)
     rows["contribution"] = (rows.observed - rows.expected) ** 2 / rows.expected
-    df = len(rows) - 1
-    if impossible:
-        return Fit(math.inf, max(df, 1), 0.0, rows, impossible)
-    if df < 1:
-        return Fit(0.0, 0, 1.0, rows, 0)
-    stat = float(rows.contribution.sum())
-    return Fit(stat, df, chi2_sf(stat, df), rows, 0)
+    impossible = int(sum(counts.get(t, 0) for t in layout.impossible))
+    stat, df, p = _test(layout, observed, impossible > 0)
+    return Fit(stat, df, p, rows, impossible)
 
 
 def power(predicted: pd.Series, alternative: pd.Series, n: int, *, alpha: float = 0.01, sims: int = 400,
           seed: int = 0) -> float:
     """The chance that `fit` rejects `predicted` at level `alpha` when tokens really follow `alternative`,
-    with `n` draws: the share of `sims` simulated experiments with p < alpha."""
+    with `n` draws: the share of `sims` simulated experiments with p < alpha. Taught in
+    notebooks/11_predicting_the_sampler.ipynb.
+
+    Each simulated experiment is binned as `fit` bins it; the binning depends only on which tokens were
+    drawn, so it is worked out once per set of drawn tokens, and each experiment costs a few array sums.
+    """
     rng = np.random.default_rng(seed)
     alt = alternative / alternative.sum()
+    tokens, p = alt.index, alt.to_numpy()
+    where = {t: i for i, t in enumerate(tokens)}
+    layouts: dict[bytes, tuple[_Layout, list[list[int]], bool]] = {}
     hits = 0
     for _ in range(sims):
-        draws = pd.Series(rng.multinomial(n, alt.to_numpy()), index=alt.index)
-        hits += fit(draws[draws > 0], predicted).p_value < alpha
+        draws = rng.multinomial(n, p)
+        mask = draws > 0
+        key = mask.tobytes()
+        if key not in layouts:  # `fit(draws[draws > 0], predicted)` bins these draws so
+            layout = _layout(tokens[mask], predicted, n)
+            positions = [[where[t] for t in group if t in where] for group in layout.tokens]
+            layouts[key] = (layout, positions, any(t in where and mask[where[t]] for t in layout.impossible))
+        layout, positions, impossible = layouts[key]
+        hits += _test(layout, _observed(positions, draws.__getitem__), impossible)[2] < alpha
     return hits / sims
 
 
