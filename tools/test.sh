@@ -5,7 +5,8 @@
 # lesson's kernel starts, a stack starts, an install unpacks or a test waits on a timeout, so the shards overlap that
 # waiting. They are balanced by the time each file took (.lab/test-logs/*.xml of a clean-clone run):
 #   A  the lessons (twice each, those that claim the second time at another seed; once those that keep and
-#      claim nothing) and the lesson guard;
+#      claim nothing), the lesson guard, and the exercises' checks (shard B was the longest by 110 s once the
+#      lessons' third runs were gone);
 #   B  everything else;
 #   C  the OGX suite (`make test-ogx`: its own stack and ports), then the tests that run whole processes of their
 #      own: grading (kernels per submission), the Binder image replay (an install into a fresh prefix), the class
@@ -42,7 +43,7 @@ shard() {  # name, then pytest arguments: runs pytest with its output prefixed, 
   echo $(( $(date +%s) - start )) > "$logs/$name.seconds"
 }
 
-A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py)
+A_FILES=(tests/test_notebooks.py tests/test_lesson_claims.py tests/test_exercises.py)
 C_FILES=(tests/test_grading.py tests/test_binder.py tests/test_hub.py tests/test_models.py tests/test_browser.py
          tests/test_probe.py)
 ignore=()
