@@ -26,10 +26,10 @@ unset PYTHONDONTWRITEBYTECODE
 "$PY" -m ruff check . || exit 1
 
 was_up=$("$PY" -c 'from labutils import stack; print(int(stack.is_up(stack.Settings())))') || exit 1
-"$PY" -m labutils.stack up || exit 1
 logs=.lab/test-logs
 mkdir -p "$logs" .lab/test-tmp  # pytest makes each shard's --basetemp, not its parent
-rm -f "$logs"/*.rc "$logs"/*.seconds "$logs"/*.xml  # a shard that never ran must not pass on an old report
+# a shard that never ran must not pass on an old report
+rm -f "$logs"/*.rc "$logs"/*.seconds "$logs"/*.xml "$logs/up.failed"
 t0=$(date +%s)
 
 cpu() { awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }  # busy, all (jiffies)
@@ -49,15 +49,22 @@ C_FILES=(tests/test_grading.py tests/test_binder.py tests/test_hub.py tests/test
 ignore=()
 for f in "${A_FILES[@]}" "${C_FILES[@]}"; do ignore+=(--ignore="$f"); done
 
-shard A "${A_FILES[@]}" &
-pid_a=$!
-shard B tests "${ignore[@]}" &
-pid_b=$!
+# The OGX suite needs no shared stack (its own ports and state), so it starts while the shared stack does
+# (a cold start of about 10 s that keeps one core busy at most); shards A, B and C start once it is up.
 { start=$(date +%s); make --no-print-directory test-ogx PYTEST="${PYTEST:-} --junitxml=$logs/ogx.xml" 2>&1 | sed -u "s/^/[ogx] /"
   echo "${PIPESTATUS[0]}" > "$logs/ogx.rc"; echo $(( $(date +%s) - start )) > "$logs/ogx.seconds"
-  shard C "${C_FILES[@]}"; } &
+  [ -e "$logs/up.failed" ] || shard C "${C_FILES[@]}"; } &
 pid_c=$!
-wait "$pid_a" "$pid_b" "$pid_c"
+if "$PY" -m labutils.stack up; then
+  shard A "${A_FILES[@]}" &
+  pid_a=$!
+  shard B tests "${ignore[@]}" &
+  pid_b=$!
+  wait "$pid_a" "$pid_b" "$pid_c"
+else
+  touch "$logs/up.failed"  # shard C does not start either; the OGX suite finishes
+  wait "$pid_c"
+fi
 
 read -r busy1 all1 < <(cpu)
 [ "$was_up" = 1 ] || "$PY" -m labutils.stack down
