@@ -11,7 +11,7 @@ balancer, `LAB_ENGINES`). A 3x3x3 grid with 3 samples (81 seeded calls):
 (b) the same beside a CPU hog (one process spinning on one core): the sweep's rate >= 0.5 of its idle rate,
     and >= 1.2x the single stream beside the same hog;
 (c) two streams at once (the A/B panel's case, `send_pair`) vs one stream alone: each stream's tokens/s
-    >= 0.9 of the one alone, A-B-B-A;
+    >= 0.9 of the one alone, A-B-B-A in `ROUNDS` rounds;
 (d) the cached re-run: its time and its speed-up over the first, uncached run; goal >= 50x and < 1 s.
 
     .venv/bin/python bench/grid_throughput.py
@@ -111,25 +111,51 @@ def abba(lab: labutils.Lab, engine: str, s: stack.Settings, *, plain: bool = Fal
     rates = {arm: tok / sec for arm, (tok, sec) in got.items()}
     same = {arm: sum(a == b for a, b in zip(texts["bare"], texts[arm])) for arm in arms}
     return {**rates, "same": same["sweep"], "same_plain": same.get("plain"),
-            "cpu": {k: 1000 * v / got["sweep"][0] for k, v in cpu.items()}}
+            "cpu": {k: 1000 * v / got["sweep"][0] for k, v in cpu.items()},
+            "ceiling": ceilings(got["bare"][1], cpu)}
 
 
+def ceilings(bare_seconds: float, cpu: dict[str, float]) -> tuple[float, float]:
+    """The most a sweep can reach over the single stream on this machine's cores, from the CPU seconds the
+    sweeps used (`cpu`, by process) and the time the single stream took for the same requests: with the cores
+    given to the engines alone (no part beside them costs anything), and with the parts beside them costing
+    what they did. Work that needs the CPU cannot finish before cores x wall time covers it."""
+    cores = os.cpu_count() or 1
+    engines = cpu["engines"]
+    return cores * bare_seconds / engines, cores * bare_seconds / sum(cpu.values())
 
-def streams(lab: labutils.Lab) -> tuple[float, list[float]]:
-    """Tokens/s of one stream alone and of each of two streams at once (A-B-B-A, 2 rounds each)."""
+
+ROUNDS = 6  # A-B-B-A rounds of (c): one stream's rate varies by 5-10% from answer to answer
+
+
+def streams(lab: labutils.Lab, s: stack.Settings) -> dict:
+    """Tokens/s of one stream alone and of each of two streams at once (A-B-B-A, `ROUNDS` rounds: each arm
+    2 x ROUNDS times), and the CPU seconds per 1,000 streamed tokens of the parts beside the engines when
+    two stream at once."""
     params = {"temperature": 0.8, "max_tokens": 96}
     alone: list[float] = []
-    pair: list[float] = []
-    for which in ("alone", "pair", "pair", "alone"):
+    a: list[float] = []
+    b: list[float] = []
+    beside = tokens = 0.0
+    for which in ("alone", "pair", "pair", "alone") * ROUNDS:
         if which == "alone":
             done = lab.chat(STORY, seed=len(alone) + 1, on_token=lambda _: None, **params)
             alone.append(done.tokens_per_s)
         else:
-            result = send_pair(lab, STORY, {**params, "seed": 11 + len(pair)}, {**params, "seed": 21 + len(pair)},
-                                  on_token_a=lambda _: None, on_token_b=lambda _: None)
-            pair += [result["a"].tokens_per_s, result["b"].tokens_per_s]
-    one = sum(alone) / len(alone)
-    return one, [sum(pair[0::2]) / 2, sum(pair[1::2]) / 2]
+            before = cpu_seconds(s)
+            result = send_pair(lab, STORY, {**params, "seed": 101 + len(a)}, {**params, "seed": 201 + len(a)},
+                               on_token_a=lambda _: None, on_token_b=lambda _: None)
+            after = cpu_seconds(s)
+            beside += sum(after[k] - before[k] for k in after if k != "engines")
+            tokens += result["a"].completion_tokens + result["b"].completion_tokens
+            a.append(result["a"].tokens_per_s)
+            b.append(result["b"].tokens_per_s)
+    return {"alone": alone, "a": a, "b": b, "beside": 1000 * beside / tokens}
+
+
+def spread(rates: list[float]) -> str:
+    """The mean of some rates, with their lowest and highest."""
+    return f"{sum(rates) / len(rates):.1f} ({min(rates):.1f}-{max(rates):.1f})"
 
 
 def main() -> None:
@@ -166,14 +192,27 @@ def run(s: stack.Settings, lab: labutils.Lab) -> None:
     print(f"    CPU seconds per 1,000 streamed tokens of the sweep: engines {cpu['engines']:.1f}, Llama Stack "
           f"{cpu['llama-stack']:.2f}, balancer {cpu['balancer']:.2f}, this client {cpu['client']:.2f}: the parts "
           f"beside the engines take {beside / (beside + cpu['engines']):.0%} of the CPU the sweep uses")
+    engines_only, with_beside = idle["ceiling"]
+    print(f"    the most any sweep could reach on {os.cpu_count()} cores: {engines_only:.2f}x the single stream if the "
+          f"engines had every core to themselves, {with_beside:.2f}x with the parts beside them costing what "
+          f"they did; the sweep reached {idle['sweep'] / idle['bare'] / with_beside:.0%} of that")
     busy = with_hog(lambda: abba(lab, engine, s))
     print(f"(b) beside a CPU hog: single stream {busy['bare']:.1f} tokens/s, sweep {busy['sweep']:.1f} tokens/s; "
           f"identical texts {busy['same']}/{len(GRID)}")
     print(f"    sweep beside the hog / sweep idle: {busy['sweep'] / idle['sweep']:.2f}  (goal >= 0.5); "
           f"sweep / single stream beside the hog: {busy['sweep'] / busy['bare']:.2f}  (goal >= 1.2)")
-    one, each = streams(lab)
-    print(f"(c) one stream alone {one:.1f} tokens/s; two at once (A/B panel) {each[0]:.1f} and {each[1]:.1f} "
+    got = streams(lab, s)
+    one = sum(got["alone"]) / len(got["alone"])
+    each = [sum(got[side]) / len(got[side]) for side in ("a", "b")]
+    print(f"(c) one stream alone {spread(got['alone'])} tokens/s (mean, lowest-highest of {len(got['alone'])}); "
+          f"two at once (A/B panel, {len(got['a'])} pairs) A {spread(got['a'])} and B {spread(got['b'])} "
           f"tokens/s: {each[0] / one:.2f} and {each[1] / one:.2f} of one alone  (goal >= 0.9 each)")
+    # an engine alone keeps one core busy (1 / `one` CPU-s a token, at most) while the parts beside it use the
+    # other; two streams share the cores with those parts: 2 x rate x (1 / one + beside) <= cores
+    most = min(1.0, (os.cpu_count() or 1) / 2 / (1 + got["beside"] / 1000 * one))
+    print(f"    beside the two engines, Llama Stack, the balancer and this client used {got['beside']:.2f} CPU "
+          f"seconds per 1,000 streamed tokens, on the same cores: with them costing that, each of two streams "
+          f"could get at most about {most:.2f} of one alone")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LAB_CACHE_DIR"] = tmp
         _, first, _ = swept(lab)
